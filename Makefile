@@ -1,0 +1,31 @@
+# One-command set-up: `make demo` and `make test` create .venv and install the
+# core and the plugins (torch pinned in constraints.txt) before they run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PLUGINS := plugins/svip plugins/baselines
+PLUGIN_PROJECTS := $(addsuffix /pyproject.toml,$(PLUGINS))
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt Makefile $(PLUGIN_PROJECTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) torch torchvision
+	$(PIP) -e '.[test]' $(addprefix -e ,$(PLUGINS))
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/zslbench run svip --dataset synthetic
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest -q benchmarks --benchmark-only --benchmark-json=.benchmarks/latest.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .benchmarks

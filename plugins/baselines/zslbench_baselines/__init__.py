@@ -1,0 +1,1 @@
+"""Baselines for zslbench: the ViT attribute-head baseline and classic feature-level methods."""

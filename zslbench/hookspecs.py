@@ -1,0 +1,35 @@
+"""Hook specifications: how plugins (including the core itself) register things.
+
+A plugin is a module exposed under the ``zslbench`` entry-point group that
+implements any of these hooks with ``@zslbench.hookimpl``. Each hook receives
+a ``register`` callable taking one spec object.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("zslbench")
+hookimpl = pluggy.HookimplMarker("zslbench")
+
+
+@hookspec
+def register_methods(register: Callable) -> None:
+    """Register methods: call ``register(MethodSpec(...))`` once per method."""
+
+
+@hookspec
+def register_datasets(register: Callable) -> None:
+    """Register datasets: call ``register(DatasetSpec(...))`` once per dataset."""
+
+
+@hookspec
+def register_backbones(register: Callable) -> None:
+    """Register backbones: call ``register(BackboneSpec(...))`` once per backbone."""
+
+
+@hookspec
+def register_text_encoders(register: Callable) -> None:
+    """Register text encoders: call ``register(TextEncoderSpec(...))`` once per encoder."""

@@ -1,0 +1,109 @@
+"""The method interface: what a plugin registers and what the engine calls.
+
+Two kinds of methods are hosted:
+
+* image methods (``kind="image"``): an ``ImageZSLModel`` (a ``torch.nn.Module``)
+  trained end to end by the core engine on image batches;
+* feature methods (``kind="feature"``): a ``FeatureZSLModel`` fitted once on
+  frozen backbone features (closed forms, or their own small optimisation).
+
+Both produce class-compatibility scores for any set of class attribute
+vectors, which is all the evaluation protocol needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import nn
+
+from zslbench.data.dataset import SINGLE_LABEL
+
+
+@dataclass
+class MethodContext:
+    """What a method factory may know about the benchmark it is built for.
+
+    ``attribute_vectors`` returns the word vectors of the attribute names
+    (K, D) from the configured text encoder; it is computed on first call.
+    """
+
+    dataset_name: str
+    attribute_names: list[str]
+    num_attributes: int
+    image_size: int
+    attribute_groups: list[list[int]] | None = None
+    backbone: str | None = None
+    pretrained: str | None = None
+    device: str = "cpu"
+    attribute_vectors: Callable[[], np.ndarray] | None = None
+    seed: int = 0
+    extras: dict = field(default_factory=dict)
+
+
+class ImageZSLModel(nn.Module):
+    """Base class of trainable image methods.
+
+    ``targets`` index the rows of ``class_attributes`` (the engine passes the
+    seen classes' attribute vectors while training, remapped to 0..S-1).
+    """
+
+    def training_losses(self, images: torch.Tensor, targets: torch.Tensor,
+                        class_attributes: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss terms of one batch; must contain ``"loss"``, the total that is minimised."""
+        raise NotImplementedError
+
+    def class_scores(self, images: torch.Tensor, class_attributes: torch.Tensor) -> torch.Tensor:
+        """Compatibility scores (B, C) of each image with each class (higher = more likely)."""
+        raise NotImplementedError
+
+    def head_parameters(self) -> Iterable[nn.Parameter]:
+        """Parameters trained during a heads-only warm-up (default: all)."""
+        return self.parameters()
+
+
+@runtime_checkable
+class FeatureZSLModel(Protocol):
+    """A method fitted on frozen features (N, D) of the training images."""
+
+    def fit(self, features: np.ndarray, targets: np.ndarray, class_attributes: np.ndarray) -> None:
+        """Fit on features of seen-class images; ``targets`` index rows of ``class_attributes``."""
+        ...
+
+    def class_scores(self, features: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
+        """Compatibility scores (N, C)."""
+        ...
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A registered method.
+
+    ``build(context, options)`` returns the model; ``options`` is an instance of
+    ``options_type`` (a dataclass of the method's hyper-parameters, settable as
+    ``method.<field>`` in configs and ``--set``). ``dataset_defaults(dataset)``
+    returns per-dataset overrides as a nested dict (``{"train": {...},
+    "method": {...}}``) applied before the user's config. ``variant_of`` names
+    the method an ablation variant belongs to (``zslbench ablate`` finds
+    variants through it). ``reference_results`` holds published numbers keyed
+    by dataset, each a dict of metric -> value (percent), with a ``source``.
+    """
+
+    name: str
+    build: Callable[[MethodContext, Any], Any]
+    options_type: type
+    kind: str = "image"
+    tasks: tuple[str, ...] = (SINGLE_LABEL,)
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    variant_of: str | None = None
+    dataset_defaults: Callable[[str], dict] | None = None
+    reference_results: dict = field(default_factory=dict)
+    default_backbone: Callable[[str], str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("image", "feature"):
+            raise ValueError(f"method {self.name!r}: kind must be 'image' or 'feature', not {self.kind!r}")
