@@ -15,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt Makefile $(PLUGIN_PROJECTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch torchvision
-	$(PIP) -e '.[test]' $(addprefix -e ,$(PLUGINS))
+	$(PIP) -e '.[test,glove]' $(addprefix -e ,$(PLUGINS))
 	touch $(STAMP)
 
 demo: $(STAMP)

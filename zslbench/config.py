@@ -212,6 +212,9 @@ def resolve_run_config(layers: list[dict], method_options_type: type | None) -> 
     """
     merged: dict = {}
     for layer in layers:
+        layer = dict(layer)
+        if isinstance(layer.get("method"), str):  # must not erase an earlier [method] table
+            layer["method"] = {"name": layer["method"]}
         merged = deep_merge(merged, layer)
     merged = dict(merged)
     method_table = merged.pop("method", None)

@@ -103,6 +103,7 @@ class MethodSpec:
     dataset_defaults: Callable[[str], dict] | None = None
     reference_results: dict = field(default_factory=dict)
     default_backbone: Callable[[str], str] | None = None
+    ablation_baseline: str | None = None  # method shown as the "baseline" row by `zslbench ablate`
 
     def __post_init__(self) -> None:
         if self.kind not in ("image", "feature"):

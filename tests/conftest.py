@@ -1,0 +1,48 @@
+"""Shared fixtures: an isolated cache and run store, and the example third-party plugin."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_PLUGIN = REPO / "examples" / "third_party_plugin"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path_factory, monkeypatch):
+    """Every test gets its own cache and run store; nothing touches the user's."""
+    base = tmp_path_factory.mktemp("zslbench")
+    monkeypatch.setenv("ZSLBENCH_CACHE", str(base / "cache"))
+    monkeypatch.setenv("ZSLBENCH_RUNS", str(base / "runs"))
+    return base
+
+
+def write_dist_info(site: Path, name: str, version: str, entry_points: dict[str, str]) -> Path:
+    """A minimal installed distribution (dist-info with METADATA and entry_points.txt) on ``site``."""
+    dist = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    lines = ["[zslbench]"] + [f"{k} = {v}" for k, v in entry_points.items()]
+    (dist / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    return dist
+
+
+@pytest.fixture
+def example_plugin(tmp_path, monkeypatch):
+    """Installs the example third-party plugin as a throwaway distribution on sys.path."""
+    from zslbench.plugins import load_plugins
+
+    site = tmp_path / "site"
+    write_dist_info(site, "zslbench-example", "0.1.0", {"example": "zslbench_example.plugin"})
+    monkeypatch.syspath_prepend(str(EXAMPLE_PLUGIN))
+    monkeypatch.syspath_prepend(str(site))
+    load_plugins(force=True)
+    yield site
+    monkeypatch.undo()
+    sys.modules.pop("zslbench_example.plugin", None)
+    sys.modules.pop("zslbench_example", None)
+    load_plugins(force=True)

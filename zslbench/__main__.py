@@ -1,0 +1,5 @@
+"""``python -m zslbench`` (what ``torchrun ... -m zslbench run ...`` launches)."""
+
+from zslbench.cli import main
+
+main()

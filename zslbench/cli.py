@@ -1,0 +1,240 @@
+"""The ``zslbench`` command line.
+
+Every user error becomes one line on stderr (``Error: ...``, with a hint) and a
+non-zero exit: 2 for usage errors (bad option, unknown name, bad config), 1
+for failures (missing data, failed run). Internal bugs keep their traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+import zslbench
+from zslbench.errors import ZSLBenchError
+
+
+class CLIError(click.ClickException):
+    """A ClickException carrying the exit code of the ZSLBenchError it wraps."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class ZSLBenchGroup(click.Group):
+    """Turns :class:`ZSLBenchError` raised by any command into a one-line error."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ZSLBenchError as exc:
+            raise CLIError(str(exc), exc.exit_code) from None
+
+
+@click.group(cls=ZSLBenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(zslbench.__version__, prog_name="zslbench")
+def main() -> None:
+    """zslbench: a pluggable zero-shot learning benchmark toolkit."""
+
+
+# --------------------------------------------------------------------------- run
+
+
+@main.command()
+@click.argument("method", required=False)
+@click.option("--dataset", "-d", help="Dataset name (default: synthetic).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
+@click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE",
+              help="Override any config key, e.g. --set train.lr=1e-4 --set method.m=40.")
+@click.option("--seed", type=int, help="Random seed (default 0).")
+@click.option("--protocol", type=click.Choice(["standard", "gbu"]), help="standard, or the validated GBU protocol.")
+@click.option("--epochs", type=int, help="Shortcut for --set train.epochs=N.")
+@click.option("--device", help="auto, cpu or cuda.")
+@click.option("--backbone", help="Backbone name (default: the method's choice for the dataset).")
+@click.option("--pretrained", help="none, timm, or a checkpoint path (.safetensors/.pth).")
+@click.option("--data-root", help="Dataset root (default $ZSLBENCH_DATA/<dataset>).")
+@click.option("--skip-bad-images", is_flag=True, default=None, help="Skip unreadable images and record how many.")
+@click.option("--out", help="Run store root (default $ZSLBENCH_RUNS or ./runs).")
+@click.option("--tag", "tags", multiple=True, help="Tag the run (repeatable); compare can select by tag.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue an interrupted run.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def run(method, dataset, config_file, set_items, seed, protocol, epochs, device, backbone, pretrained, data_root,
+        skip_bad_images, out, tags, resume_dir, quiet) -> None:
+    """Train and evaluate METHOD on a dataset; store the run."""
+    from zslbench.runner import execute_run, resolve_resume, resolve_run
+
+    if resume_dir:
+        resolved = resolve_resume(Path(resume_dir))
+    else:
+        resolved = resolve_run(method, dataset, config_file, set_items,
+                               _overrides(seed, protocol, epochs, device, backbone, pretrained, data_root,
+                                          skip_bad_images, out, tags))
+    outcome = execute_run(resolved, Path(resume_dir) if resume_dir else None, progress=not quiet)
+    from zslbench import distributed
+
+    if distributed.is_main():
+        _print_summary(outcome)
+    distributed.shutdown()
+
+
+def _overrides(seed, protocol, epochs, device, backbone, pretrained, data_root, skip_bad_images, out, tags) -> dict:
+    layer: dict = {}
+    for key, value in (("seed", seed), ("protocol", protocol), ("backbone", backbone), ("pretrained", pretrained),
+                       ("out", out)):
+        if value is not None:
+            layer[key] = value
+    if tags:
+        layer["tags"] = list(tags)
+    if epochs is not None:
+        layer.setdefault("train", {})["epochs"] = epochs
+    if device is not None:
+        layer.setdefault("train", {})["device"] = device
+    if data_root is not None:
+        layer.setdefault("data", {})["root"] = data_root
+    if skip_bad_images:
+        layer.setdefault("data", {})["skip_bad_images"] = True
+    return layer
+
+
+def _print_summary(outcome) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    test = outcome.metrics.get("test", {})
+    table = Table(title=f"{outcome.config.method} on {outcome.config.dataset} (seed {outcome.config.seed}, "
+                        f"protocol {outcome.config.protocol})")
+    keys = [k for k in ("t1", "u", "s", "h", "ausuc", "cs_u", "cs_s", "cs_h") if test.get(k) is not None]
+    for k in keys:
+        table.add_column(k.upper() if "_" not in k else k, justify="right")
+    table.add_row(*[f"{100 * test[k]:.1f}" for k in keys])
+    console = Console(file=sys.stdout)
+    console.print(table)
+    if test.get("oracle_h") is not None:
+        console.print(f"oracle (gamma swept on test, not a headline number): H {100 * test['oracle_h']:.1f}")
+    if "patch_selection" in outcome.metrics:
+        ps = outcome.metrics["patch_selection"]
+        console.print(f"patch selection vs object masks: precision {ps['precision']:.3f}, recall {ps['recall']:.3f}")
+    click.echo(f"run stored in {outcome.run_dir}")
+
+
+# --------------------------------------------------------------------------- list
+
+LIST_KINDS = ("methods", "datasets", "backbones", "text-encoders", "plugins")
+
+
+@main.command("list")
+@click.argument("kind", required=False, type=click.Choice(LIST_KINDS))
+def list_command(kind: str | None) -> None:
+    """Show registered methods, datasets, backbones, text encoders and plugins."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from zslbench import registry
+    from zslbench.plugins import load_plugins
+
+    infos = load_plugins()
+    console = Console(file=sys.stdout, width=160)
+    for k in ([kind] if kind else list(LIST_KINDS)):
+        table = Table(title=k)
+        if k == "plugins":
+            for col in ("plugin", "distribution", "version", "status"):
+                table.add_column(col)
+            for p in infos:
+                table.add_row(p.name, p.distribution or "-", p.version or "-", "ok" if p.error is None else f"failed: {p.error}")
+        else:
+            for col in ("name", "description", "from"):
+                table.add_column(col)
+            for entry in registry.ALL[k]:
+                desc = getattr(entry.spec, "description", "")
+                extra = []
+                if entry.aliases:
+                    extra.append("aliases: " + ", ".join(entry.aliases))
+                if getattr(entry.spec, "variant_of", None):
+                    extra.append(f"variant of {entry.spec.variant_of}")
+                if getattr(entry.spec, "task", None) and k == "datasets":
+                    extra.append(entry.spec.task)
+                if getattr(entry.spec, "semantic", True) is False:
+                    extra.append("no semantics")
+                table.add_row(entry.name, desc + (f" [{'; '.join(extra)}]" if extra else ""),
+                              f"{entry.origin.distribution or entry.origin.plugin} {entry.origin.version or ''}".strip())
+        console.print(table)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@main.group(cls=ZSLBenchGroup)
+def data() -> None:
+    """Inspect datasets."""
+
+
+@data.command("check")
+@click.argument("name")
+@click.option("--root", help="Dataset root (default $ZSLBENCH_DATA/<name>).")
+def data_check(name: str, root: str | None) -> None:
+    """Validate a dataset copy; exit 1 when it cannot be used."""
+    from zslbench import registry
+    from zslbench.config import DataConfig
+    from zslbench.plugins import ensure_loaded
+
+    ensure_loaded()
+    spec = registry.datasets.get(name)
+    if spec.check is None:
+        dataset = spec.load(DataConfig(root=root))
+        dataset.validate()
+        click.echo(f"{spec.name}: ok (embedded, no download needed)")
+        for key, value in dataset.counts().items():
+            click.echo(f"  {key}: {value}")
+        return
+    from zslbench.paths import data_root
+
+    report = spec.check(data_root(spec.name, root))
+    click.echo(report.render())
+    if not report.ok:
+        sys.exit(1)
+
+
+@data.command("show")
+@click.argument("name")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@click.option("--root", help="Dataset root.")
+@click.option("--per-class", default=1, show_default=True, help="Examples per class.")
+@click.option("--max-classes", default=24, show_default=True)
+@click.option("--masks", is_flag=True, help="Outline the object masks (synthetic data).")
+def data_show(name: str, out: str, root: str | None, per_class: int, max_classes: int, masks: bool) -> None:
+    """Write a grid of example images with their class names."""
+    from zslbench import registry
+    from zslbench.config import DataConfig
+    from zslbench.data.show import save_example_grid
+    from zslbench.plugins import ensure_loaded
+
+    ensure_loaded()
+    dataset = registry.datasets.get(name).load(DataConfig(root=root))
+    path = save_example_grid(dataset, out, per_class=per_class, max_classes=max_classes, show_masks=masks)
+    click.echo(f"wrote {path}")
+
+
+def _mount_optional_commands() -> None:
+    """Commands that live in their own modules (one job each)."""
+    import importlib
+
+    for module, attr in (("zslbench.cache_cli", "cache"), ("zslbench.compare", "compare_command"),
+                         ("zslbench.ablate", "ablate_command"), ("zslbench.report", "report_command"),
+                         ("zslbench.explain", "explain_command")):
+        try:
+            command = getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        main.add_command(command)
+
+
+_mount_optional_commands()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,329 @@
+"""The method-agnostic training engine for image methods.
+
+It runs epochs over a DataLoader, with the optimizer and learning-rate schedule
+of a :class:`~zslbench.config.TrainConfig`, heads-only warm-up, gradient
+clipping, bf16 autocast on CUDA, per-term loss logging and an atomic checkpoint
+after every epoch from which ``--resume`` continues exactly (weights,
+optimizer, RNG states, epoch, history). It never sees test data: the runner
+hands it the training split only and evaluates afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from zslbench import distributed
+from zslbench.config import TrainConfig
+from zslbench.store import atomic_torch_save
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class EpochLog:
+    """What one training epoch did (stored in the run's history)."""
+
+    epoch: int
+    lr: float
+    seconds: float
+    images: int
+    images_per_second: float
+    losses: dict[str, float]
+    warmup: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available; asking for CUDA without one is an error."""
+    from zslbench.errors import UsageError
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda was requested but no CUDA device is available", "use --device cpu or auto")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise UsageError(f"unknown device {name!r}", "choose auto, cpu or cuda")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def build_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+    from zslbench.errors import UsageError
+
+    params = list(params)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    raise UsageError(f"unknown optimizer {cfg.optimizer!r}", "train.optimizer is one of adam, adamw, sgd")
+
+
+def lr_for_epoch(cfg: TrainConfig, epoch: int) -> float:
+    """Learning rate of 0-based ``epoch``: warm-up epochs first, then the schedule over the rest.
+
+    The schedule is a pure function of the epoch, so a resumed run needs no
+    scheduler state beyond the epoch counter.
+    """
+    from zslbench.errors import UsageError
+
+    if epoch < cfg.warmup_epochs:
+        return cfg.warmup_lr if cfg.warmup_lr is not None else cfg.lr
+    t = epoch - cfg.warmup_epochs
+    total = max(1, cfg.epochs - cfg.warmup_epochs)
+    if cfg.schedule == "none":
+        return cfg.lr
+    if cfg.schedule == "step":
+        return cfg.lr * cfg.step_gamma ** (t // max(1, cfg.step_epochs))
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * t / total))
+    raise UsageError(f"unknown schedule {cfg.schedule!r}", "train.schedule is one of none, step, cosine")
+
+
+def _set_trainable(model: nn.Module, warmup: bool) -> None:
+    """During warm-up only the method's head parameters receive gradients."""
+    head = {id(p) for p in model.head_parameters()} if warmup else None
+    for p in model.parameters():
+        p.requires_grad_(head is None or id(p) in head)
+
+
+class ProgressReporter:
+    """Rich progress bars on a terminal, plain log lines otherwise (CI, files)."""
+
+    def __init__(self, total_epochs: int, enabled: bool = True, label: str = "train", stream=None):
+        self.total_epochs = total_epochs
+        self.enabled = enabled and distributed.is_main()
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.rich = self.enabled and self.stream.isatty()
+        self._progress = None
+        self._task = None
+
+    def __enter__(self) -> "ProgressReporter":
+        if self.rich:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
+                                      console=Console(file=self.stream), transient=False)
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def start_epoch(self, epoch: int, steps: int) -> None:
+        if self._progress is not None:
+            desc = f"{self.label} epoch {epoch + 1}/{self.total_epochs}"
+            if self._task is None:
+                self._task = self._progress.add_task(desc, total=steps, info="")
+            else:
+                self._progress.reset(self._task, total=steps, description=desc, info="")
+
+    def step(self, epoch: int, step: int, steps: int, losses: dict[str, float] | None, images_per_second: float) -> None:
+        if not self.enabled:
+            return
+        info = ""
+        if losses is not None:
+            info = _format_losses(losses) + f"  {images_per_second:.0f} img/s"
+        if self._progress is not None:
+            self._progress.update(self._task, completed=step, **({"info": info} if info else {}))
+        elif losses is not None:
+            print(f"[{self.label}] epoch {epoch + 1}/{self.total_epochs} step {step}/{steps} {info}",
+                  file=self.stream, flush=True)
+
+    def end_epoch(self, log: EpochLog, note: str = "") -> None:
+        if not self.enabled:
+            return
+        line = (f"[{self.label}] epoch {log.epoch + 1}/{self.total_epochs} done in {log.seconds:.1f}s, "
+                f"{log.images_per_second:.0f} img/s, lr {log.lr:.2e}{' (warm-up: heads only)' if log.warmup else ''}, "
+                f"{_format_losses(log.losses)}{note}")
+        if self._progress is not None:
+            self._progress.console.print(line)
+        else:
+            print(line, file=self.stream, flush=True)
+
+
+def _format_losses(losses: dict[str, float]) -> str:
+    main = [f"loss {losses['loss']:.4f}"] if "loss" in losses else []
+    rest = [f"{k} {v:.4f}" for k, v in losses.items() if k != "loss"]
+    return " ".join(main + ([f"({', '.join(rest)})"] if rest else []))
+
+
+@dataclass
+class TrainResult:
+    history: list[EpochLog]
+    train_seconds: float
+    resumed_from_epoch: int
+
+
+def _loader_for_epoch(dataset: Dataset, cfg: TrainConfig, seed: int, epoch: int, pin_memory: bool) -> DataLoader:
+    """Shuffling is seeded by (seed, epoch), so a resumed run sees the same batches."""
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    sampler = distributed.train_sampler(dataset, seed=seed, epoch=epoch)
+    return DataLoader(dataset, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+                      generator=generator if sampler is None else None, drop_last=len(dataset) > cfg.batch_size,
+                      num_workers=cfg_num_workers(dataset), pin_memory=pin_memory,
+                      persistent_workers=False)
+
+
+def cfg_num_workers(dataset: Dataset) -> int:
+    return int(getattr(dataset, "num_workers", 0))
+
+
+def train(model: nn.Module, train_set: Dataset, class_attributes: torch.Tensor, cfg: TrainConfig,
+          device: torch.device, seed: int, checkpoint_path: Path | None = None, resume: dict | None = None,
+          on_epoch_end: Callable[[int], dict] | None = None, progress: bool = True,
+          label: str = "train") -> TrainResult:
+    """Train ``model`` (an :class:`~zslbench.methods.ImageZSLModel`) on ``train_set``.
+
+    ``train_set`` yields ``(image, target, index)`` with targets indexing the rows
+    of ``class_attributes``. ``on_epoch_end(epoch)`` may evaluate on validation
+    data; what it returns is stored in the epoch's history entry. With
+    ``resume`` (a checkpoint dict) training continues after its last epoch.
+    """
+    model.to(device)
+    class_attributes = class_attributes.to(device)
+    wrapped = distributed.wrap_model(model, device)
+    optimizer = build_optimizer(model.parameters(), cfg)
+    history: list[EpochLog] = []
+    start_epoch = 0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        history = [EpochLog(**h) for h in resume["history"]]
+        start_epoch = int(resume["epoch"])
+        set_rng_state(resume["rng"])
+    use_amp = cfg.amp and device.type == "cuda"
+    pin = device.type == "cuda"
+    t_start = time.perf_counter()
+    with ProgressReporter(cfg.epochs, enabled=progress, label=label) as reporter:
+        for epoch in range(start_epoch, cfg.epochs):
+            log = _train_epoch(model, wrapped, optimizer, train_set, class_attributes, cfg, device, seed, epoch,
+                               use_amp, pin, reporter)
+            if on_epoch_end is not None:
+                log.extra = on_epoch_end(epoch) or {}
+            history.append(log)
+            note = "".join(f", {k} {v:.4f}" for k, v in log.extra.items() if isinstance(v, float))
+            reporter.end_epoch(log, note)
+            if checkpoint_path is not None and distributed.is_main():
+                atomic_torch_save(checkpoint_path, {
+                    "format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "rng": rng_state(),
+                    "history": [asdict(h) for h in history], "lr_schedule": cfg.schedule,
+                })
+    _set_trainable(model, warmup=False)
+    return TrainResult(history, time.perf_counter() - t_start, start_epoch)
+
+
+def _train_epoch(model: nn.Module, wrapped: nn.Module, optimizer: torch.optim.Optimizer, train_set: Dataset,
+                 class_attributes: torch.Tensor, cfg: TrainConfig, device: torch.device, seed: int, epoch: int,
+                 use_amp: bool, pin: bool, reporter: ProgressReporter) -> EpochLog:
+    warmup = epoch < cfg.warmup_epochs
+    _set_trainable(model, warmup)
+    lr = lr_for_epoch(cfg, epoch)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    if hasattr(model, "set_epoch"):
+        model.set_epoch(epoch)
+    model.train()
+    loader = _loader_for_epoch(train_set, cfg, seed, epoch, pin)
+    steps = len(loader) if cfg.max_steps_per_epoch is None else min(len(loader), cfg.max_steps_per_epoch)
+    reporter.start_epoch(epoch, steps)
+    sums: dict[str, torch.Tensor] = {}
+    images_seen = 0
+    t0 = time.perf_counter()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for step, (images, targets, _) in enumerate(loader):
+        if step >= steps:
+            break
+        images = images.to(device, non_blocking=pin)
+        targets = targets.to(device, non_blocking=pin)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+            losses = wrapped(images, targets, class_attributes)
+        optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        if cfg.grad_clip_norm:
+            torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip_norm)
+        optimizer.step()
+        # Accumulate on the device; converting to Python floats would sync every step.
+        for k, v in losses.items():
+            v = v.detach().float()
+            sums[k] = sums[k] + v if k in sums else v
+        images_seen += images.shape[0]
+        if (step + 1) % max(1, cfg.log_every_steps) == 0 or step + 1 == steps:
+            mean = {k: float(v) / (step + 1) for k, v in sums.items()}
+            reporter.step(epoch, step + 1, steps, mean, images_seen / max(time.perf_counter() - t0, 1e-9))
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - t0
+    n_steps = max(1, min(steps, len(loader)))
+    losses_mean = {k: float(distributed.mean_across_ranks(v)) / n_steps for k, v in sums.items()}
+    images_total = int(distributed.sum_across_ranks(images_seen))
+    return EpochLog(epoch, lr, seconds, images_total, images_total / max(seconds, 1e-9), losses_mean, warmup)
+
+
+@torch.no_grad()
+def score_images(model: nn.Module, dataset: Dataset, class_attributes: torch.Tensor, batch_size: int,
+                 device: torch.device, amp: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Class scores (N, C) and targets of every image of ``dataset``, in dataset order.
+
+    Under torchrun each rank scores a shard and the scores are gathered before
+    any metric is computed (per-class accuracy is never averaged over ranks).
+    """
+    model.eval()
+    model.to(device)
+    class_attributes = class_attributes.to(device)
+    indices = distributed.shard_indices(len(dataset))
+    subset = torch.utils.data.Subset(dataset, indices)
+    loader = DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=cfg_num_workers(dataset),
+                        pin_memory=device.type == "cuda")
+    use_amp = amp and device.type == "cuda"
+    scores, targets, order = [], [], []
+    for images, target, index in loader:
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+            s = model.class_scores(images.to(device, non_blocking=True), class_attributes)
+        scores.append(s.float())
+        targets.append(target.to(device))
+        order.append(torch.as_tensor(index, device=device))
+    c = class_attributes.shape[0]
+    all_scores = torch.cat(scores) if scores else torch.zeros(0, c, device=device)
+    all_targets = torch.cat(targets) if targets else torch.zeros(0, dtype=torch.long, device=device)
+    all_order = torch.cat(order) if order else torch.zeros(0, dtype=torch.long, device=device)
+    all_scores, all_targets, all_order = distributed.gather_rows(all_scores, all_targets, all_order)
+    sort = torch.argsort(all_order)
+    return all_scores[sort].cpu().numpy(), all_targets[sort].cpu().numpy()

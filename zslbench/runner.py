@@ -1,0 +1,395 @@
+"""The flow of one run: resolve the config, load the data, train, evaluate, store.
+
+``resolve_run`` turns CLI options, a TOML file and ``--set`` overrides into one
+:class:`~zslbench.config.RunConfig` (plus the method's typed options);
+``execute_run`` carries it out and writes the run directory. Nothing is
+written to the run store until the config is valid and the dataset loaded.
+
+Protocols (see docs/architecture.md):
+
+* ``standard``: train on trainval for ``train.epochs`` and report the last
+  epoch on the test splits (raw U/S/H, T1, AUSUC and the test-swept
+  ``oracle_*``); no choice is made on test data.
+* ``gbu``: train on the train classes, choose the epoch count and the
+  calibration gamma on the validation classes (pseudo-unseen) plus held-out
+  train-class images (pseudo-seen), retrain on trainval with those choices and
+  additionally report ``cs_*`` at the chosen gamma.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zslbench import distributed, registry
+from zslbench.config import RunConfig, deep_merge, load_toml, parse_set, resolve_run_config
+from zslbench.data.dataset import SINGLE_LABEL, ZSLDataset, validation_split
+from zslbench.errors import DataError, UsageError, ZSLBenchError
+from zslbench.methods import MethodContext, MethodSpec
+from zslbench.plugins import ensure_loaded
+from zslbench import store
+
+
+@dataclass
+class ResolvedRun:
+    """A run ready to execute: its config, the method and the method's options."""
+
+    config: RunConfig
+    method: MethodSpec
+    options: Any
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    metrics: dict
+    config: RunConfig
+
+
+def _names_from_layers(layers: list[dict]) -> tuple[str, str]:
+    merged: dict = {}
+    for layer in layers:
+        merged = deep_merge(merged, layer)
+    method = merged.get("method", RunConfig.method)
+    if isinstance(method, dict):
+        method = method.get("name", RunConfig.method)
+    dataset = merged.get("dataset", RunConfig.dataset)
+    if not isinstance(method, str) or not isinstance(dataset, str):
+        raise UsageError("method and dataset must be names (strings)")
+    return method, dataset
+
+
+def resolve_run(method: str | None = None, dataset: str | None = None, config_file: str | None = None,
+                set_items: tuple[str, ...] | list[str] = (), overrides: dict | None = None) -> ResolvedRun:
+    """Merge defaults < method's per-dataset defaults < config file < --set < explicit options."""
+    ensure_loaded()
+    file_layer = load_toml(config_file) if config_file else {}
+    set_layer = parse_set(list(set_items))
+    cli_layer = dict(overrides or {})
+    if method:
+        cli_layer["method"] = method
+    if dataset:
+        cli_layer["dataset"] = dataset
+    method_name, dataset_name = _names_from_layers([file_layer, set_layer, cli_layer])
+    spec: MethodSpec = registry.methods.get(method_name)
+    dataset_spec = registry.datasets.get(dataset_name)
+    if dataset_spec.task not in spec.tasks:
+        raise UsageError(f"method {spec.name!r} does not support {dataset_spec.task} datasets like {dataset_spec.name!r}",
+                         f"{spec.name} supports: {', '.join(spec.tasks)}; see `zslbench list methods`")
+    defaults = spec.dataset_defaults(dataset_spec.name) if spec.dataset_defaults else {}
+    names = {"method": spec.name, "dataset": dataset_spec.name}
+    layers = [defaults or {}, file_layer, set_layer, cli_layer, names]
+    cfg, options = resolve_run_config(layers, spec.options_type)
+    if cfg.backbone is None and spec.default_backbone is not None:
+        cfg.backbone = spec.default_backbone(dataset_spec.name)
+    if cfg.data.image_size is None:
+        cfg.data.image_size = dataset_spec.default_image_size
+    return ResolvedRun(cfg, spec, options)
+
+
+def resolve_resume(run_dir: Path) -> ResolvedRun:
+    """The resolved run of an existing run directory, for ``--resume``."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(f"run directory not found: {run_dir}", "pass the path printed at the end of a run")
+    try:
+        record = store.read_run(run_dir)
+    except store.UnreadableRun as exc:
+        raise UsageError(f"cannot resume {run_dir}: {exc}") from None
+    if record.status.get("state") == "complete":
+        raise UsageError(f"run {run_dir} is already complete", "start a new run instead of --resume")
+    saved = dict(record.config)
+    method_options = saved.pop("method_options", {}) or {}
+    saved["method"] = {"name": saved["method"], **method_options}
+    ensure_loaded()
+    spec = registry.methods.get(saved["method"]["name"])
+    cfg, options = resolve_run_config([saved], spec.options_type)
+    return ResolvedRun(cfg, spec, options)
+
+
+def load_dataset(cfg: RunConfig) -> ZSLDataset:
+    dataset_spec = registry.datasets.get(cfg.dataset)
+    dataset = dataset_spec.load(cfg.data)
+    try:
+        dataset.validate()
+    except ValueError as exc:
+        raise DataError(str(exc), f"run `zslbench data check {cfg.dataset}`") from None
+    return dataset
+
+
+def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress: bool = True) -> RunOutcome:
+    """Carry out a run and store it; returns where it was stored and its metrics."""
+    from zslbench.engine import resolve_device, seed_everything
+
+    cfg, spec = resolved.config, resolved.method
+    device = resolve_device(cfg.train.device)
+    distributed.init_from_env(device.type)
+    device = distributed.local_device(device)
+    seed_everything(cfg.seed)
+    dataset = load_dataset(cfg)
+    if resume_dir is None:
+        run_dir = store.run_dir_for(store_root(cfg), cfg.dataset, cfg.method, store.new_run_id(cfg.seed))
+    else:
+        run_dir = Path(resume_dir)
+    main = distributed.is_main()
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resume_dir is None:
+            store.atomic_write_json(run_dir / store.CONFIG_FILE, cfg.to_dict())
+        store.write_status(run_dir, "running", world_size=distributed.world_size())
+        store.atomic_write_json(run_dir / store.ENV_FILE, store.environment(str(device)))
+    t0 = time.perf_counter()
+    try:
+        if spec.kind == "image":
+            metrics, timings = _run_image_method(resolved, dataset, device, run_dir, resume_dir is not None, progress)
+        else:
+            metrics, timings = _run_feature_method(resolved, dataset, device, run_dir, progress)
+    except KeyboardInterrupt:
+        if main:
+            store.write_status(run_dir, "interrupted", hint=f"zslbench run --resume {run_dir}")
+        raise
+    except BaseException as exc:
+        if main:
+            store.write_status(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    timings["total_seconds"] = time.perf_counter() - t0
+    metrics["counts"] = dataset.counts()
+    metrics["skipped_images"] = int(dataset.meta.get("skipped_images", 0))
+    if main:
+        store.atomic_write_json(run_dir / store.METRICS_FILE, metrics)
+        store.atomic_write_json(run_dir / store.TIMINGS_FILE, timings)
+        store.write_status(run_dir, "complete")
+    distributed.barrier()
+    return RunOutcome(run_dir, metrics, cfg)
+
+
+def store_root(cfg: RunConfig) -> Path:
+    from zslbench.paths import runs_dir
+
+    return runs_dir(cfg.out)
+
+
+def method_context(cfg: RunConfig, dataset: ZSLDataset, device: torch.device) -> MethodContext:
+    def attribute_vectors() -> np.ndarray:
+        from zslbench.text_encoders import attribute_vectors as encode
+
+        return encode(dataset, cfg.data.text_encoder, cfg.data)
+
+    return MethodContext(
+        dataset_name=cfg.dataset, attribute_names=list(dataset.attribute_names), num_attributes=dataset.num_attributes,
+        image_size=int(cfg.data.image_size), attribute_groups=dataset.attribute_groups, backbone=cfg.backbone,
+        pretrained=cfg.pretrained, device=str(device), attribute_vectors=attribute_vectors, seed=cfg.seed,
+    )
+
+
+# --------------------------------------------------------------------------- image methods
+
+
+def _image_sets(dataset: ZSLDataset, cfg: RunConfig):
+    from zslbench.data.transforms import ImageDataset, build_transform
+
+    recipe = dataset.meta.get("recipe", dataset.name)
+    size = int(cfg.data.image_size)
+    seen = np.asarray(dataset.seen_classes)
+    remap = np.full(dataset.num_classes, -1, dtype=np.int64)
+    remap[seen] = np.arange(len(seen))
+    train_idx = np.asarray(dataset.splits["trainval"])
+    train_set = ImageDataset(dataset, train_idx, build_transform(recipe, size, train=True),
+                             targets=remap[dataset.labels[train_idx]])
+    eval_tf = build_transform(recipe, size, train=False)
+    test_sets = {s: ImageDataset(dataset, np.asarray(dataset.splits[s]), eval_tf) for s in ("test_seen", "test_unseen")}
+    for ds in (train_set, *test_sets.values()):
+        ds.num_workers = cfg.data.num_workers
+    return train_set, test_sets
+
+
+def _evaluate_image_model(model, dataset: ZSLDataset, test_sets: dict, cfg: RunConfig, device, gamma: float | None):
+    from zslbench.engine import score_images
+    from zslbench.evaluation import evaluate
+
+    attrs = torch.as_tensor(dataset.class_attributes, dtype=torch.float32)
+    seen_scores, seen_labels = score_images(model, test_sets["test_seen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
+    unseen_scores, unseen_labels = score_images(model, test_sets["test_unseen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
+    return evaluate(seen_scores, seen_labels, unseen_scores, unseen_labels,
+                    dataset.seen_classes, dataset.unseen_classes, gamma=gamma)
+
+
+def _train_phase(resolved: ResolvedRun, dataset: ZSLDataset, device, checkpoint: Path, resume: bool,
+                 progress: bool, label: str, epochs: int | None = None, on_epoch_end_factory=None):
+    from zslbench.engine import seed_everything, train
+
+    cfg = resolved.config
+    train_cfg = dataclasses.replace(cfg.train, epochs=epochs) if epochs is not None else cfg.train
+    seed_everything(cfg.seed)
+    model = resolved.method.build(method_context(cfg, dataset, device), resolved.options)
+    train_set, test_sets = _image_sets(dataset, cfg)
+    seen_attrs = torch.as_tensor(dataset.class_attributes[np.asarray(dataset.seen_classes)], dtype=torch.float32)
+    state = None
+    if resume and checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    hook = on_epoch_end_factory(model, test_sets) if on_epoch_end_factory else None
+    result = train(model, train_set, seen_attrs, train_cfg, device, cfg.seed, checkpoint_path=checkpoint,
+                   resume=state, on_epoch_end=hook, progress=progress, label=label)
+    return model, test_sets, result
+
+
+def _run_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_dir: Path, resume: bool,
+                      progress: bool) -> tuple[dict, dict]:
+    cfg = resolved.config
+    timings: dict = {}
+    metrics: dict = {"protocol": cfg.protocol, "task": SINGLE_LABEL}
+    gamma = None
+    epochs = None
+    if cfg.protocol == "gbu":
+        validation, gamma, epochs, val_seconds = _validate_image_method(resolved, dataset, device, run_dir, resume, progress)
+        metrics["validation"] = validation
+        timings["validation_seconds"] = val_seconds
+    model, test_sets, result = _train_phase(resolved, dataset, device, run_dir / store.CHECKPOINT_FILE, resume,
+                                            progress, label="train", epochs=epochs)
+    timings["train_seconds"] = result.train_seconds
+    timings["train_images_per_second"] = _mean_throughput(result.history)
+    t_eval = time.perf_counter()
+    test = _evaluate_image_model(model, dataset, test_sets, cfg, device, gamma)
+    timings["eval_seconds"] = time.perf_counter() - t_eval
+    metrics["test"] = test.to_dict()
+    metrics["history"] = [dataclasses.asdict(h) for h in result.history]
+    selection = _patch_selection_scores(model, dataset, test_sets, device, cfg.train.eval_batch_size)
+    if selection is not None:
+        metrics["patch_selection"] = selection
+    return metrics, timings
+
+
+def _mean_throughput(history) -> float:
+    images = sum(h.images for h in history)
+    seconds = sum(h.seconds for h in history)
+    return images / seconds if seconds > 0 else 0.0
+
+
+def _validate_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_dir: Path, resume: bool,
+                           progress: bool):
+    """GBU phase 1: choose the epoch count and gamma on validation data only."""
+    from zslbench.evaluation import choose_calibration, evaluate
+
+    cfg = resolved.config
+    saved = run_dir / "validation.json"
+    if resume and saved.exists():
+        v = json.loads(saved.read_text())
+        return v, v["chosen_gamma"], v["chosen_epochs"], v.get("seconds", 0.0)
+    val_ds = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
+
+    def factory(model, test_sets):
+        def on_epoch_end(epoch: int) -> dict:
+            from zslbench.engine import score_images
+
+            attrs = torch.as_tensor(val_ds.class_attributes, dtype=torch.float32)
+            ss, sl = score_images(model, test_sets["test_seen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
+            us, ul = score_images(model, test_sets["test_unseen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
+            g = choose_calibration(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes)
+            m = evaluate(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes, gamma=g)
+            model.train()
+            return {"val_gamma": float(g), "val_cs_h": float(m.cs_h), "val_h": float(m.h), "val_t1": float(m.t1)}
+
+        return on_epoch_end
+
+    t0 = time.perf_counter()
+    _, _, result = _train_phase(resolved, val_ds, device, run_dir / "checkpoint-validation.pt", resume, progress,
+                                label="validate", on_epoch_end_factory=factory)
+    scores = [h.extra["val_cs_h"] for h in result.history]
+    best = int(np.argmax(scores))  # first epoch reaching the best validated H
+    validation = {
+        "train_classes": np.asarray(val_ds.seen_classes).tolist(),
+        "val_classes": np.asarray(val_ds.unseen_classes).tolist(),
+        "counts": val_ds.counts(),
+        "per_epoch": [h.extra for h in result.history],
+        "chosen_epochs": best + 1,
+        "chosen_gamma": result.history[best].extra["val_gamma"],
+        "seconds": time.perf_counter() - t0,
+    }
+    if distributed.is_main():
+        store.atomic_write_json(saved, validation)
+    return validation, validation["chosen_gamma"], validation["chosen_epochs"], validation["seconds"]
+
+
+@torch.no_grad()
+def _patch_selection_scores(model, dataset: ZSLDataset, test_sets: dict, device, batch_size: int) -> dict | None:
+    """Precision/recall of a method's kept patches against the object masks (synthetic data)."""
+    if dataset.masks is None or not hasattr(model, "patch_selection"):
+        return None
+    from torch.utils.data import DataLoader
+
+    from zslbench.data.masks import object_patches, selection_precision_recall
+
+    model.eval()
+    kept, indices = [], []
+    for split in ("test_seen", "test_unseen"):
+        for images, _, index in DataLoader(test_sets[split], batch_size=batch_size):
+            kept.append(model.patch_selection(images.to(device)).cpu().numpy())
+            indices.append(np.asarray(index))
+    kept_all = np.concatenate(kept)
+    truth = object_patches(dataset.masks[np.concatenate(indices)], tuple(model.patch_grid))
+    precision, recall = selection_precision_recall(kept_all, truth)
+    return {"precision": float(precision), "recall": float(recall), "grid": list(model.patch_grid),
+            "kept_fraction": float(kept_all.mean()), "object_fraction": float(truth.mean()),
+            "images": int(kept_all.shape[0])}
+
+
+# --------------------------------------------------------------------------- feature methods
+
+
+def _run_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_dir: Path,
+                        progress: bool) -> tuple[dict, dict]:
+    """Fit a feature-level method on cached backbone features and evaluate it."""
+    from zslbench.evaluation import choose_calibration, evaluate
+    from zslbench.features import get_features
+
+    cfg = resolved.config
+    if cfg.backbone is None:
+        raise UsageError(f"method {cfg.method!r} needs a backbone for its features", "pass --backbone NAME")
+    timings: dict = {}
+    t0 = time.perf_counter()
+    feats = get_features(dataset, cfg.backbone, cfg.data, cfg.pretrained, str(device),
+                         splits=("trainval", "test_seen", "test_unseen"))
+    timings["features_seconds"] = time.perf_counter() - t0
+    metrics: dict = {"protocol": cfg.protocol, "task": SINGLE_LABEL}
+    gamma = None
+    if cfg.protocol == "gbu":
+        val_ds = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
+        row = {int(i): r for r, i in enumerate(feats["trainval"].image_ids)}
+        pick = lambda split: feats["trainval"].features[[row[int(i)] for i in val_ds.splits[split]]]
+        model = _fit_feature_model(resolved, val_ds, pick("trainval"), device)
+        ss = model.class_scores(pick("test_seen"), val_ds.class_attributes)
+        us = model.class_scores(pick("test_unseen"), val_ds.class_attributes)
+        sl, ul = val_ds.split_labels("test_seen"), val_ds.split_labels("test_unseen")
+        gamma = float(choose_calibration(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes))
+        m = evaluate(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes, gamma=gamma)
+        metrics["validation"] = {"chosen_gamma": gamma, "val_cs_h": m.cs_h, "val_t1": m.t1, "counts": val_ds.counts()}
+    t1 = time.perf_counter()
+    model = _fit_feature_model(resolved, dataset, feats["trainval"].features, device)
+    timings["fit_seconds"] = time.perf_counter() - t1
+    ss = model.class_scores(feats["test_seen"].features, dataset.class_attributes)
+    us = model.class_scores(feats["test_unseen"].features, dataset.class_attributes)
+    test = evaluate(ss, feats["test_seen"].labels, us, feats["test_unseen"].labels,
+                    dataset.seen_classes, dataset.unseen_classes, gamma=gamma)
+    metrics["test"] = test.to_dict()
+    return metrics, timings
+
+
+def _fit_feature_model(resolved: ResolvedRun, dataset: ZSLDataset, features: np.ndarray, device):
+    from zslbench.engine import seed_everything
+
+    cfg = resolved.config
+    seed_everything(cfg.seed)
+    seen = np.asarray(dataset.seen_classes)
+    remap = np.full(dataset.num_classes, -1, dtype=np.int64)
+    remap[seen] = np.arange(len(seen))
+    targets = remap[dataset.split_labels("trainval")]
+    model = resolved.method.build(method_context(cfg, dataset, device), resolved.options)
+    model.fit(np.asarray(features, dtype=np.float32), targets, dataset.class_attributes[seen].astype(np.float32))
+    return model
