@@ -293,6 +293,22 @@ def _curve_from_bests(seen_bests: _GroupBests, seen_positions: np.ndarray, num_s
     return SeenUnseenCurve(gammas=gammas, seen_acc=seen_acc, unseen_acc=unseen_acc)
 
 
+def curve_points(curve: SeenUnseenCurve, max_points: int = 512) -> dict:
+    """A JSON-ready copy of ``curve`` with at most ``max_points`` intervals, for plots.
+
+    Both ends (all-seen, all-unseen) are always kept; each point carries a finite
+    gamma inside its interval. Stored with every run so plots need no model.
+    """
+    n = len(curve.seen_acc)
+    keep = np.unique(np.linspace(0, n - 1, num=min(n, max_points)).round().astype(np.int64))
+    return {
+        "gammas": [curve.representative_gamma(int(k)) for k in keep],
+        "seen": curve.seen_acc[keep].astype(float).tolist(),
+        "unseen": curve.unseen_acc[keep].astype(float).tolist(),
+        "intervals": int(n),
+    }
+
+
 @dataclass
 class _Prepared:
     """Validated inputs and each image's best seen/unseen class: what every metric is computed from."""

@@ -147,7 +147,11 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
         store.atomic_write_json(run_dir / store.ENV_FILE, store.environment(str(device)))
     t0 = time.perf_counter()
     try:
-        if spec.kind == "image":
+        if dataset.task != SINGLE_LABEL:
+            from zslbench.multilabel.runner import run_multilabel
+
+            metrics, timings = run_multilabel(resolved, dataset, device, run_dir, resume_dir is not None, progress)
+        elif spec.kind == "image":
             metrics, timings = _run_image_method(resolved, dataset, device, run_dir, resume_dir is not None, progress)
         else:
             metrics, timings = _run_feature_method(resolved, dataset, device, run_dir, progress)
@@ -217,8 +221,16 @@ def _evaluate_image_model(model, dataset: ZSLDataset, test_sets: dict, cfg: RunC
     attrs = torch.as_tensor(dataset.class_attributes, dtype=torch.float32)
     seen_scores, seen_labels = score_images(model, test_sets["test_seen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
     unseen_scores, unseen_labels = score_images(model, test_sets["test_unseen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
-    return evaluate(seen_scores, seen_labels, unseen_scores, unseen_labels,
-                    dataset.seen_classes, dataset.unseen_classes, gamma=gamma)
+    return _evaluate_with_curve(seen_scores, seen_labels, unseen_scores, unseen_labels, dataset, gamma)
+
+
+def _evaluate_with_curve(seen_scores, seen_labels, unseen_scores, unseen_labels, dataset: ZSLDataset,
+                         gamma: float | None) -> tuple[Any, dict]:
+    """Test metrics plus a downsampled seen-unseen curve (kept so plots need no model)."""
+    from zslbench.evaluation import curve_points, evaluate, seen_unseen_curve
+
+    args = (seen_scores, seen_labels, unseen_scores, unseen_labels, dataset.seen_classes, dataset.unseen_classes)
+    return evaluate(*args, gamma=gamma), curve_points(seen_unseen_curve(*args))
 
 
 def _train_phase(resolved: ResolvedRun, dataset: ZSLDataset, device, checkpoint: Path, resume: bool,
@@ -256,9 +268,10 @@ def _run_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_di
     timings["train_seconds"] = result.train_seconds
     timings["train_images_per_second"] = _mean_throughput(result.history)
     t_eval = time.perf_counter()
-    test = _evaluate_image_model(model, dataset, test_sets, cfg, device, gamma)
+    test, curve = _evaluate_image_model(model, dataset, test_sets, cfg, device, gamma)
     timings["eval_seconds"] = time.perf_counter() - t_eval
     metrics["test"] = test.to_dict()
+    metrics["curve"] = curve
     metrics["history"] = [dataclasses.asdict(h) for h in result.history]
     selection = _patch_selection_scores(model, dataset, test_sets, device, cfg.train.eval_batch_size)
     if selection is not None:
@@ -375,9 +388,9 @@ def _run_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_
     timings["fit_seconds"] = time.perf_counter() - t1
     ss = model.class_scores(feats["test_seen"].features, dataset.class_attributes)
     us = model.class_scores(feats["test_unseen"].features, dataset.class_attributes)
-    test = evaluate(ss, feats["test_seen"].labels, us, feats["test_unseen"].labels,
-                    dataset.seen_classes, dataset.unseen_classes, gamma=gamma)
+    test, curve = _evaluate_with_curve(ss, feats["test_seen"].labels, us, feats["test_unseen"].labels, dataset, gamma)
     metrics["test"] = test.to_dict()
+    metrics["curve"] = curve
     return metrics, timings
 
 

@@ -1,0 +1,69 @@
+"""The plugin system: entry points, broken plugins, duplicates, unknown names."""
+
+import pytest
+
+from zslbench import registry
+from zslbench.errors import UnknownNameError
+from zslbench.plugins import PluginLoadError, load_plugins
+from zslbench.registry import Origin, Registry, DuplicateNameError
+
+from conftest import write_dist_info
+
+
+def test_core_registers_datasets_backbones_and_text_encoders():
+    infos = load_plugins(force=True)
+    assert infos[0].name == "core" and infos[0].error is None
+    assert "synthetic" in registry.datasets and "synthetic-tiny" in registry.datasets
+    assert "awa2" in registry.datasets and "cub" in registry.datasets and "sun" in registry.datasets
+    assert "hashing" in registry.text_encoders
+    assert registry.datasets.entry("synthetic").origin.distribution == "zslbench"
+
+
+def test_third_party_plugin_registers_with_its_origin(example_plugin):
+    entry = registry.methods.entry("pixel-attr")
+    assert entry.origin == Origin("example", "zslbench-example", "0.1.0")
+    assert registry.datasets.entry("example-bars").origin.distribution == "zslbench-example"
+
+
+def test_broken_plugin_warns_once_and_others_keep_working(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    write_dist_info(site, "zslbench-broken", "9.9", {"broken": "zslbench_does_not_exist.plugin"})
+    monkeypatch.syspath_prepend(str(site))
+    with pytest.warns(RuntimeWarning, match="zslbench-broken.*failed to load") as caught:
+        infos = load_plugins(force=True)
+    assert len([w for w in caught if "zslbench-broken" in str(w.message)]) == 1
+    assert any(i.name == "broken" and i.error for i in infos)
+    assert "synthetic" in registry.datasets
+    monkeypatch.setenv("ZSLBENCH_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginLoadError, match="zslbench-broken"):
+        load_plugins(force=True)
+    monkeypatch.undo()
+    load_plugins(force=True)
+
+
+def test_duplicate_name_names_both_origins():
+    reg = Registry("method")
+    reg.add("svip", object(), Origin("svip", "zslbench-svip", "0.1.0"))
+    with pytest.raises(DuplicateNameError) as info:
+        reg.add("svip", object(), Origin("other", "someone-else", "1.0"))
+    assert "zslbench-svip" in str(info.value) and "someone-else" in str(info.value)
+
+
+def test_duplicate_through_an_alias_is_caught():
+    reg = Registry("method")
+    reg.add("baseline", object(), Origin("a"), aliases=("vit-attr-head",))
+    with pytest.raises(DuplicateNameError):
+        reg.add("vit-attr-head", object(), Origin("b"))
+
+
+def test_unknown_name_lists_closest():
+    load_plugins(force=True)
+    with pytest.raises(UnknownNameError) as info:
+        registry.datasets.get("synthetc")
+    assert "synthetic" in str(info.value) and "zslbench list datasets" in str(info.value)
+
+
+def test_alias_resolves_to_canonical_name():
+    reg = Registry("method")
+    reg.add("baseline", "spec", Origin("a"), aliases=("vit-attr-head",))
+    assert reg.get("vit-attr-head") == "spec" and reg.canonical("vit-attr-head") == "baseline"
