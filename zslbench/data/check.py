@@ -1,0 +1,183 @@
+"""``zslbench data check NAME``: what a copy of AwA2 / CUB / SUN has, lacks, and how it counts.
+
+:func:`check_dataset` never raises for a broken copy: every problem becomes a
+``missing`` entry (required for loading) or a note (optional, or unusual), so
+the user sees everything at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from zslbench import paths
+from zslbench.data import xlsa17
+from zslbench.data.attributes import find_attribute_names_file, read_attribute_names
+from zslbench.errors import DataError
+
+#: How many image paths of res101.mat to report as examples of missing files.
+MISSING_SHOWN = 5
+
+
+@dataclass
+class CheckReport:
+    """The result of checking one dataset copy; ``ok`` means ``load`` will find what it needs."""
+
+    dataset: str
+    root: str
+    ok: bool = False
+    present: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
+    attribute_names_found: bool = False
+    downloads: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def render(self) -> str:
+        """Plain-text report, one fact per line."""
+        lines = [f"dataset: {self.dataset}", f"root: {self.root}", f"status: {'OK' if self.ok else 'INCOMPLETE'}"]
+        sections = (("present", self.present, "+"), ("missing", self.missing, "-"))
+        for title, items, mark in sections:
+            if items:
+                lines.append(f"{title}:")
+                lines.extend(f"  {mark} {item}" for item in items)
+        if self.counts:
+            lines.append("counts:")
+            lines.extend(f"  {k}: {v}" for k, v in self.counts.items())
+        lines.append(f"attribute names: {'found' if self.attribute_names_found else 'not found'}")
+        if self.notes:
+            lines.append("notes:")
+            lines.extend(f"  * {note}" for note in self.notes)
+        if not self.ok:
+            lines.append("downloads:")
+            lines.extend(f"  {url}" for url in self.downloads)
+            lines.append("expected layout:")
+            lines.extend(f"  {line}" for line in xlsa17.expected_layout(self.dataset).splitlines())
+        return "\n".join(lines)
+
+
+def _check_splits(report: CheckReport, name: str, split_dir: Path) -> xlsa17.AttSplits | None:
+    try:
+        splits = xlsa17.read_att_splits(split_dir / "att_splits.mat")
+    except DataError as exc:
+        report.missing.append(f"a readable att_splits.mat: {exc.message}")
+        return None
+    report.present.append(f"att_splits.mat: {splits.path}")
+    report.counts.update(
+        classes=splits.num_classes,
+        attributes=splits.num_attributes,
+        trainval=int(len(splits.trainval_loc)),
+        test_seen=int(len(splits.test_seen_loc)),
+        test_unseen=int(len(splits.test_unseen_loc)),
+    )
+    if splits.train_loc is not None:
+        overlap = int(np.isin(splits.train_loc, splits.test_seen_loc).sum())
+        if overlap:
+            report.notes.append(f"train_loc shares {overlap} images with test_seen_loc (as in the original files): "
+                                "zslbench uses train_loc/val_loc for their class lists only")
+    else:
+        report.notes.append("att_splits.mat has no train_loc/val_loc (a re-saved variant); "
+                            "GBU train/validation classes come from trainclasses1.txt/valclasses1.txt if present")
+    seen = splits.class_ids(splits.seen_class_names)
+    unseen = splits.class_ids(splits.unseen_class_names)
+    if seen is not None and unseen is not None:
+        report.counts.update(seen_classes=int(len(seen)), unseen_classes=int(len(unseen)))
+    return splits
+
+
+def _check_res101(report: CheckReport, name: str, split_dir: Path, splits: xlsa17.AttSplits | None) -> np.ndarray | None:
+    res101 = split_dir / "res101.mat"
+    if not res101.is_file():
+        report.missing.append(f"res101.mat (expected next to att_splits.mat in {split_dir})")
+        return None
+    try:
+        index = xlsa17.read_res101_index(res101)
+        rel = xlsa17.relative_image_paths(index.image_files, xlsa17.dataset_info(name).image_dir_name)
+    except DataError as exc:
+        report.missing.append(f"a readable res101.mat: {exc.message}")
+        return None
+    report.present.append(f"res101.mat: {res101}")
+    report.counts["images_listed"] = int(len(index.labels))
+    if splits is not None:
+        report.counts.update(
+            seen_classes=int(len(np.unique(index.labels[splits.trainval_loc]))),
+            unseen_classes=int(len(np.unique(index.labels[splits.test_unseen_loc]))),
+        )
+    return rel
+
+
+def _check_images(report: CheckReport, name: str, root: Path, rel_paths: np.ndarray | None) -> None:
+    image_dir = xlsa17.find_image_dir(name, root)
+    if image_dir is None:
+        candidates = " or ".join(f"{root / d}" for d in xlsa17.dataset_info(name).image_dirs)
+        report.missing.append(f"image folder ({candidates})")
+        return
+    report.present.append(f"image folder: {image_dir}")
+    if rel_paths is None:
+        report.notes.append("image files not compared with the image list (res101.mat is missing)")
+        return
+    exists = xlsa17.existing_files_mask(image_dir, rel_paths)
+    report.counts["images_found"] = int(exists.sum())
+    if not exists.all():
+        shown = ", ".join(str(image_dir / p) for p in rel_paths[~exists][:MISSING_SHOWN])
+        report.missing.append(f"{int((~exists).sum())} of {len(rel_paths)} images listed in res101.mat, e.g. {shown}")
+
+
+def _check_attribute_names(report: CheckReport, name: str, root: Path, splits: xlsa17.AttSplits | None) -> None:
+    path = find_attribute_names_file(name, root)
+    if path is None:
+        report.notes.append("attribute names file not found: attributes get placeholder names and semantic "
+                            "text encoders (SVIP's W2P) refuse them")
+        return
+    try:
+        found = read_attribute_names(name, root)
+    except DataError as exc:
+        report.notes.append(f"attribute names file unreadable: {exc.message}")
+        return
+    names = found[0] if found else []
+    if splits is not None and len(names) != splits.num_attributes:
+        report.missing.append(f"attribute names matching the {splits.num_attributes} attributes ({path} lists {len(names)})")
+        return
+    report.attribute_names_found = True
+    report.present.append(f"attribute names: {path} ({len(names)})")
+
+
+def _compare_standard(report: CheckReport, name: str) -> None:
+    std = xlsa17.dataset_info(name).standard
+    expected = {"seen_classes": std.seen_classes, "unseen_classes": std.unseen_classes, "trainval": std.trainval,
+                "test_seen": std.test_seen, "test_unseen": std.test_unseen}
+    differ = {k: (report.counts[k], v) for k, v in expected.items() if k in report.counts and report.counts[k] != v}
+    if differ:
+        report.notes.append("counts differ from the standard Proposed Split: "
+                            + ", ".join(f"{k} {got} (standard {want})" for k, (got, want) in differ.items()))
+    elif all(k in report.counts for k in expected):
+        report.notes.append("class and image counts match the standard Proposed Split")
+
+
+def check_dataset(name: str, root: str | Path | None = None) -> CheckReport:
+    """Inspect the copy of ``name`` (awa2, cub, sun) under ``root`` (default: the configured data root)."""
+    info = xlsa17.dataset_info(name)
+    root_path = paths.data_root(info.name, str(root) if root is not None else None)
+    report = CheckReport(dataset=info.name, root=str(root_path), downloads=list(info.downloads))
+    if not root_path.is_dir():
+        report.missing.append(f"dataset root {root_path}")
+        return report
+    split_dir = xlsa17.find_split_dir(info.name, root_path)
+    splits = None
+    rel_paths = None
+    if split_dir is None:
+        report.missing.append("att_splits.mat (searched " + ", ".join(
+            str(root_path / d) for d in xlsa17.split_dir_candidates(info.name)) + ")")
+    else:
+        splits = _check_splits(report, info.name, split_dir)
+        rel_paths = _check_res101(report, info.name, split_dir, splits)
+    _check_images(report, info.name, root_path, rel_paths)
+    _check_attribute_names(report, info.name, root_path, splits)
+    _compare_standard(report, info.name)
+    report.ok = not report.missing
+    return report
