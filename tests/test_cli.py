@@ -63,8 +63,8 @@ def test_third_party_run_end_to_end(example_plugin, tmp_path):
 
 def test_config_file_and_set_override(example_plugin, tmp_path):
     cfg = tmp_path / "run.toml"
-    cfg.write_text('method = "pixel-attr"\ndataset = "example-bars"\nseed = 4\n'
-                   '[train]\nepochs = 1\nlr = 0.01\n[method]\npooled_size = 2\n')
+    cfg.write_text('dataset = "example-bars"\nseed = 4\n'
+                   '[train]\nepochs = 1\nlr = 0.01\n[method]\nname = "pixel-attr"\npooled_size = 2\n')
     result = invoke("run", "--config", cfg, "--set", "train.lr=0.02", "--set", "method.temperature=5",
                     "--out", tmp_path / "runs", "--quiet")
     assert result.exit_code == 0, result.output
@@ -111,8 +111,8 @@ def test_resume_matches_uninterrupted_run(example_plugin, tmp_path, monkeypatch)
             raise KeyboardInterrupt
 
     monkeypatch.setattr(engine, "atomic_torch_save", save_then_crash)
-    with pytest.raises(KeyboardInterrupt):
-        invoke("run", "pixel-attr", "-d", "example-bars", "--out", tmp_path / "part", "--epochs", "3", "--quiet")
+    stopped = invoke("run", "pixel-attr", "-d", "example-bars", "--out", tmp_path / "part", "--epochs", "3", "--quiet")
+    assert stopped.exit_code == 130 and "zslbench run --resume" in stopped.output
     monkeypatch.setattr(engine, "atomic_torch_save", real_save)
     (part,) = _runs(tmp_path / "part")
     assert json.loads((part / "status.json").read_text())["state"] == "interrupted"

@@ -37,6 +37,12 @@ from zslbench.plugins import ensure_loaded
 from zslbench import store
 
 
+class RunInterrupted(ZSLBenchError):
+    """Ctrl-C during a run: the state is saved and the run can be resumed."""
+
+    exit_code = 130
+
+
 @dataclass
 class ResolvedRun:
     """A run ready to execute: its config, the method and the method's options."""
@@ -158,7 +164,8 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     except KeyboardInterrupt:
         if main:
             store.write_status(run_dir, "interrupted", hint=f"zslbench run --resume {run_dir}")
-        raise
+        raise RunInterrupted(f"run interrupted; finished epochs are saved in {run_dir}",
+                             f"continue with `zslbench run --resume {run_dir}`") from None
     except BaseException as exc:
         if main:
             store.write_status(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")

@@ -62,10 +62,12 @@ class FileImages:
         return len(self.paths)
 
     def load(self, index: int) -> torch.Tensor:
-        from torchvision.io import ImageReadMode, decode_image, read_file
+        # Pillow rather than torchvision.io, whose decoders are deprecated in torchvision >= 0.29.
+        from PIL import Image
 
-        data = read_file(str(self.paths[index]))
-        return decode_image(data, mode=ImageReadMode.RGB)
+        with Image.open(self.paths[index]) as image:
+            pixels = np.asarray(image.convert("RGB"))
+        return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
 
     def describe(self, index: int) -> str:
         return str(self.paths[index])
