@@ -85,14 +85,26 @@ def wrap_model(model: nn.Module, device: torch.device) -> nn.Module:
 
 
 def train_sampler(dataset, seed: int, epoch: int):
-    """A DistributedSampler seeded like the single-process shuffle, or None in one process."""
-    if not is_distributed():
-        return None
+    """The training sampler of this process: a seeded shuffle, split across ranks under torchrun.
+
+    ``DistributedSampler`` with explicit ``num_replicas``/``rank`` also serves the
+    single-process case, so one process and N processes see the same permutation.
+    """
     from torch.utils.data.distributed import DistributedSampler
 
-    sampler = DistributedSampler(dataset, shuffle=True, seed=seed, drop_last=False)
+    sampler = DistributedSampler(dataset, num_replicas=world_size(), rank=rank(), shuffle=True,
+                                 seed=seed, drop_last=False)
     sampler.set_epoch(epoch)
     return sampler
+
+
+def broadcast_object(obj):
+    """Rank 0's ``obj`` on every rank (e.g. the run directory name)."""
+    if not is_distributed():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def shard_indices(n: int) -> list[int]:

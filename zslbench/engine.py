@@ -192,13 +192,22 @@ class TrainResult:
 
 
 def _loader_for_epoch(dataset: Dataset, cfg: TrainConfig, seed: int, epoch: int, pin_memory: bool) -> DataLoader:
-    """Shuffling is seeded by (seed, epoch), so a resumed run sees the same batches."""
-    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    """Shuffling is seeded by (seed, epoch), so a resumed run sees the same batches.
+
+    One process and N torchrun processes draw the same permutation; each rank
+    takes every N-th item of it and ``batch_size / N`` items per step, so the
+    global batches (and, with mean losses, the gradients) are the same.
+    """
+    from zslbench.errors import UsageError
+
+    world = distributed.world_size()
+    if cfg.batch_size % world:
+        raise UsageError(f"train.batch_size {cfg.batch_size} is not divisible by the {world} processes",
+                         "choose a batch size that is a multiple of --nproc-per-node")
     sampler = distributed.train_sampler(dataset, seed=seed, epoch=epoch)
-    return DataLoader(dataset, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-                      generator=generator if sampler is None else None, drop_last=len(dataset) > cfg.batch_size,
-                      num_workers=cfg_num_workers(dataset), pin_memory=pin_memory,
-                      persistent_workers=False)
+    per_rank = cfg.batch_size // world
+    return DataLoader(dataset, batch_size=per_rank, sampler=sampler, drop_last=len(dataset) > cfg.batch_size,
+                      num_workers=cfg_num_workers(dataset), pin_memory=pin_memory, persistent_workers=False)
 
 
 def cfg_num_workers(dataset: Dataset) -> int:

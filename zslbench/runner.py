@@ -141,7 +141,8 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     seed_everything(cfg.seed)
     dataset = load_dataset(cfg)
     if resume_dir is None:
-        run_dir = store.run_dir_for(store_root(cfg), cfg.dataset, cfg.method, store.new_run_id(cfg.seed))
+        run_id = distributed.broadcast_object(store.new_run_id(cfg.seed))
+        run_dir = store.run_dir_for(store_root(cfg), cfg.dataset, cfg.method, run_id)
     else:
         run_dir = Path(resume_dir)
     main = distributed.is_main()
@@ -176,7 +177,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     if main:
         store.atomic_write_json(run_dir / store.METRICS_FILE, metrics)
         store.atomic_write_json(run_dir / store.TIMINGS_FILE, timings)
-        store.write_status(run_dir, "complete")
+        store.write_status(run_dir, "complete", world_size=distributed.world_size())
     distributed.barrier()
     return RunOutcome(run_dir, metrics, cfg)
 
@@ -212,7 +213,7 @@ def _image_sets(dataset: ZSLDataset, cfg: RunConfig):
     remap = np.full(dataset.num_classes, -1, dtype=np.int64)
     remap[seen] = np.arange(len(seen))
     train_idx = np.asarray(dataset.splits["trainval"])
-    train_set = ImageDataset(dataset, train_idx, build_transform(recipe, size, train=True),
+    train_set = ImageDataset(dataset, train_idx, build_transform(recipe, size, train=cfg.data.augment),
                              targets=remap[dataset.labels[train_idx]])
     eval_tf = build_transform(recipe, size, train=False)
     test_sets = {s: ImageDataset(dataset, np.asarray(dataset.splits[s]), eval_tf) for s in ("test_seen", "test_unseen")}
