@@ -1,0 +1,111 @@
+"""``zslbench cache``: build, list and remove feature cache entries (see :mod:`zslbench.features`)."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from typing import Iterator
+
+import click
+
+from zslbench.errors import UsageError, ZSLBenchError
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """zslbench errors become one-line click errors (usage errors exit 2, the rest 1)."""
+    try:
+        yield
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except ZSLBenchError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _megabytes(size_bytes: int) -> str:
+    return f"{size_bytes / 1e6:.1f} MB"
+
+
+@click.group("cache")
+def cache() -> None:
+    """Manage the feature cache (frozen backbone features of a dataset)."""
+
+
+@cache.command("build")
+@click.option("--dataset", "dataset_name", required=True, help="Dataset name (see `zslbench list datasets`).")
+@click.option("--backbone", "backbone_name", required=True,
+              help="Backbone name, or resnet101-xlsa17 to import the published res101 features.")
+@click.option("--pretrained", default=None, help='Weights: "timm", "none" or a checkpoint path (default: the backbone\'s).')
+@click.option("--dtype", type=click.Choice(["float16", "float32"]), default=None,
+              help="Storage precision (default float16; float32 for resnet101-xlsa17).")
+@click.option("--patches", is_flag=True, help="Also store the patch tokens (grouped 2x2).")
+@click.option("--root", "--data-root", "root", default=None, help="Dataset root (default $ZSLBENCH_DATA/<dataset>).")
+@click.option("--image-size", type=int, default=None, help="Input size (default: the dataset's).")
+@click.option("--batch-size", type=int, default=64, show_default=True, help="Images per encoded chunk.")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda")
+def build_command(dataset_name: str, backbone_name: str, pretrained: str | None, dtype: str | None, patches: bool,
+                  root: str | None, image_size: int | None, batch_size: int, device: str) -> None:
+    """Encode a dataset once and store its features (resumes an interrupted build)."""
+    from zslbench import registry
+    from zslbench.config import DataConfig
+    from zslbench.features import RES101_BACKBONE, FeatureCache, ensure_features
+    from zslbench.plugins import ensure_loaded
+
+    with _user_errors():
+        if batch_size < 1:
+            raise UsageError(f"--batch-size must be positive, got {batch_size}")
+        ensure_loaded()
+        spec = registry.datasets.get(dataset_name)
+        data_cfg = DataConfig(root=root, image_size=image_size or spec.default_image_size)
+        loader_kwargs = {"require_images": False} if backbone_name == RES101_BACKBONE else {}
+        dataset = _load_dataset(spec, data_cfg, loader_kwargs)
+        entry = ensure_features(dataset, backbone_name, data_cfg, pretrained, device, with_patches=patches,
+                                dtype=dtype, batch_size=batch_size, cache=FeatureCache())
+        sizes = ", ".join(f"{name} {n}" for name, n in entry.split_sizes.items())
+        click.echo(f"{entry.path} ({_megabytes(entry.path.stat().st_size)}; {sizes})")
+
+
+def _load_dataset(spec, data_cfg, loader_kwargs: dict):
+    """Load through the registry; a loader that accepts ``require_images`` may skip the image check."""
+    try:
+        accepted = inspect.signature(spec.load).parameters
+    except (TypeError, ValueError):  # builtins or callables without a signature
+        accepted = {}
+    return spec.load(data_cfg, **{k: v for k, v in loader_kwargs.items() if k in accepted})
+
+
+@cache.command("ls")
+def ls_command() -> None:
+    """List the cache entries, newest first."""
+    from zslbench.features import FeatureCache
+
+    with _user_errors():
+        entries = FeatureCache().ls()
+    if not entries:
+        click.echo("the feature cache is empty")
+        return
+    click.echo(f"{'fingerprint':<13} {'dataset':<16} {'backbone':<24} {'dtype':<8} {'patches':<8} "
+               f"{'images':>8} {'size':>10}  {'status':<9} created")
+    for e in entries:
+        parts = e.parts
+        images = sum(e.split_sizes.values())
+        click.echo(f"{e.fingerprint[:12] or '-':<13} {parts.get('dataset', '?'):<16} {parts.get('backbone', '?'):<24} "
+                   f"{parts.get('dtype', '?'):<8} {str(parts.get('with_patches', '?')).lower():<8} {images:>8} "
+                   f"{_megabytes(e.size_bytes):>10}  {e.status:<9} {e.created or '-'}")
+
+
+@cache.command("rm")
+@click.argument("fingerprint_prefix", required=False)
+@click.option("--all", "all_entries", is_flag=True, help="Remove every entry.")
+def rm_command(fingerprint_prefix: str | None, all_entries: bool) -> None:
+    """Remove the entry whose fingerprint starts with FINGERPRINT_PREFIX, or --all."""
+    from zslbench.features import FeatureCache
+
+    with _user_errors():
+        if all_entries and fingerprint_prefix:
+            raise UsageError("give a fingerprint prefix or --all, not both")
+        removed = FeatureCache().rm(fingerprint_prefix, all_entries=all_entries)
+    for path in removed:
+        click.echo(f"removed {path}")
+    if not removed:
+        click.echo("nothing to remove")
