@@ -120,9 +120,19 @@ def resolve_resume(run_dir: Path) -> ResolvedRun:
     return ResolvedRun(cfg, spec, options)
 
 
-def load_dataset(cfg: RunConfig) -> ZSLDataset:
+def load_dataset(cfg: RunConfig, require_images: bool = True) -> ZSLDataset:
+    """Load and validate the run's dataset.
+
+    ``require_images=False`` is passed to loaders that accept it, for methods
+    that read precomputed features (e.g. the published res101 features).
+    """
+    import inspect
+
     dataset_spec = registry.datasets.get(cfg.dataset)
-    dataset = dataset_spec.load(cfg.data)
+    if not require_images and "require_images" in inspect.signature(dataset_spec.load).parameters:
+        dataset = dataset_spec.load(cfg.data, require_images=False)
+    else:
+        dataset = dataset_spec.load(cfg.data)
     try:
         dataset.validate()
     except ValueError as exc:
@@ -139,7 +149,9 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     distributed.init_from_env(device.type)
     device = distributed.local_device(device)
     seed_everything(cfg.seed)
-    dataset = load_dataset(cfg)
+    from zslbench.features import RES101_BACKBONE
+
+    dataset = load_dataset(cfg, require_images=not (spec.kind == "feature" and cfg.backbone == RES101_BACKBONE))
     if resume_dir is None:
         run_id = distributed.broadcast_object(store.new_run_id(cfg.seed))
         run_dir = store.run_dir_for(store_root(cfg), cfg.dataset, cfg.method, run_id)

@@ -1,0 +1,56 @@
+"""Runs on the real-dataset loaders (miniature xlsa17 copies built here) through the runner."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from zslbench import store
+from zslbench.cli import main
+
+from fixtures_xlsa17 import build_xlsa17_layout
+
+
+def _run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _only_run(root: Path) -> Path:
+    (run,) = list(Path(root).glob("*/*/*/"))
+    return run
+
+
+def test_eszsl_on_published_res101_features_needs_no_images(tmp_path):
+    layout = build_xlsa17_layout(tmp_path / "awa2", "awa2", with_images=False, n_classes=8, n_unseen=2,
+                                 images_per_class=6)
+    result = _run("run", "eszsl", "--dataset", "awa2", "--data-root", layout.root, "--out", tmp_path / "runs",
+                  "--quiet")
+    assert result.exit_code == 0, result.output
+    record = store.read_run(_only_run(tmp_path / "runs"))
+    assert record.config["backbone"] == "resnet101-xlsa17"
+    counts = record.metrics["test"]["counts"]
+    assert counts["images_test_unseen"] == len(layout.test_unseen_loc)
+    assert counts["images_test_seen"] == len(layout.test_seen_loc)
+    assert record.timings["features_seconds"] >= 0
+
+
+def test_image_method_on_real_layout(example_plugin, tmp_path):
+    layout = build_xlsa17_layout(tmp_path / "cub", "cub", n_classes=6, n_unseen=2, images_per_class=4)
+    result = _run("run", "pixel-attr", "--dataset", "cub", "--data-root", layout.root, "--out", tmp_path / "runs",
+                  "--epochs", "1", "--set", "data.image_size=32", "--set", "data.text_encoder=hashing", "--quiet")
+    assert result.exit_code == 0, result.output
+    record = store.read_run(_only_run(tmp_path / "runs"))
+    assert record.metrics["counts"]["images_test_unseen"] == 8
+    assert record.config["data"]["root"] == str(layout.root)
+
+
+def test_missing_images_are_an_error_naming_the_count(example_plugin, tmp_path):
+    layout = build_xlsa17_layout(tmp_path / "awa2", "awa2", n_classes=6, n_unseen=2, images_per_class=4)
+    victim = layout.image_dir / layout.rel_paths[0]
+    victim.unlink()
+    result = _run("run", "pixel-attr", "--dataset", "awa2", "--data-root", layout.root, "--out", tmp_path / "runs",
+                  "--epochs", "1", "--set", "data.image_size=32", "--quiet")
+    assert result.exit_code == 1
+    assert "1 " in result.output and victim.name in result.output
+    assert not (tmp_path / "runs").exists()
