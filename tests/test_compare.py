@@ -1,0 +1,217 @@
+"""``zslbench compare`` and the selection/aggregation in zslbench.results, on hand-written run directories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from zslbench import registry, results, store
+from zslbench.cli import main
+from zslbench.methods import MethodSpec
+from zslbench.registry import Entry, Origin
+
+
+def single_label_test(t1: float, u: float, s: float, h: float, ausuc: float = 0.3, cs: tuple | None = None) -> dict:
+    """metrics["test"] as ZSLMetrics.to_dict() writes it (fractions)."""
+    test = {"t1": t1, "u": u, "s": s, "h": h, "ausuc": ausuc, "oracle_gamma": 0.1, "oracle_u": u + 0.05,
+            "oracle_s": s, "oracle_h": h + 0.04, "cs_gamma": None, "cs_u": None, "cs_s": None, "cs_h": None,
+            "counts": {"images_test_seen": 10, "images_test_unseen": 10},
+            "per_class": {"zsl_unseen": {"7": t1, "8": t1}, "gzsl_unseen": {"7": u, "8": u}, "gzsl_seen": {"1": s}}}
+    if cs is not None:
+        test.update(cs_gamma=0.2, cs_u=cs[0], cs_s=cs[1], cs_h=cs[2])
+    return test
+
+
+def write_run(root: Path, method: str, dataset: str, seed: int, test: dict | None, stamp: str,
+              state: str = "complete", protocol: str = "standard", tags: tuple = (), task: str = "single-label",
+              curve: bool = True) -> Path:
+    """A run directory written with the store's own functions."""
+    run = store.run_dir_for(root, dataset, method, f"{stamp}-s{seed}-{method[:4]}")
+    store.atomic_write_json(run / store.CONFIG_FILE, {"method": method, "dataset": dataset, "seed": seed,
+                                                      "protocol": protocol, "tags": list(tags),
+                                                      "train": {"epochs": 3}, "method_options": {}})
+    store.write_status(run, state)
+    if test is not None:
+        metrics = {"protocol": protocol, "task": task, "test": test}
+        if curve and task == "single-label":
+            metrics["curve"] = {"gammas": [-1.0, 0.0, 1.0], "seen": [test["s"] + 0.1, test["s"], 0.0],
+                                "unseen": [0.0, test["u"], test["u"] + 0.1], "intervals": 3}
+        store.atomic_write_json(run / store.METRICS_FILE, metrics)
+    store.atomic_write_json(run / store.ENV_FILE, {"device": "cpu", "git_commit": "abc123"})
+    store.atomic_write_json(run / store.TIMINGS_FILE, {"total_seconds": 1.5})
+    return run
+
+
+def two_methods(root: Path) -> None:
+    """alpha: H 52.0 ± 2.0, T1 42.0 ± 2.0; beta: H 61.0 ± 1.0, T1 43.0 ± 2.0 (3 seeds each)."""
+    for seed in range(3):
+        write_run(root, "alpha", "toy", seed, single_label_test(0.40 + 0.02 * seed, 0.5, 0.5, 0.50 + 0.02 * seed),
+                  f"20260101-00000{seed}")
+        write_run(root, "beta", "toy", seed, single_label_test(0.41 + 0.02 * seed, 0.6, 0.6, 0.60 + 0.01 * seed),
+                  f"20260101-00001{seed}")
+
+
+def invoke(*args: str) -> "object":
+    return CliRunner().invoke(main, ["compare", *args], catch_exceptions=False)
+
+
+def table_json(result) -> dict:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def rows_by(table: dict) -> dict:
+    return {(r["method"], r["kind"]): r for r in table["rows"]}
+
+
+def test_means_stds_and_differences_to_the_first_method(tmp_path):
+    two_methods(tmp_path)
+    out = table_json(invoke("alpha", "beta", "--runs", str(tmp_path), "--format", "json"))
+    (table,) = out["tables"]
+    assert [c["metric"] for c in table["columns"]] == ["t1", "u", "s", "h", "ausuc"]
+    rows = rows_by(table)
+    alpha, beta, delta = rows[("alpha", "ours")], rows[("beta", "ours")], rows[("beta", "delta")]
+    assert alpha["n"] == 3 and alpha["seeds"] == [0, 1, 2]
+    assert alpha["cells"]["h"]["value"] == pytest.approx(52.0) and alpha["cells"]["h"]["std"] == pytest.approx(2.0)
+    assert beta["cells"]["h"]["value"] == pytest.approx(61.0) and beta["cells"]["h"]["std"] == pytest.approx(1.0)
+    assert delta["cells"]["h"]["value"] == pytest.approx(9.0) and delta["cells"]["h"]["within_noise"] is False
+    assert delta["cells"]["t1"]["value"] == pytest.approx(1.0) and delta["cells"]["t1"]["within_noise"] is True
+    assert ("alpha", "delta") not in rows  # no difference of the reference method to itself
+
+
+def test_table_marks_noise_and_labels_oracle(tmp_path):
+    two_methods(tmp_path)
+    result = invoke("alpha", "beta", "--runs", str(tmp_path), "--oracle")
+    assert result.exit_code == 0, result.output
+    assert "52.0 ± 2.0" in result.stdout and "+9.0" in result.stdout
+    assert f"+1.0 {results.NOISE_MARK}" in result.stdout
+    assert "oracle H" in result.stdout and "tuned on the test set" in result.stdout
+    plain = invoke("alpha", "beta", "--runs", str(tmp_path))
+    assert "oracle" not in plain.stdout
+
+
+def test_calibrated_columns_only_where_the_validated_protocol_ran(tmp_path):
+    write_run(tmp_path, "alpha", "toy", 0, single_label_test(0.4, 0.5, 0.5, 0.5), "20260101-000000")
+    out = table_json(invoke("alpha", "--runs", str(tmp_path), "--format", "json"))
+    assert "cs_h" not in [c["metric"] for c in out["tables"][0]["columns"]]
+    write_run(tmp_path, "alpha", "toy", 1, single_label_test(0.4, 0.5, 0.5, 0.5, cs=(0.6, 0.4, 0.48)),
+              "20260101-000001", protocol="gbu")
+    out = table_json(invoke("alpha", "--runs", str(tmp_path), "--format", "json"))
+    row = rows_by(out["tables"][0])[("alpha", "ours")]
+    assert row["cells"]["cs_h"] == {"value": pytest.approx(48.0), "std": 0.0, "n": 1, "within_noise": None}
+    assert row["protocols"] == ["gbu", "standard"]
+    assert any("differ in protocol" in note for note in out["tables"][0]["notes"])
+
+
+def test_latest_complete_run_per_seed_and_skipped_dirs_are_named(tmp_path):
+    write_run(tmp_path, "alpha", "toy", 0, single_label_test(0.1, 0.1, 0.1, 0.1), "20260101-000000")
+    write_run(tmp_path, "alpha", "toy", 0, single_label_test(0.3, 0.3, 0.3, 0.3), "20260101-000001")
+    running = write_run(tmp_path, "alpha", "toy", 0, None, "20260101-000002", state="running")
+    corrupt = write_run(tmp_path, "alpha", "toy", 1, single_label_test(0.9, 0.9, 0.9, 0.9), "20260101-000003")
+    (corrupt / store.METRICS_FILE).write_text("{truncated")
+    future = write_run(tmp_path, "alpha", "toy", 2, single_label_test(0.9, 0.9, 0.9, 0.9), "20260101-000004")
+    store.atomic_write_json(future / store.STATUS_FILE, {"state": "complete", "schema": 99})
+    result = invoke("alpha", "--runs", str(tmp_path), "--format", "json")
+    out = table_json(result)
+    row = rows_by(out["tables"][0])[("alpha", "ours")]
+    assert row["n"] == 1 and row["run_ids"] == ["20260101-000001-s0-alph"]
+    assert row["cells"]["h"]["value"] == pytest.approx(30.0)
+    for path, words in ((running, "incomplete"), (corrupt, "unreadable"), (future, "schema 99")):
+        line = next(line for line in result.stderr.splitlines() if str(path) in line)
+        assert words in line
+    assert {item["path"] for item in out["skipped"]} == {str(running), str(corrupt), str(future)}
+
+
+def test_select_by_run_id_and_tag(tmp_path):
+    write_run(tmp_path, "alpha", "toy", 0, single_label_test(0.1, 0.1, 0.1, 0.1), "20260101-000000", tags=("old",))
+    write_run(tmp_path, "alpha", "toy", 0, single_label_test(0.3, 0.3, 0.3, 0.3), "20260101-000001")
+    by_tag = rows_by(table_json(invoke("alpha", "--runs", str(tmp_path), "--tag", "old", "--format", "json"))
+                     ["tables"][0])[("alpha", "ours")]
+    assert by_tag["cells"]["h"]["value"] == pytest.approx(10.0)
+    by_id = rows_by(table_json(invoke("alpha", "--runs", str(tmp_path), "--run-id", "20260101-000000",
+                                      "--format", "json"))["tables"][0])[("alpha", "ours")]
+    assert by_id["run_ids"] == ["20260101-000000-s0-alph"]
+    unknown = invoke("alpha", "--runs", str(tmp_path), "--run-id", "nope")
+    assert unknown.exit_code == 2 and "nope" in unknown.stderr
+
+
+def test_nothing_stored_prints_the_run_command(tmp_path, example_plugin):
+    result = invoke("pixel-attr", "--runs", str(tmp_path / "empty"), "--dataset", "example-bars")
+    assert result.exit_code == 1
+    assert f"zslbench run pixel-attr --dataset example-bars --out {tmp_path / 'empty'}" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_unknown_method_lists_registered_ones(tmp_path, example_plugin):
+    two_methods(tmp_path)
+    result = invoke("alpha", "qqqqqqqqqq", "--runs", str(tmp_path))
+    assert result.exit_code == 2
+    assert "unknown method 'qqqqqqqqqq'" in result.stderr and "pixel-attr" in result.stderr
+
+
+def test_dataset_without_runs_says_so(tmp_path, example_plugin):
+    two_methods(tmp_path)
+    result = invoke("alpha", "--runs", str(tmp_path), "--dataset", "toy", "--dataset", "example-bars")
+    assert result.exit_code == 0
+    assert "no complete runs on example-bars" in result.stderr
+    only_empty = invoke("alpha", "--runs", str(tmp_path), "--dataset", "example-bars")
+    assert only_empty.exit_code == 1 and "zslbench run alpha --dataset example-bars" in only_empty.stderr
+
+
+def test_paper_numbers_beside_ours(tmp_path, monkeypatch):
+    from zslbench.plugins import load_plugins
+
+    load_plugins()
+    spec = MethodSpec(name="alpha", build=lambda c, o: None, options_type=type(None),
+                      reference_results={"TOY": {"T1": 45.0, "U": 50.0, "S": 55.0, "H": 52.4, "source": "Paper, Tab. 1"}})
+    monkeypatch.setitem(registry.methods._entries, "alpha", Entry("alpha", spec, Origin("test")))
+    two_methods(tmp_path)
+    out = table_json(invoke("alpha", "beta", "--runs", str(tmp_path), "--format", "json"))
+    table = out["tables"][0]
+    paper = rows_by(table)[("alpha", "paper")]
+    assert paper["cells"]["h"]["value"] == pytest.approx(52.4) and "ausuc" not in paper["cells"]
+    assert paper["source"] == "Paper, Tab. 1"
+    assert [r["kind"] for r in table["rows"]] == ["ours", "paper", "ours", "delta"]
+    markdown = invoke("alpha", "beta", "--runs", str(tmp_path), "--format", "markdown").stdout
+    assert "| _paper_ |  | 45.0 | 50.0 | 55.0 | 52.4 | - |" in markdown
+
+
+def test_multi_label_runs_show_their_own_metrics(tmp_path):
+    for seed, value in ((0, 0.30), (1, 0.40)):
+        write_run(tmp_path, "ml", "nus", seed, {"zsl_map": value, "gzsl_map": value / 2, "zsl_f1_at_3": 0.2,
+                                                "counts": {"images": 5}}, f"20260101-00000{seed}", task="multi-label")
+    out = table_json(invoke("ml", "--runs", str(tmp_path), "--format", "json"))
+    table = out["tables"][0]
+    assert [c["metric"] for c in table["columns"]] == ["zsl_map", "gzsl_map", "zsl_f1_at_3"]
+    cells = rows_by(table)[("ml", "ours")]["cells"]
+    assert cells["zsl_map"]["value"] == pytest.approx(35.0) and cells["gzsl_map"]["value"] == pytest.approx(17.5)
+
+
+def test_metric_option_and_other_formats(tmp_path):
+    two_methods(tmp_path)
+    out = table_json(invoke("alpha", "beta", "--runs", str(tmp_path), "--metric", "H", "--format", "json"))
+    assert [c["metric"] for c in out["tables"][0]["columns"]] == ["h"]
+    bad = invoke("alpha", "--runs", str(tmp_path), "--metric", "nope")
+    assert bad.exit_code == 2 and "stored metrics" in bad.stderr
+    csv_text = invoke("alpha", "beta", "--runs", str(tmp_path), "--format", "csv").stdout.splitlines()
+    assert csv_text[0].startswith("dataset,method,row,metric,value,std")
+    assert "toy,beta,delta,h,9.0000,,3,false,," in csv_text
+    latex = invoke("alpha", "beta", "--runs", str(tmp_path), "--format", "latex").stdout
+    assert r"52.0 $\pm$ 2.0" in latex and r"\begin{tabular}" in latex and r"$\approx$" in latex
+
+
+def test_run_missing_trains_what_is_absent_then_compares(tmp_path, example_plugin):
+    root = tmp_path / "runs"
+    args = ("pixel-attr", "--dataset", "example-bars", "--runs", str(root), "--run-missing",
+            "--set", "train.epochs=1", "--format", "json")
+    first = invoke(*args)
+    out = table_json(first)
+    row = rows_by(out["tables"][0])[("pixel-attr", "ours")]
+    assert row["n"] == 1 and 0.0 <= row["cells"]["t1"]["value"] <= 100.0
+    stored = list((root / "example-bars" / "pixel-attr").iterdir())
+    assert len(stored) == 1 and json.loads((stored[0] / "config.json").read_text())["train"]["epochs"] == 1
+    invoke(*args)  # nothing is missing any more: no second run
+    assert len(list((root / "example-bars" / "pixel-attr").iterdir())) == 1

@@ -1,0 +1,103 @@
+"""``zslbench report``: a Markdown report with tables, pictures, provenance and reproduce commands."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import pytest
+from click.testing import CliRunner
+
+from zslbench.cli import main
+from zslbench.report import reproduce_command, toml_literal
+
+from test_compare import single_label_test, two_methods, write_run
+from test_plots import assert_png
+
+
+def report(*args: str):
+    return CliRunner().invoke(main, ["report", *args], catch_exceptions=False)
+
+
+def test_report_links_pictures_and_details_every_run(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "report"
+    two_methods(runs)
+    bad = write_run(runs, "alpha", "toy", 5, single_label_test(0.1, 0.1, 0.1, 0.1), "20260101-000099")
+    (bad / "config.json").write_text("{")
+    result = report("alpha", "beta", "--runs", str(runs), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert str(bad) in result.stderr
+    text = (out / "README.md").read_text()
+    assert "### toy" in text and "52.0 ± 2.0" in text and "Δ vs alpha" in text
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert links == ["toy-curves.png", "toy-per-class.png"]
+    for link in links:
+        assert_png(out / link)  # relative links resolve inside the report folder
+    assert text.count("<details>") == 6 == text.count("</details>")
+    assert '"git_commit": "abc123"' in text
+    assert "zslbench run alpha --dataset toy --seed 2" in text
+    assert "## Skipped run directories" in text and str(bad) in text
+
+
+def test_report_without_curves_says_why(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "report"
+    write_run(runs, "alpha", "toy", 0, single_label_test(0.4, 0.5, 0.5, 0.5), "20260101-000000", curve=False)
+    assert report("--runs", str(runs), "--out", str(out)).exit_code == 0
+    text = (out / "README.md").read_text()
+    assert "No stored seen-unseen curve for runs 20260101-000000-s0-alph" in text
+    assert not (out / "toy-curves.png").exists() and (out / "toy-per-class.png").exists()
+
+
+def test_report_with_nothing_stored_fails_with_the_command(tmp_path):
+    result = report("--runs", str(tmp_path / "none"), "--out", str(tmp_path / "report"))
+    assert result.exit_code == 1 and "zslbench run" in result.stderr
+    assert not (tmp_path / "report" / "README.md").exists()
+
+
+def _parse_run_command(command: str) -> tuple[str, str, list[str], dict]:
+    words = shlex.split(command)
+    assert words[:2] == ["zslbench", "run"]
+    method, rest = words[2], words[3:]
+    options: dict = {}
+    set_items: list[str] = []
+    dataset = None
+    for flag, value in zip(rest[::2], rest[1::2]):
+        if flag == "--set":
+            set_items.append(value)
+        elif flag == "--dataset":
+            dataset = value
+        elif flag == "--seed":
+            options["seed"] = int(value)
+        elif flag == "--protocol":
+            options["protocol"] = value
+        elif flag == "--tag":
+            options.setdefault("tags", []).append(value)
+    return method, dataset, set_items, options
+
+
+def test_reproduce_command_round_trips_the_stored_config(example_plugin):
+    from zslbench.runner import resolve_run
+
+    stored = resolve_run("pixel-attr", "example-bars", None,
+                         ["train.lr=0.01", "method.pooled_size=2", "data.text_encoder=hashing", "train.amp=false",
+                          "train.grad_clip_norm=none"],
+                         {"seed": 3, "protocol": "gbu", "tags": ["paper"], "out": "/somewhere"}).config.to_dict()
+    command = reproduce_command(stored)
+    assert "--set train.lr=0.01" in command and "--set method.pooled_size=2" in command
+    assert "--set train.epochs" not in command  # defaults are not repeated
+    method, dataset, set_items, overrides = _parse_run_command(command)
+    again = resolve_run(method, dataset, None, set_items, overrides).config.to_dict()
+    stored.pop("out"), again.pop("out")
+    assert again == stored
+
+
+@pytest.mark.parametrize("value, literal", [
+    (None, "none"), (True, "true"), (3, "3"), (1e-4, "0.0001"), ("cub", "cub"), ("1e-4", '"1e-4"'),
+    ("true", '"true"'), ([1, 2], "[1, 2]"), (["a", "b"], '["a", "b"]'),
+])
+def test_toml_literals_read_back_as_the_same_value(value, literal):
+    from zslbench.config import parse_set
+
+    assert toml_literal(value) == literal
+    if value is not None:
+        assert parse_set([f"k={literal}"])["k"] == value

@@ -1,0 +1,265 @@
+"""``zslbench report``: a self-contained Markdown report of stored runs.
+
+Writes ``README.md`` into the output folder (it renders on GitHub) with, per
+dataset, the comparison table and pictures (seen-unseen curves, per-class
+accuracy of the unseen classes) as relative PNG links; then every run used,
+with its environment and configuration in collapsed ``<details>`` blocks, and
+the ``zslbench run`` commands that reproduce them (derived from the stored
+configs: every value that differs from what ``zslbench run`` would choose by
+itself becomes a ``--set``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import click
+import numpy as np
+
+import zslbench
+from zslbench import plots, registry, results
+from zslbench.data.dataset import SINGLE_LABEL
+from zslbench.errors import DataError
+from zslbench.results import MethodResult
+from zslbench.store import RunRecord
+
+README = "README.md"
+#: Config keys given as their own ``zslbench run`` options (or not reproducible by a flag).
+_FLAG_KEYS = {"method", "dataset", "seed", "protocol", "out", "tags", "method_options"}
+
+
+# --------------------------------------------------------------------------- reproduce commands
+
+
+def _needs_quotes(text: str) -> bool:
+    """Whether ``--set k=text`` would read back as something else than this string (a number, bool, array...)."""
+    if text == "" or text != text.strip():
+        return True
+    try:
+        tomllib.loads(f"v = {text}")
+    except tomllib.TOMLDecodeError:
+        return False  # --set keeps a value that is no TOML literal as the bare string
+    return True
+
+
+def toml_literal(value: Any) -> str:
+    """``value`` as ``--set`` parses it back: TOML literals, bare words for plain strings, ``none`` for None."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value) if _needs_quotes(value) else value
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(json.dumps(v) if isinstance(v, str) else toml_literal(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as a --set value")
+
+
+def _default_config(method: str, dataset: str, seed: int) -> dict | None:
+    """What ``zslbench run METHOD --dataset D --seed S`` would resolve today (None if the names are gone)."""
+    from zslbench.errors import ZSLBenchError
+    from zslbench.runner import resolve_run
+
+    try:
+        return resolve_run(method, dataset, None, [], {"seed": seed}).config.to_dict()
+    except ZSLBenchError:
+        return None
+
+
+def reproduce_command(config: dict) -> str:
+    """The ``zslbench run`` command of a stored config (``--set`` for every non-default value)."""
+    from zslbench.config import RunConfig
+
+    method, dataset = str(config.get("method")), str(config.get("dataset"))
+    seed = int(config.get("seed", 0))
+    default = _default_config(method, dataset, seed)
+    if default is None:  # plugin or dataset no longer installed: spell out every method option
+        default = RunConfig().to_dict()
+    parts = ["zslbench", "run", method, "--dataset", dataset, "--seed", str(seed)]
+    if config.get("protocol", "standard") != "standard":
+        parts += ["--protocol", str(config["protocol"])]
+    for tag in config.get("tags", []) or []:
+        parts += ["--tag", str(tag)]
+    stored = results.flatten_config({k: v for k, v in config.items() if k not in _FLAG_KEYS})
+    defaults = results.flatten_config({k: v for k, v in default.items() if k not in _FLAG_KEYS})
+    options = results.flatten_config(config.get("method_options", {}) or {}, "method.")
+    default_options = results.flatten_config(default.get("method_options", {}) or {}, "method.")
+    for key, value in [*stored.items(), *options.items()]:
+        reference = defaults if not key.startswith("method.") else default_options
+        if key not in reference or _plain(reference[key]) != _plain(value):
+            parts += ["--set", f"{key}={toml_literal(value)}"]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass
+class ReportOutcome:
+    """Where the report went, the pictures it links and the runs it used."""
+
+    path: Path
+    pictures: list[Path] = field(default_factory=list)
+    runs: list[RunRecord] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "dataset"
+
+
+def class_names_of(dataset: str, record: RunRecord) -> list[str] | None:
+    """Class names of a dataset, loaded with the run's data config; None when it cannot be loaded here."""
+    from zslbench.config import DataConfig, build_dataclass
+
+    try:
+        data_cfg = build_dataclass(DataConfig, record.config.get("data", {}) or {}, prefix="data.")
+        return list(registry.datasets.get(dataset).load(data_cfg).class_names)
+    except Exception:  # best effort: the data may live on another machine; ids are shown instead
+        return None
+
+
+def _pictures(dataset: str, methods: Sequence[str], aggregates: dict[tuple[str, str], MethodResult],
+              out_dir: Path, outcome: ReportOutcome) -> list[str]:
+    """Curve and per-class PNGs of one dataset; Markdown lines linking them (or saying why they are absent)."""
+    present = [aggregates[(m, dataset)] for m in methods if (m, dataset) in aggregates]
+    if not present or any(r.task != SINGLE_LABEL for r in present):
+        return []
+    lines: list[str] = []
+    series, without = [], []
+    for result in present:
+        for record in result.runs:
+            try:
+                series.append(plots.curve_series(record, result.method))
+            except DataError:
+                without.append(record.run_id)
+    if series:
+        path = out_dir / f"{_slug(dataset)}-curves.png"
+        plots.plot_seen_unseen_curves(series, path, title=f"seen-unseen curves on {dataset}")
+        outcome.pictures.append(path)
+        lines.append(f"![Seen-unseen accuracy curves on {dataset}]({path.name})")
+    if without:
+        lines.append(f"_No stored seen-unseen curve for runs {', '.join(without)} (older runs); re-run to plot them._")
+    per_method = {r.method: plots.per_class_means(r.runs) for r in present}
+    if any(per_method.values()):
+        path = out_dir / f"{_slug(dataset)}-per-class.png"
+        names = class_names_of(dataset, present[0].runs[0])
+        plots.plot_per_class_accuracy(per_method, path, names, title=f"unseen classes on {dataset} (ZSL top-1)")
+        outcome.pictures.append(path)
+        lines.append(f"![Per-class ZSL accuracy of the unseen classes of {dataset}]({path.name})")
+    return lines
+
+
+def _patch_selection_lines(dataset: str, methods: Sequence[str],
+                           aggregates: dict[tuple[str, str], MethodResult]) -> list[str]:
+    rows = []
+    for method in methods:
+        result = aggregates.get((method, dataset))
+        stored = [r.metrics["patch_selection"] for r in (result.runs if result else []) if "patch_selection" in r.metrics]
+        if stored:
+            precision = np.mean([s["precision"] for s in stored])
+            recall = np.mean([s["recall"] for s in stored])
+            rows.append(f"| {method} | {len(stored)} | {precision:.3f} | {recall:.3f} |")
+    if not rows:
+        return []
+    return ["Kept patches against the object masks (micro-averaged over test images):", "",
+            "| method | n | precision | recall |", "|:---|---:|---:|---:|", *rows]
+
+
+def _runs_lines(runs: Sequence[RunRecord]) -> list[str]:
+    lines = ["| run | method | dataset | seed | protocol | device | git commit | seconds |",
+             "|:---|:---|:---|---:|:---|:---|:---|---:|"]
+    for r in runs:
+        seconds = r.timings.get("total_seconds")
+        lines.append(f"| `{r.run_id}` | {r.method} | {r.dataset} | {r.seed} | {r.config.get('protocol', '?')} | "
+                     f"{r.env.get('cuda_device') or r.env.get('device', '?')} | "
+                     f"`{(r.env.get('git_commit') or '-')[:12]}` | {'-' if seconds is None else f'{seconds:.1f}'} |")
+    lines.append("")
+    for r in runs:
+        lines += [
+            "<details>",
+            f"<summary><code>{r.run_id}</code>: {r.method} on {r.dataset}, seed {r.seed}</summary>",
+            "",
+            f"Stored in `{r.path}`.",
+            "",
+            "**config.json**", "", "```json", json.dumps(r.config, indent=2), "```", "",
+            "**env.json**", "", "```json", json.dumps(r.env, indent=2), "```", "",
+            "**timings.json**", "", "```json", json.dumps(r.timings, indent=2), "```", "",
+            "</details>", "",
+        ]
+    return lines
+
+
+def write_report(root: Path, out_dir: Path, methods: Sequence[str] = (), datasets: Sequence[str] = (),
+                 run_ids: Sequence[str] = (), tags: Sequence[str] = (), oracle: bool = False,
+                 explicit_root: Path | None = None) -> ReportOutcome:
+    """Write ``out_dir/README.md`` and its pictures; :class:`~zslbench.results.NoRunsError` when nothing matches."""
+    from zslbench.compare import build_comparison
+
+    comparison = build_comparison(root, methods, datasets, run_ids, tags, oracle, (), explicit_root)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = comparison.selection.runs
+    outcome = ReportOutcome(out_dir / README, runs=list(runs), skipped=list(comparison.selection.skipped))
+    aggregates = results.aggregate(runs)
+    stamp = _dt.datetime.now().isoformat(timespec="seconds")
+    lines = [
+        "# zslbench report", "",
+        f"Generated {stamp} by zslbench {zslbench.__version__} from the run store `{root}`: "
+        f"{len(runs)} runs of {', '.join(comparison.methods)} on {', '.join(comparison.datasets)}. "
+        "Accuracies are per-class mean top-1 in percent, mean ± std over seeds (n runs); "
+        "see [Runs used](#runs-used) for each run's configuration and environment.", "",
+        "## Results", "",
+    ]
+    for dataset in comparison.empty_datasets:
+        commands = "; ".join(f"`{results.run_command(m, dataset, explicit_root)}`" for m in comparison.methods)
+        lines += [f"_No complete runs on {dataset}: {commands}._", ""]
+    for table in comparison.tables:
+        lines.append(results.render_markdown([table], heading="###"))
+        picture_lines = _pictures(table.dataset, comparison.methods, aggregates, out_dir, outcome)
+        lines += [*(f"{line}\n" for line in picture_lines)]
+        selection_lines = _patch_selection_lines(table.dataset, comparison.methods, aggregates)
+        if selection_lines:
+            lines += [*selection_lines, ""]
+    lines += ["## Runs used", "", *_runs_lines(runs)]
+    lines += ["## Reproduce", "", "Each run again (add `--out DIR` to choose the run store):", "", "```bash",
+              *[reproduce_command(r.config) for r in runs], "```", ""]
+    if comparison.selection.skipped:
+        lines += ["## Skipped run directories", "",
+                  *[f"- `{path}`: {reason}" for path, reason in comparison.selection.skipped], ""]
+    outcome.path.write_text("\n".join(lines))
+    return outcome
+
+
+@click.command("report")
+@click.argument("methods", nargs=-1)
+@click.option("--dataset", "-d", "datasets", multiple=True, help="Dataset(s) (default: all with runs).")
+@click.option("--runs", "runs_root", type=click.Path(file_okay=False), help="Run store root (default $ZSLBENCH_RUNS or ./runs).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for README.md and pictures.")
+@click.option("--run-id", "run_ids", multiple=True, help="Use exactly these runs.")
+@click.option("--tag", "tags", multiple=True, help="Only runs carrying this tag (repeat: all of them).")
+@click.option("--oracle", is_flag=True, help="Also show oracle U/S/H (gamma tuned on test: analysis only).")
+def report_command(methods: tuple[str, ...], datasets: tuple[str, ...], runs_root: str | None, out_dir: str,
+                   run_ids: tuple[str, ...], tags: tuple[str, ...], oracle: bool) -> None:
+    """Write a Markdown report (tables, pictures, environments, reproduce commands) of METHODS' runs."""
+    from zslbench.paths import runs_dir
+
+    root = runs_dir(runs_root)
+    outcome = write_report(root, Path(out_dir), methods, datasets, run_ids, tags, oracle,
+                           Path(runs_root) if runs_root else None)
+    results.warn_skipped(outcome.skipped, lambda line: click.echo(line, err=True))
+    click.echo(f"wrote {outcome.path} ({len(outcome.runs)} runs, {len(outcome.pictures)} pictures)")
+
