@@ -120,3 +120,18 @@ def test_score_images_in_dataset_order():
     assert scores.shape == (10, 3)
     assert torch.allclose(torch.from_numpy(scores), torch.from_numpy(expected), atol=1e-6)
     assert targets.tolist() == data.targets.tolist()
+
+
+def test_compiled_step_matches_eager():
+    pytest.importorskip("torch._dynamo")
+    eager, compiled = _fresh(), _fresh()
+    eager.drop.p = compiled.drop.p = 0.0
+    cfg = _cfg(epochs=1)
+    train(eager, TinySet(), ATTRS, cfg, torch.device("cpu"), seed=0, progress=False)
+    try:
+        train(compiled, TinySet(), ATTRS, TrainConfig(**{**cfg.__dict__, "compile": True}), torch.device("cpu"),
+              seed=0, progress=False)
+    except Exception as exc:  # no C++ compiler on the machine: torch.compile cannot run here
+        pytest.skip(f"torch.compile unavailable: {type(exc).__name__}")
+    for a, b in zip(eager.parameters(), compiled.parameters()):
+        assert torch.allclose(a, b, atol=1e-5)

@@ -54,6 +54,7 @@ class TrainConfig:
     grad_clip_norm: float | None = 1.0
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # bf16 autocast on CUDA
+    compile: bool = False  # torch.compile the training step's model call
     max_steps_per_epoch: int | None = None  # cap for quick runs and tests
     log_every_steps: int = 20
 

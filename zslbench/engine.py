@@ -228,6 +228,8 @@ def train(model: nn.Module, train_set: Dataset, class_attributes: torch.Tensor, 
     model.to(device)
     class_attributes = class_attributes.to(device)
     wrapped = distributed.wrap_model(model, device)
+    if cfg.compile:
+        wrapped = torch.compile(wrapped)
     optimizer = build_optimizer(model.parameters(), cfg)
     history: list[EpochLog] = []
     start_epoch = 0
