@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PLUGINS := plugins/svip plugins/baselines
+PLUGINS := plugins/svip plugins/baselines plugins/epsilon
 PLUGIN_PROJECTS := $(addsuffix /pyproject.toml,$(PLUGINS))
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 

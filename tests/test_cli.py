@@ -158,3 +158,11 @@ def test_installed_console_script_with_a_wheel_style_plugin(tmp_path):
     assert ran.returncode == 0, ran.stderr
     assert "[train] epoch 1/1 done" in ran.stderr  # plain log lines when not a TTY
     assert len(_runs(tmp_path / "runs")) == 1
+
+
+def test_list_shows_variants_and_aliases():
+    result = invoke("list", "methods")
+    assert result.exit_code == 0
+    no_jsd = next(line for line in result.output.splitlines() if "svip-no-jsd" in line)
+    assert "variant of svip" in no_jsd
+    assert "aliases: vit-attr-head" in result.output.replace("\n", " ") or "vit-attr-head" in result.output

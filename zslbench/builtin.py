@@ -1,7 +1,8 @@
 """The core's own registrations, made through the same hooks as any plugin.
 
 Registered under the ``core`` entry point of the ``zslbench`` distribution:
-the embedded synthetic datasets, the xlsa17 real datasets, the ViT backbones
+the embedded synthetic datasets, the xlsa17 real datasets, the multi-label
+datasets, the ViT backbones
 and the text encoders. The core registers no method: methods are plugins.
 """
 
@@ -15,8 +16,9 @@ from zslbench.hookspecs import hookimpl
 @hookimpl
 def register_datasets(register: Callable) -> None:
     from zslbench.data import synthetic, xlsa17
+    from zslbench.multilabel import specs as multilabel_specs
 
-    for spec in (*synthetic.dataset_specs(), *xlsa17.dataset_specs()):
+    for spec in (*synthetic.dataset_specs(), *xlsa17.dataset_specs(), *multilabel_specs.dataset_specs()):
         register(spec)
 
 

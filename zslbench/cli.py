@@ -106,9 +106,14 @@ def _print_summary(outcome) -> None:
     test = outcome.metrics.get("test", {})
     table = Table(title=f"{outcome.config.method} on {outcome.config.dataset} (seed {outcome.config.seed}, "
                         f"protocol {outcome.config.protocol})")
-    keys = [k for k in ("t1", "u", "s", "h", "ausuc", "cs_u", "cs_s", "cs_h") if test.get(k) is not None]
+    if outcome.metrics.get("task") == "multi-label":
+        ks = test.get("top_k", [])
+        keys = [k for k in ("zsl_map", *[f"zsl_f1_at_{k}" for k in ks], "gzsl_map", *[f"gzsl_f1_at_{k}" for k in ks])
+                if test.get(k) is not None]
+    else:
+        keys = [k for k in ("t1", "u", "s", "h", "ausuc", "cs_u", "cs_s", "cs_h") if test.get(k) is not None]
     for k in keys:
-        table.add_column(k.upper() if "_" not in k else k, justify="right")
+        table.add_column(k.upper() if "_" not in k else k.replace("_at_", "@"), justify="right")
     table.add_row(*[f"{100 * test[k]:.1f}" for k in keys])
     console = Console(file=sys.stdout)
     console.print(table)
@@ -130,6 +135,7 @@ LIST_KINDS = ("methods", "datasets", "backbones", "text-encoders", "plugins")
 def list_command(kind: str | None) -> None:
     """Show registered methods, datasets, backbones, text encoders and plugins."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from zslbench import registry
@@ -158,7 +164,7 @@ def list_command(kind: str | None) -> None:
                     extra.append(entry.spec.task)
                 if getattr(entry.spec, "semantic", True) is False:
                     extra.append("no semantics")
-                table.add_row(entry.name, desc + (f" [{'; '.join(extra)}]" if extra else ""),
+                table.add_row(entry.name, escape(desc + (f" [{'; '.join(extra)}]" if extra else "")),
                               f"{entry.origin.distribution or entry.origin.plugin} {entry.origin.version or ''}".strip())
         console.print(table)
 

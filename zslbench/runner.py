@@ -89,6 +89,10 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     if dataset_spec.task not in spec.tasks:
         raise UsageError(f"method {spec.name!r} does not support {dataset_spec.task} datasets like {dataset_spec.name!r}",
                          f"{spec.name} supports: {', '.join(spec.tasks)}; see `zslbench list methods`")
+    protocol = cli_layer.get("protocol", set_layer.get("protocol", file_layer.get("protocol")))
+    if dataset_spec.task != SINGLE_LABEL and protocol == "gbu":
+        raise UsageError(f"--protocol gbu is defined for single-label datasets, not {dataset_spec.name!r}",
+                         "use the standard protocol for multi-label runs")
     defaults = spec.dataset_defaults(dataset_spec.name) if spec.dataset_defaults else {}
     names = {"method": spec.name, "dataset": dataset_spec.name}
     layers = [defaults or {}, file_layer, set_layer, cli_layer, names]

@@ -54,7 +54,7 @@ class ArrayImages:
 
 @dataclass
 class FileImages:
-    """Images stored as files (JPEG/PNG), decoded with torchvision.io on access."""
+    """Images stored as files (JPEG/PNG), decoded with Pillow on access."""
 
     paths: Sequence[Path]
 

@@ -1,0 +1,1 @@
+"""zslbench plugin: Epsilon, multi-label zero-shot learning (Liu et al., arXiv 2408.12253), as its abstract describes it."""

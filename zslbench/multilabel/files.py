@@ -1,0 +1,202 @@
+"""Reading the files of real multi-label datasets: name lists, 0/1 matrices, label-vector pickles,
+sparse annotation matrices and the report of ``zslbench data check``.
+
+Shared by :mod:`zslbench.multilabel.nuswide` and :mod:`zslbench.multilabel.openimages`.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Sequence
+
+import numpy as np
+
+from zslbench.errors import DataError
+
+
+# --------------------------------------------------------------------------- finding files
+
+
+def find_first(root: Path, candidates: Sequence[str]) -> Path | None:
+    """The first of ``candidates`` (paths relative to ``root``) that exists, else None."""
+    for rel in candidates:
+        path = root / rel
+        if path.exists():
+            return path
+    return None
+
+
+def require_file(root: Path, candidates: Sequence[str], what: str, layout_hint: str) -> Path:
+    """Like :func:`find_first` but a missing file is a DataError naming the places searched."""
+    found = find_first(root, candidates)
+    if found is None:
+        raise DataError(f"{what} not found under {root} (looked for {', '.join(candidates)})", layout_hint)
+    return found
+
+
+# --------------------------------------------------------------------------- plain files
+
+
+def read_lines(path: Path) -> list[str]:
+    """Non-empty stripped lines of a text file (UTF-8, undecodable bytes replaced)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def read_binary_matrix(path: Path, rows: int, columns: int, layout_hint: str) -> np.ndarray:
+    """A whitespace-separated 0/1 matrix (``rows`` x ``columns``) as int8; a wrong size is a DataError."""
+    try:
+        values = np.fromfile(path, dtype=np.int64, sep=" ")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path}: {exc}", layout_hint) from None
+    if values.size != rows * columns:
+        raise DataError(f"{path} holds {values.size} values, expected {rows} x {columns} = {rows * columns}",
+                        layout_hint)
+    if values.size and (values.min() < 0 or values.max() > 1):
+        raise DataError(f"{path} must hold only 0 and 1", layout_hint)
+    return values.reshape(rows, columns).astype(np.int8)
+
+
+# --------------------------------------------------------------------------- pickles
+
+#: Globals a label-vector pickle may reference: numpy arrays and scalars only (no arbitrary code).
+_SAFE_PICKLE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles containers of numpy arrays and refuses everything else (a pickle can run code)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _SAFE_PICKLE_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a label-vector pickle")
+
+
+def load_array_pickle(path: Path, layout_hint: str) -> Any:
+    """Load a pickle holding numpy arrays / lists / tuples only (Python 2 pickles too, as latin-1)."""
+    data = path.read_bytes()
+    last_error: Exception | None = None
+    for encoding in ("ASCII", "latin1"):
+        try:
+            return _ArrayUnpickler(io.BytesIO(data), encoding=encoding).load()
+        except UnicodeDecodeError as exc:
+            last_error = exc
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
+            raise DataError(f"cannot read {path}: {exc}", layout_hint) from None
+    raise DataError(f"cannot read {path}: {last_error}", layout_hint)
+
+
+def as_vector_matrix(value: Any, rows: int, path: Path, what: str, layout_hint: str) -> np.ndarray:
+    """``value`` as a float32 (rows, D) matrix; any other shape is a DataError."""
+    try:
+        matrix = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: {what} are not a numeric matrix", layout_hint) from None
+    if matrix.ndim != 2 or matrix.shape[0] != rows:
+        raise DataError(f"{path}: {what} have shape {matrix.shape}, expected ({rows}, D)", layout_hint)
+    return matrix
+
+
+def l2_normalise_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), float32."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def encoder_label_vectors(dataset_name: str, names: list[str], data_cfg: Any) -> np.ndarray:
+    """L2-normalised (L, D) vectors of label names from ``data_cfg.text_encoder`` (cached)."""
+    from zslbench.text_encoders import attribute_vectors
+
+    encoder = getattr(data_cfg, "text_encoder", None) or "glove-6b-50d"
+    request = SimpleNamespace(name=dataset_name, attribute_names=list(names), meta={})
+    return l2_normalise_rows(attribute_vectors(request, encoder, data_cfg))
+
+
+# --------------------------------------------------------------------------- sparse annotations
+
+
+class SparseLabels:
+    """An (N, L) +1/-1/0 annotation matrix stored sparse (CSR); rows come out dense int8.
+
+    Used where a dense matrix would not fit (Open Images: millions of images x
+    7,586 labels, almost all 0). Supports ``len``, ``shape``, ``ndim`` and row
+    indexing with an int, slice or index array, which is all the runner needs.
+    """
+
+    ndim = 2
+
+    def __init__(self, rows: np.ndarray, columns: np.ndarray, values: np.ndarray, shape: tuple[int, int]):
+        from scipy.sparse import csr_matrix
+
+        self.matrix = csr_matrix((np.asarray(values, dtype=np.int8), (rows, columns)), shape=shape)
+        self.matrix.sum_duplicates()
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.matrix.shape)
+
+    def __len__(self) -> int:
+        return int(self.matrix.shape[0])
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        if isinstance(index, (int, np.integer)):
+            return self.matrix[int(index)].toarray()[0].astype(np.int8)
+        return self.matrix[index].toarray().astype(np.int8)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        dense = self.matrix.toarray().astype(np.int8)
+        return dense if dtype is None else dense.astype(dtype)
+
+
+# --------------------------------------------------------------------------- check report
+
+
+@dataclass
+class MultiLabelCheckReport:
+    """What a copy of a real multi-label dataset has and lacks; ``ok`` means loading will work."""
+
+    dataset: str
+    root: str
+    layout: str
+    ok: bool = False
+    present: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    downloads: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def render(self) -> str:
+        """Plain-text report, one fact per line; the expected layout when something is missing."""
+        lines = [f"dataset: {self.dataset}", f"root: {self.root}", f"status: {'OK' if self.ok else 'INCOMPLETE'}"]
+        for title, items, mark in (("present", self.present, "+"), ("missing", self.missing, "-")):
+            if items:
+                lines.append(f"{title}:")
+                lines.extend(f"  {mark} {item}" for item in items)
+        if self.counts:
+            lines.append("counts:")
+            lines.extend(f"  {k}: {v}" for k, v in self.counts.items())
+        if self.notes:
+            lines.append("notes:")
+            lines.extend(f"  * {note}" for note in self.notes)
+        if not self.ok:
+            if self.downloads:
+                lines.append("downloads:")
+                lines.extend(f"  {url}" for url in self.downloads)
+            lines.append("expected layout:")
+            lines.extend(f"  {line}" for line in self.layout.splitlines())
+        return "\n".join(lines)

@@ -1,0 +1,210 @@
+"""NUS-WIDE for multi-label zero-shot learning, read from the user's copy in the layout the field uses.
+
+Labels (the LESA/BiAM protocol): the 925 seen labels are the Flickr tags of
+``TagList1k.txt`` that are not among the 81 human-annotated concepts of
+``Concepts81.txt``; the 81 concepts are the unseen labels (1,006 in all; seen
+first, in TagList1k order, then the concepts in Concepts81 order). Seen-label
+annotations come from ``Train_Tags1k.dat`` / ``Test_Tags1k.dat``, unseen-label
+annotations from ``Groundtruth/TrainTestLabels/Labels_<concept>_{Train,Test}.txt``;
+1 becomes +1 and 0 becomes -1 (NUS-WIDE annotates every label of every image).
+
+Images listed in ``ImageList/{Train,Test}Imagelist.txt`` but absent from
+``Flickr/`` are left out (many NUS-WIDE URLs are dead, so every copy lacks
+some); how many is recorded as ``skipped_images``. Label vectors are the
+field's GloVe pickle (``wiki_contexts/NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300``:
+a pair (1000 x 300 in TagList1k order, 81 x 300 in Concepts81 order)), L2
+normalised; without it they are computed from the label names with
+``data.text_encoder`` and the run records that.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zslbench import paths
+from zslbench.data.dataset import MULTI_LABEL, FileImages, ZSLDataset
+from zslbench.data.xlsa17 import existing_files_mask
+from zslbench.errors import DataError
+from zslbench.multilabel.files import (MultiLabelCheckReport, as_vector_matrix, encoder_label_vectors, find_first,
+                                       l2_normalise_rows, load_array_pickle, read_binary_matrix, read_lines,
+                                       require_file)
+
+NAME = "nus-wide"
+TOP_K = (3, 5)
+HOMEPAGE = "https://lms.comp.nus.edu.sg/wp-content/uploads/2019/research/nuswide/NUS-WIDE.html"
+
+CONCEPTS = ("Concepts81.txt", "ConceptsList/Concepts81.txt")
+TAG_LIST = ("NUS_WID_Tags/TagList1k.txt", "TagList1k.txt")
+IMAGE_LISTS = {"trainval": ("ImageList/TrainImagelist.txt", "TrainImagelist.txt"),
+               "test": ("ImageList/TestImagelist.txt", "TestImagelist.txt")}
+TAG_MATRICES = {"trainval": ("NUS_WID_Tags/Train_Tags1k.dat", "Train_Tags1k.dat"),
+                "test": ("NUS_WID_Tags/Test_Tags1k.dat", "Test_Tags1k.dat")}
+CONCEPT_LABEL_DIRS = ("Groundtruth/TrainTestLabels", "TrainTestLabels")
+CONCEPT_SUFFIX = {"trainval": "Train", "test": "Test"}
+LABEL_VECTORS = ("wiki_contexts/NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300",
+                 "word_embedding/NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300")
+IMAGE_DIRS = ("Flickr", "images")
+
+LAYOUT = """<root>/                                  (default $ZSLBENCH_DATA/nus-wide)
+  ImageList/TrainImagelist.txt, TestImagelist.txt   one image per line, e.g. actor\\0001_2124494179.jpg
+  Concepts81.txt                                    the 81 concepts (unseen labels); or ConceptsList/Concepts81.txt
+  NUS_WID_Tags/TagList1k.txt                        the 1,000 Flickr tags
+  NUS_WID_Tags/Train_Tags1k.dat, Test_Tags1k.dat    one row of 1,000 0/1 values per listed image
+  Groundtruth/TrainTestLabels/Labels_<concept>_Train.txt, Labels_<concept>_Test.txt   one 0/1 per listed image
+  wiki_contexts/NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300   (optional) GloVe label vectors, a pickle
+                                                    (1000 x 300 tag vectors, 81 x 300 concept vectors)
+  Flickr/<folder>/<file>.jpg                        the images, as listed (missing ones are left out)"""
+LAYOUT_HINT = f"expected the NUS-WIDE layout: see `zslbench data check {NAME}`"
+
+
+def dataset_root(data_cfg: Any) -> Path:
+    return paths.data_root(NAME, getattr(data_cfg, "root", None))
+
+
+def label_split(tags: list[str], concepts: list[str]) -> tuple[np.ndarray, list[str]]:
+    """(TagList1k column ids of the seen tags, seen tag names): tags that are not concepts."""
+    concept_set = set(concepts)
+    seen_columns = np.array([i for i, t in enumerate(tags) if t not in concept_set], dtype=np.int64)
+    return seen_columns, [tags[i] for i in seen_columns]
+
+
+def _concept_matrix(root: Path, concepts: list[str], split: str, rows: int) -> np.ndarray:
+    folder = require_file(root, CONCEPT_LABEL_DIRS, "the concept ground truth folder", LAYOUT_HINT)
+    columns = []
+    for concept in concepts:  # 81 files; each is read vectorised
+        path = folder / f"Labels_{concept}_{CONCEPT_SUFFIX[split]}.txt"
+        if not path.is_file():
+            raise DataError(f"concept label file missing: {path}", LAYOUT_HINT)
+        columns.append(read_binary_matrix(path, rows, 1, LAYOUT_HINT)[:, 0])
+    return np.stack(columns, axis=1) if columns else np.zeros((rows, 0), np.int8)
+
+
+def _label_vectors(root: Path, tags: list[str], concepts: list[str], seen_columns: np.ndarray,
+                   names: list[str], data_cfg: Any) -> tuple[np.ndarray, str]:
+    path = find_first(root, LABEL_VECTORS)
+    if path is None:
+        return encoder_label_vectors(NAME, names, data_cfg), f"text-encoder:{getattr(data_cfg, 'text_encoder', '')}"
+    content = load_array_pickle(path, LAYOUT_HINT)
+    if not isinstance(content, (tuple, list)) or len(content) < 2:
+        raise DataError(f"{path} should hold a pair (tag vectors, concept vectors)", LAYOUT_HINT)
+    tag_vectors = as_vector_matrix(content[0], len(tags), path, "tag vectors", LAYOUT_HINT)
+    concept_vectors = as_vector_matrix(content[1], len(concepts), path, "concept vectors", LAYOUT_HINT)
+    if tag_vectors.shape[1] != concept_vectors.shape[1]:
+        raise DataError(f"{path}: tag and concept vectors differ in width", LAYOUT_HINT)
+    return l2_normalise_rows(np.concatenate([tag_vectors[seen_columns], concept_vectors])), f"pickle:{path}"
+
+
+def load_nuswide(data_cfg: Any) -> ZSLDataset:
+    """The NUS-WIDE multi-label ZSL benchmark from ``data.root`` (default ``$ZSLBENCH_DATA/nus-wide``)."""
+    root = dataset_root(data_cfg)
+    if not root.is_dir():
+        raise DataError(f"NUS-WIDE root not found: {root}", f"set --data-root or $ZSLBENCH_DATA; {LAYOUT_HINT}")
+    concepts = read_lines(require_file(root, CONCEPTS, "Concepts81.txt", LAYOUT_HINT))
+    tags = read_lines(require_file(root, TAG_LIST, "TagList1k.txt", LAYOUT_HINT))
+    seen_columns, seen_names = label_split(tags, concepts)
+    image_dir = find_first(root, IMAGE_DIRS)
+    if image_dir is None:
+        raise DataError(f"NUS-WIDE image folder not found under {root} (Flickr/)", LAYOUT_HINT)
+    rel_paths, label_blocks, split_sizes, missing = [], [], {}, {}
+    for split in ("trainval", "test"):
+        listed = [p.replace("\\", "/") for p in read_lines(require_file(root, IMAGE_LISTS[split], f"{split} image list", LAYOUT_HINT))]
+        tag_matrix = read_binary_matrix(require_file(root, TAG_MATRICES[split], f"{split} tag matrix", LAYOUT_HINT),
+                                        len(listed), len(tags), LAYOUT_HINT)
+        annotations = np.concatenate([tag_matrix[:, seen_columns], _concept_matrix(root, concepts, split, len(listed))],
+                                     axis=1)
+        present = existing_files_mask(image_dir, np.asarray(listed, dtype=str)) if listed else np.zeros(0, bool)
+        missing[split] = int((~present).sum())
+        rel_paths.extend(np.asarray(listed, dtype=object)[present].tolist())
+        label_blocks.append(annotations[present])
+        split_sizes[split] = int(present.sum())
+    if split_sizes["trainval"] == 0 or split_sizes["test"] == 0:
+        raise DataError(f"no NUS-WIDE images found in {image_dir} for the listed {'train' if not split_sizes['trainval'] else 'test'} images",
+                        LAYOUT_HINT)
+    labels = np.concatenate(label_blocks) * np.int8(2) - np.int8(1)  # 1 -> +1, 0 -> -1
+    names = seen_names + concepts
+    vectors, vector_source = _label_vectors(root, tags, concepts, seen_columns, names, data_cfg)
+    num_seen = len(seen_names)
+    dataset = ZSLDataset(
+        name=NAME, class_names=names, attribute_names=[f"vector[{i}]" for i in range(vectors.shape[1])],
+        class_attributes=vectors, labels=labels,
+        splits={"trainval": np.arange(split_sizes["trainval"]),
+                "test": np.arange(split_sizes["trainval"], split_sizes["trainval"] + split_sizes["test"])},
+        seen_classes=np.arange(num_seen), unseen_classes=np.arange(num_seen, len(names)),
+        images=FileImages([image_dir / p for p in rel_paths]), task=MULTI_LABEL,
+        meta={"recipe": "imagenet", "top_k": TOP_K, "label_vectors": vector_source,
+              "skipped_images": sum(missing.values()), "skipped_by_split": missing, "root": str(root)},
+    )
+    return dataset
+
+
+def check_nuswide(root: Path) -> MultiLabelCheckReport:
+    """Inspect a NUS-WIDE copy for ``zslbench data check nus-wide``; never raises for a broken copy."""
+    root = Path(root)
+    report = MultiLabelCheckReport(dataset=NAME, root=str(root), layout=LAYOUT, downloads=[HOMEPAGE])
+    if not root.is_dir():
+        report.missing.append(f"dataset root {root}")
+        return report
+    found: dict[str, list[str]] = {}
+    for key, candidates in (("concepts", CONCEPTS), ("tags", TAG_LIST)):
+        path = find_first(root, candidates)
+        if path is None:
+            report.missing.append(f"{candidates[0]}")
+        else:
+            found[key] = read_lines(path)
+            report.present.append(f"{path} ({len(found[key])} names)")
+    if "concepts" in found and "tags" in found:
+        seen_columns, _ = label_split(found["tags"], found["concepts"])
+        report.counts.update(seen_labels=int(len(seen_columns)), unseen_labels=len(found["concepts"]))
+        if (len(seen_columns), len(found["concepts"])) != (925, 81):
+            report.notes.append(f"{len(seen_columns)} seen / {len(found['concepts'])} unseen labels (the standard is 925 / 81)")
+    image_dir = find_first(root, IMAGE_DIRS)
+    if image_dir is None:
+        report.missing.append("image folder Flickr/")
+    else:
+        report.present.append(f"image folder {image_dir}")
+    for split in ("trainval", "test"):
+        _check_split(report, root, split, found, image_dir)
+    vectors = find_first(root, LABEL_VECTORS)
+    if vectors is None:
+        report.notes.append("no GloVe label-vector pickle: vectors will come from data.text_encoder (recorded per run)")
+    else:
+        report.present.append(f"label vectors {vectors}")
+    report.ok = not report.missing
+    return report
+
+
+def _check_split(report: MultiLabelCheckReport, root: Path, split: str, found: dict, image_dir: Path | None) -> None:
+    list_path = find_first(root, IMAGE_LISTS[split])
+    if list_path is None:
+        report.missing.append(IMAGE_LISTS[split][0])
+        return
+    listed = [p.replace("\\", "/") for p in read_lines(list_path)]
+    report.present.append(f"{list_path} ({len(listed)} images)")
+    report.counts[f"{split}_listed"] = len(listed)
+    matrix_path = find_first(root, TAG_MATRICES[split])
+    if matrix_path is None:
+        report.missing.append(TAG_MATRICES[split][0])
+    elif "tags" in found:
+        try:
+            read_binary_matrix(matrix_path, len(listed), len(found["tags"]), LAYOUT_HINT)
+            report.present.append(f"{matrix_path}")
+        except DataError as exc:
+            report.missing.append(f"a readable {matrix_path.name}: {exc.message}")
+    folder = find_first(root, CONCEPT_LABEL_DIRS)
+    if folder is None:
+        if split == "trainval":
+            report.missing.append(CONCEPT_LABEL_DIRS[0] + "/")
+    elif "concepts" in found:
+        absent = [c for c in found["concepts"] if not (folder / f"Labels_{c}_{CONCEPT_SUFFIX[split]}.txt").is_file()]
+        if absent:
+            report.missing.append(f"{len(absent)} {split} concept label files, e.g. Labels_{absent[0]}_{CONCEPT_SUFFIX[split]}.txt")
+    if image_dir is not None and listed:
+        present = existing_files_mask(image_dir, np.asarray(listed, dtype=str))
+        report.counts[f"{split}_images_found"] = int(present.sum())
+        if not present.all():
+            report.notes.append(f"{int((~present).sum())} listed {split} images are missing and will be left out")
+        if not present.any():
+            report.missing.append(f"the {split} images (none of the listed files is in {image_dir})")

@@ -1,0 +1,237 @@
+"""Open Images V4 for multi-label zero-shot learning, read from the user's copy (the LESA/BiAM layout).
+
+Labels: the 7,186 trainable classes of ``classes-trainable.txt`` are the seen
+labels; the unseen labels are the 400 of ``top_400_unseen.csv`` (the 400 most
+frequent test labels outside the seen ones; the file holds row indices into
+the unseen-label list ``unseen_labels.pkl``, or the label ids themselves).
+Annotations come from the human-verified image-level label CSVs
+(``ImageID,Source,LabelName,Confidence``): confidence 1 is +1, 0 is -1, a
+label not listed for an image is 0 (not annotated). Training images keep their
+seen-label annotations only; test images keep all 7,586 labels. Images listed
+in a CSV whose file is absent are left out and counted (``skipped_images``).
+
+The annotation matrix is stored sparse (:class:`~zslbench.multilabel.files.SparseLabels`):
+dense it would not fit in memory. Label vectors are the field's GloVe pickle
+(``wiki_contexts/OpenImage_w2v_context_window_10_glove-wiki-gigaword-300.pkl``:
+a pair (7186 x 300 seen vectors, one row per unseen-list entry)), L2
+normalised; without it they come from the label display names with
+``data.text_encoder``, and the run records which.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zslbench import paths
+from zslbench.data.dataset import MULTI_LABEL, FileImages, ZSLDataset
+from zslbench.data.xlsa17 import existing_files_mask
+from zslbench.errors import DataError
+from zslbench.multilabel.files import (MultiLabelCheckReport, SparseLabels, as_vector_matrix, encoder_label_vectors,
+                                       find_first, l2_normalise_rows, load_array_pickle, read_lines, require_file)
+
+NAME = "open-images-v4"
+TOP_K = (10, 20)
+HOMEPAGE = "https://storage.googleapis.com/openimages/web/download_v4.html"
+META_DIRS = ("2018_04", ".")
+
+
+def _candidates(rel: str) -> tuple[str, ...]:
+    return tuple(f"{d}/{rel}" if d != "." else rel for d in META_DIRS)
+
+
+DESCRIPTIONS = _candidates("class-descriptions.csv")
+TRAINABLE = _candidates("classes-trainable.txt")
+UNSEEN_LIST = _candidates("unseen_labels.pkl") + _candidates("unseen_labels.txt")
+TOP_UNSEEN = _candidates("top_400_unseen.csv")
+ANNOTATIONS = {"trainval": _candidates("train/train-annotations-human-imagelabels.csv"),
+               "test": _candidates("test/test-annotations-human-imagelabels.csv")}
+IMAGE_DIRS = {"trainval": ("train", "images/train"), "test": ("test", "images/test")}
+LABEL_VECTORS = ("wiki_contexts/OpenImage_w2v_context_window_10_glove-wiki-gigaword-300.pkl",)
+
+LAYOUT = """<root>/                                  (default $ZSLBENCH_DATA/open-images-v4)
+  2018_04/class-descriptions.csv          LabelName,DisplayName (e.g. /m/011k07,Tortoise), no header
+  2018_04/classes-trainable.txt           the 7,186 seen label ids, one per line
+  2018_04/top_400_unseen.csv              the 400 unseen labels: indices into unseen_labels.pkl (or label ids)
+  2018_04/unseen_labels.pkl               the unseen-label id list (or unseen_labels.txt, one per line)
+  2018_04/train/train-annotations-human-imagelabels.csv   ImageID,Source,LabelName,Confidence
+  2018_04/test/test-annotations-human-imagelabels.csv
+  wiki_contexts/OpenImage_w2v_context_window_10_glove-wiki-gigaword-300.pkl   (optional) GloVe label vectors
+  train/<ImageID>.jpg, test/<ImageID>.jpg   the images (missing ones are left out)
+(the 2018_04/ files may also sit directly in <root>)"""
+LAYOUT_HINT = f"expected the Open Images V4 layout: see `zslbench data check {NAME}`"
+
+
+def dataset_root(data_cfg: Any) -> Path:
+    return paths.data_root(NAME, getattr(data_cfg, "root", None))
+
+
+def read_descriptions(path: Path) -> dict[str, str]:
+    """Label id -> display name from ``class-descriptions.csv``."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
+        return {row[0].strip(): row[1].strip() for row in csv.reader(fh) if len(row) >= 2}
+
+
+def _read_unseen_list(path: Path) -> list[str]:
+    if path.suffix == ".txt":
+        return read_lines(path)
+    content = load_array_pickle(path, LAYOUT_HINT)
+    return [str(x.decode() if isinstance(x, bytes) else x) for x in np.asarray(content).reshape(-1).tolist()]
+
+
+def unseen_label_ids(root: Path) -> tuple[list[str], np.ndarray | None]:
+    """(the 400 unseen label ids, their rows in the unseen-label list or None when the CSV names ids)."""
+    entries = [line.split(",")[0].strip() for line in read_lines(require_file(root, TOP_UNSEEN, "top_400_unseen.csv", LAYOUT_HINT))]
+    if entries and all(e.startswith("/m/") or e.startswith("/g/") for e in entries):
+        return entries, None
+    try:
+        rows = np.array([int(float(e)) for e in entries], dtype=np.int64)
+    except ValueError:
+        raise DataError("top_400_unseen.csv must hold row indices or label ids (/m/...)", LAYOUT_HINT) from None
+    unseen_list = _read_unseen_list(require_file(root, UNSEEN_LIST, "unseen_labels.pkl", LAYOUT_HINT))
+    if rows.size and (rows.min() < 0 or rows.max() >= len(unseen_list)):
+        raise DataError(f"top_400_unseen.csv indexes beyond the {len(unseen_list)} unseen labels", LAYOUT_HINT)
+    return [unseen_list[i] for i in rows], rows
+
+
+def read_annotations(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image ids, label ids, confidences 0/1) of a human image-label CSV (with its header row)."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header[:4]] != ["ImageID", "Source", "LabelName", "Confidence"]:
+            raise DataError(f"{path}: expected the header ImageID,Source,LabelName,Confidence", LAYOUT_HINT)
+        rows = [(r[0], r[2], r[3]) for r in reader if len(r) >= 4]
+    if not rows:
+        return np.zeros(0, str), np.zeros(0, str), np.zeros(0, np.int8)
+    images, labels, confidence = (np.asarray(col) for col in zip(*rows))
+    try:
+        values = confidence.astype(np.float64)
+    except ValueError:
+        raise DataError(f"{path}: Confidence must be 0 or 1", LAYOUT_HINT) from None
+    return images, labels, (values > 0.5).astype(np.int8)
+
+
+def _split_annotations(root: Path, split: str, column_of: dict[str, int], allowed_columns: int,
+                       image_dir: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, int]:
+    """(image ids kept, row, column, value) of one split; images whose file is absent are dropped."""
+    images, labels, confidence = read_annotations(require_file(root, ANNOTATIONS[split], f"{split} annotations", LAYOUT_HINT))
+    columns = np.array([column_of.get(label, -1) for label in labels.tolist()], dtype=np.int64)
+    keep = (columns >= 0) & (columns < allowed_columns)
+    image_ids, rows = np.unique(images[keep], return_inverse=True)
+    present = existing_files_mask(image_dir, np.char.add(image_ids.astype(str), ".jpg")) if image_ids.size else np.zeros(0, bool)
+    new_row = np.cumsum(present) - 1
+    on_disk = present[rows]
+    return (image_ids[present].tolist(), new_row[rows[on_disk]], columns[keep][on_disk],
+            (confidence[keep][on_disk] * 2 - 1).astype(np.int8), int((~present).sum()))
+
+
+def _label_vectors(root: Path, seen: list[str], unseen: list[str], unseen_rows: np.ndarray | None,
+                   names: list[str], data_cfg: Any) -> tuple[np.ndarray, str]:
+    path = find_first(root, LABEL_VECTORS)
+    if path is None or unseen_rows is None:
+        return encoder_label_vectors(NAME, names, data_cfg), f"text-encoder:{getattr(data_cfg, 'text_encoder', '')}"
+    content = load_array_pickle(path, LAYOUT_HINT)
+    if not isinstance(content, (tuple, list)) or len(content) < 2:
+        raise DataError(f"{path} should hold a pair (seen vectors, unseen vectors)", LAYOUT_HINT)
+    seen_vectors = as_vector_matrix(content[0], len(seen), path, "seen-label vectors", LAYOUT_HINT)
+    unseen_all = np.asarray(content[1], dtype=np.float32)
+    if unseen_all.ndim != 2 or unseen_rows.max(initial=-1) >= len(unseen_all) or unseen_all.shape[1] != seen_vectors.shape[1]:
+        raise DataError(f"{path}: unseen-label vectors of shape {unseen_all.shape} do not fit top_400_unseen.csv", LAYOUT_HINT)
+    return l2_normalise_rows(np.concatenate([seen_vectors, unseen_all[unseen_rows]])), f"pickle:{path}"
+
+
+def load_openimages(data_cfg: Any) -> ZSLDataset:
+    """The Open Images V4 multi-label ZSL benchmark from ``data.root`` (default ``$ZSLBENCH_DATA/open-images-v4``)."""
+    root = dataset_root(data_cfg)
+    if not root.is_dir():
+        raise DataError(f"Open Images root not found: {root}", f"set --data-root or $ZSLBENCH_DATA; {LAYOUT_HINT}")
+    descriptions = read_descriptions(require_file(root, DESCRIPTIONS, "class-descriptions.csv", LAYOUT_HINT))
+    seen = read_lines(require_file(root, TRAINABLE, "classes-trainable.txt", LAYOUT_HINT))
+    unseen, unseen_rows = unseen_label_ids(root)
+    overlap = set(seen) & set(unseen)
+    if overlap:
+        raise DataError(f"{len(overlap)} unseen labels are also trainable (seen), e.g. {sorted(overlap)[0]}", LAYOUT_HINT)
+    label_ids = seen + unseen
+    column_of = {label: i for i, label in enumerate(label_ids)}
+    image_ids, rows, columns, values, missing, offset = [], [], [], [], {}, 0
+    split_sizes = {}
+    for split, allowed in (("trainval", len(seen)), ("test", len(label_ids))):  # train: seen labels only
+        image_dir = require_file(root, IMAGE_DIRS[split], f"{split} image folder", LAYOUT_HINT)
+        ids, r, c, v, missing[split] = _split_annotations(root, split, column_of, allowed, image_dir)
+        image_ids.extend(str(image_dir / f"{i}.jpg") for i in ids)
+        rows.append(r + offset)
+        columns.append(c)
+        values.append(v)
+        split_sizes[split] = len(ids)
+        offset += len(ids)
+    if split_sizes["trainval"] == 0 or split_sizes["test"] == 0:
+        raise DataError(f"no Open Images {'training' if not split_sizes['trainval'] else 'test'} images with annotations "
+                        "were found on disk", LAYOUT_HINT)
+    names = [descriptions.get(label, label) for label in label_ids]
+    vectors, vector_source = _label_vectors(root, seen, unseen, unseen_rows, names, data_cfg)
+    labels = SparseLabels(np.concatenate(rows), np.concatenate(columns), np.concatenate(values), (offset, len(label_ids)))
+    return ZSLDataset(
+        name=NAME, class_names=names, attribute_names=[f"vector[{i}]" for i in range(vectors.shape[1])],
+        class_attributes=vectors, labels=labels,  # type: ignore[arg-type]  (duck-typed row access)
+        splits={"trainval": np.arange(split_sizes["trainval"]), "test": np.arange(split_sizes["trainval"], offset)},
+        seen_classes=np.arange(len(seen)), unseen_classes=np.arange(len(seen), len(label_ids)),
+        images=FileImages([Path(p) for p in image_ids]), task=MULTI_LABEL,
+        meta={"recipe": "imagenet", "top_k": TOP_K, "label_vectors": vector_source, "label_ids": label_ids,
+              "skipped_images": sum(missing.values()), "skipped_by_split": missing, "root": str(root)},
+    )
+
+
+def check_openimages(root: Path) -> MultiLabelCheckReport:
+    """Inspect an Open Images V4 copy for ``zslbench data check open-images-v4``; never raises."""
+    root = Path(root)
+    report = MultiLabelCheckReport(dataset=NAME, root=str(root), layout=LAYOUT, downloads=[HOMEPAGE])
+    if not root.is_dir():
+        report.missing.append(f"dataset root {root}")
+        return report
+    for what, candidates in (("class descriptions", DESCRIPTIONS), ("seen labels", TRAINABLE),
+                             ("unseen labels", TOP_UNSEEN)):
+        path = find_first(root, candidates)
+        if path is None:
+            report.missing.append(f"{what}: {candidates[0]}")
+        else:
+            report.present.append(f"{what}: {path}")
+    seen_path = find_first(root, TRAINABLE)
+    if seen_path is not None:
+        report.counts["seen_labels"] = len(read_lines(seen_path))
+    if find_first(root, TOP_UNSEEN) is not None:
+        try:
+            unseen, _ = unseen_label_ids(root)
+            report.counts["unseen_labels"] = len(unseen)
+        except DataError as exc:
+            report.missing.append(f"readable unseen labels: {exc.message}")
+    for split in ("trainval", "test"):
+        path = find_first(root, ANNOTATIONS[split])
+        image_dir = find_first(root, IMAGE_DIRS[split])
+        if path is None:
+            report.missing.append(ANNOTATIONS[split][0])
+        else:
+            report.present.append(f"{split} annotations: {path}")
+        if image_dir is None:
+            report.missing.append(f"{split} image folder {IMAGE_DIRS[split][0]}/")
+            continue
+        report.present.append(f"{split} image folder: {image_dir}")
+        if path is not None:
+            try:
+                images, _, _ = read_annotations(path)
+            except DataError as exc:
+                report.missing.append(f"readable {split} annotations: {exc.message}")
+                continue
+            ids = np.unique(images)
+            found = existing_files_mask(image_dir, np.char.add(ids.astype(str), ".jpg")) if ids.size else np.zeros(0, bool)
+            report.counts[f"{split}_images_annotated"] = int(ids.size)
+            report.counts[f"{split}_images_found"] = int(found.sum())
+            if ids.size and not found.any():
+                report.missing.append(f"the {split} images (none of the annotated ImageIDs has a file in {image_dir})")
+    if find_first(root, LABEL_VECTORS) is None:
+        report.notes.append("no GloVe label-vector pickle: vectors will come from data.text_encoder (recorded per run)")
+    report.ok = not report.missing
+    return report

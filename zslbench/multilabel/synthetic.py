@@ -1,0 +1,410 @@
+"""The embedded multi-label zero-shot benchmarks ``synthetic-multilabel`` and ``synthetic-multilabel-tiny``.
+
+Every image shows 2-4 objects (tiny: 2-3), one per quadrant of the image (so
+objects never overlap), on the cluttered background of the single-label
+synthetic data (:mod:`zslbench.data.synthetic`, whose drawing code is reused).
+An object's **label** is a colour and a shape, named like ``"red circle"``;
+the fill pattern (solid, striped, dotted) is a nuisance drawn at random. An
+image carries each label at most once.
+
+Some labels are unseen; every colour and every shape still occurs among the
+seen labels, so a label's word vector (the average of its words' vectors, from
+the configured text encoder) lets a model transfer to unseen combinations.
+``trainval`` images hold seen-label objects only; every ``test`` image holds at
+least one unseen-label object, the others drawn from all labels. Annotations
+are complete (+1 present, -1 absent), in every column.
+
+The label word vectors are the dataset's ``class_attributes`` (L, D), L2
+normalised, computed at load time with ``data.text_encoder`` (cached by
+:mod:`zslbench.text_encoders`); ``attribute_names`` name their dimensions.
+Object masks are stored: ``masks`` (N, H, W) bool marks every object pixel,
+``meta["object_map"]`` (N, H, W) uint8 the object slot (1..4, 0 = background)
+and ``meta["object_labels"]`` (N, 4) the label of each slot (-1 = no object).
+
+Pixels are deterministic in (preset, ``data.synthetic_seed``,
+:data:`GENERATOR_VERSION`) and cached as one HDF5 file under
+``paths.cache_dir("synthetic")``, written atomically.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zslbench.data import synthetic as single
+from zslbench.data.dataset import MULTI_LABEL, ArrayImages, ZSLDataset
+from zslbench.errors import DataError, UsageError
+from zslbench.paths import cache_dir
+
+log = logging.getLogger(__name__)
+
+#: Bumped whenever the drawn pixels, labels or splits change; part of the cache file name.
+GENERATOR_VERSION = 1
+
+#: Images drawn per vectorised batch (each batch has its own random stream).
+_BATCH_IMAGES = 128
+
+#: Objects sit in the four quadrants of the image, so at most four per image.
+MAX_OBJECTS = 4
+
+
+@dataclass(frozen=True)
+class MultiLabelPreset:
+    """The recipe of one multi-label synthetic benchmark; labels are all colour x shape pairs."""
+
+    name: str
+    image_size: int
+    shapes: tuple[str, ...]
+    colours: tuple[str, ...]
+    num_unseen: int
+    trainval_images: int
+    test_images: int
+    objects_per_image: tuple[int, int] = (2, 4)  # inclusive range
+    object_radius_range: tuple[float, float] = (0.09, 0.13)  # in units of image_size
+    max_distractors: int = 3
+    max_rotation_deg: float = 12.0
+    top_k: tuple[int, ...] = (3, 5)
+    description: str = ""
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.shapes) * len(self.colours)
+
+    @property
+    def num_images(self) -> int:
+        return self.trainval_images + self.test_images
+
+
+MULTILABEL_PRESETS: dict[str, MultiLabelPreset] = {
+    "synthetic-multilabel": MultiLabelPreset(
+        name="synthetic-multilabel",
+        image_size=64,
+        shapes=single.SHAPES,
+        colours=tuple(single.COLOUR_RGB),
+        num_unseen=10,
+        trainval_images=3000,
+        test_images=1000,
+        description="36 colour-shape labels (10 unseen), 2-4 objects per image, 3000 trainval + 1000 test, 64x64",
+    ),
+    "synthetic-multilabel-tiny": MultiLabelPreset(
+        name="synthetic-multilabel-tiny",
+        image_size=32,
+        shapes=("circle", "square", "triangle", "cross"),
+        colours=("red", "green", "blue", "yellow"),
+        num_unseen=6,
+        trainval_images=192,
+        test_images=64,
+        objects_per_image=(2, 3),
+        object_radius_range=(0.12, 0.16),
+        max_distractors=2,
+        description="16 colour-shape labels (6 unseen), 2-3 objects per image, 192 trainval + 64 test, 32x32; for tests",
+    ),
+}
+
+
+@dataclass
+class MultiLabelArrays:
+    """Everything :func:`generate` draws."""
+
+    pixels: np.ndarray  # (N, H, W, 3) uint8
+    object_map: np.ndarray  # (N, H, W) uint8: object slot 1..4, 0 = background
+    object_labels: np.ndarray  # (N, MAX_OBJECTS) int16 label id per slot, -1 = empty slot
+    labels: np.ndarray  # (N, L) int8 +1 / -1
+    unseen_labels: np.ndarray  # sorted label ids
+    splits: dict[str, np.ndarray]  # trainval / test image indices
+
+
+SPLIT_NAMES = ("trainval", "test")
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def label_values(preset: MultiLabelPreset) -> np.ndarray:
+    """(L, 2) (shape, colour) value index per label; label ids enumerate shape-major."""
+    return np.indices((len(preset.shapes), len(preset.colours))).reshape(2, -1).T.astype(np.int64)
+
+
+def label_names(preset: MultiLabelPreset) -> list[str]:
+    """Names like ``"red circle"``: the words a text encoder averages into the label's vector."""
+    return [f"{preset.colours[c]} {preset.shapes[s]}" for s, c in label_values(preset)]
+
+
+def _choose_unseen(preset: MultiLabelPreset, seed: int) -> np.ndarray:
+    """Unseen labels such that the seen ones still cover every shape and colour."""
+    rng = np.random.default_rng([seed, 0])
+    return single._hold_out_covering(label_values(preset), np.arange(preset.num_labels), preset.num_unseen, rng)
+
+
+def _draw_object_labels(preset: MultiLabelPreset, count: int, seen: np.ndarray, unseen: np.ndarray, test: bool,
+                        rng: np.random.Generator) -> np.ndarray:
+    """(count, MAX_OBJECTS) distinct label ids per image, -1 in the unused slots.
+
+    Train images draw from the seen labels; test images put one unseen label
+    first and draw the rest from all labels (excluding it).
+    """
+    low, high = preset.objects_per_image
+    per_image = rng.integers(low, high + 1, count)
+    if test:
+        first = unseen[rng.integers(0, len(unseen), count)]
+        keys = rng.random((count, preset.num_labels))
+        keys[np.arange(count), first] = np.inf  # never drawn twice
+        rest = np.argsort(keys, axis=1)[:, :MAX_OBJECTS - 1]
+        chosen = np.concatenate([first[:, None], rest], axis=1)
+    else:
+        chosen = seen[np.argsort(rng.random((count, len(seen))), axis=1)[:, :MAX_OBJECTS]]
+    chosen = chosen.astype(np.int16)
+    chosen[np.arange(MAX_OBJECTS)[None, :] >= per_image[:, None]] = -1
+    return chosen
+
+
+def annotation_matrix(object_labels: np.ndarray, num_labels: int) -> np.ndarray:
+    """(N, L) int8: +1 for each label among an image's objects, -1 otherwise."""
+    labels = np.full((len(object_labels), num_labels), -1, dtype=np.int8)
+    rows, slots = np.nonzero(object_labels >= 0)
+    labels[rows, object_labels[rows, slots]] = 1
+    return labels
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+def _draw_batch(preset: MultiLabelPreset, object_labels: np.ndarray,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Draw images with the objects ``object_labels`` (B, MAX_OBJECTS); returns pixels and the object map."""
+    n, size = len(object_labels), preset.image_size
+    canvas = single._background(n, size, rng)
+    single._add_distractors(canvas, preset.max_distractors, rng)
+    values = label_values(preset)
+    palette = np.array([single.COLOUR_RGB[c] for c in preset.colours], dtype=np.float32)
+    quadrant = np.argsort(rng.random((n, MAX_OBJECTS)), axis=1)  # slot -> quadrant, a permutation per image
+    half = size / 2.0
+    coords = np.arange(size, dtype=np.float32) + 0.5
+    object_map = np.zeros((n, size, size), dtype=np.uint8)
+    lo, hi = preset.object_radius_range
+    for slot in range(MAX_OBJECTS):  # a handful of slots; each slot is drawn for the whole batch at once
+        active = np.flatnonzero(object_labels[:, slot] >= 0)
+        if active.size == 0:
+            continue
+        m = active.size
+        shape_idx, colour_idx = values[object_labels[active, slot]].T
+        radius = (rng.uniform(lo, hi, m) * size).astype(np.float32)
+        margin = single._SHAPE_EXTENT * radius + 1.0
+        cell = quadrant[active, slot]
+        origin = np.stack([(cell % 2) * half, (cell // 2) * half]).astype(np.float32)  # (2, m) x, y
+        centre = origin + margin + rng.uniform(0, 1, (2, m)).astype(np.float32) * np.maximum(half - 2 * margin, 0)
+        angle = np.deg2rad(rng.uniform(-preset.max_rotation_deg, preset.max_rotation_deg, m)).astype(np.float32)
+        dx = coords[None, None, :] - centre[0][:, None, None]
+        dy = coords[None, :, None] - centre[1][:, None, None]
+        cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
+        u, v = cos * dx + sin * dy, cos * dy - sin * dx
+        r = radius[:, None, None]
+        distance = np.empty((m, size, size), dtype=np.float32)
+        for s, shape in enumerate(preset.shapes):
+            idx = np.flatnonzero(shape_idx == s)
+            if idx.size:
+                distance[idx] = single._shape_distance(shape, u[idx], v[idx], r[idx])
+        alpha = np.clip(0.5 - distance, 0.0, 1.0)
+        brightness = rng.uniform(0.88, 1.08, (m, 1)).astype(np.float32)
+        colour = np.clip(palette[colour_idx] * brightness, 0, 1)[:, :, None, None]
+        pattern_idx = rng.integers(0, len(single.PATTERNS), m)  # nuisance: not part of the label
+        shade = np.ones((m, size, size), dtype=np.float32)
+        dx_full, dy_full = np.broadcast_to(dx, u.shape), np.broadcast_to(dy, u.shape)
+        for p, pattern in enumerate(single.PATTERNS):
+            idx = np.flatnonzero(pattern_idx == p)
+            if idx.size:
+                dark = single._pattern_darkness(pattern, dx_full[idx], dy_full[idx], size, rng)
+                if dark is not None:
+                    shade[idx] = 1 - 0.68 * dark
+        target = colour * shade[:, None] - canvas[active]
+        canvas[active] += target * alpha[:, None]
+        object_map[active] = np.where(distance <= 0, np.uint8(slot + 1), object_map[active])
+    pixels = np.clip(canvas * 255 + 0.5, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+    return pixels, object_map
+
+
+def generate(preset: MultiLabelPreset, seed: int, workers: int | None = None) -> MultiLabelArrays:
+    """Draw a whole multi-label benchmark deterministically from ``seed`` (pure: no I/O).
+
+    Labels come from one stream, each batch of pixels from its own stream, so
+    the result does not depend on ``workers`` (threads; default up to 4).
+    """
+    if seed < 0:
+        raise UsageError(f"synthetic seed must be >= 0, got {seed}", "set data.synthetic_seed to 0 or more")
+    unseen = _choose_unseen(preset, seed)
+    seen = np.setdiff1d(np.arange(preset.num_labels), unseen)
+    label_rng = np.random.default_rng([seed, 2])
+    object_labels = np.concatenate([
+        _draw_object_labels(preset, preset.trainval_images, seen, unseen, test=False, rng=label_rng),
+        _draw_object_labels(preset, preset.test_images, seen, unseen, test=True, rng=label_rng),
+    ])
+    splits = {"trainval": np.arange(preset.trainval_images, dtype=np.int64),
+              "test": np.arange(preset.trainval_images, preset.num_images, dtype=np.int64)}
+    size, total = preset.image_size, preset.num_images
+    pixels = np.empty((total, size, size, 3), dtype=np.uint8)
+    object_map = np.empty((total, size, size), dtype=np.uint8)
+
+    def draw(batch: int) -> None:  # each batch writes its own slice
+        start, stop = batch * _BATCH_IMAGES, min((batch + 1) * _BATCH_IMAGES, total)
+        rng = np.random.default_rng([seed, 3, batch])
+        pixels[start:stop], object_map[start:stop] = _draw_batch(preset, object_labels[start:stop], rng)
+
+    num_batches = -(-total // _BATCH_IMAGES)
+    workers = min(workers or os.cpu_count() or 1, 4, num_batches)
+    if workers <= 1:
+        for batch in range(num_batches):
+            draw(batch)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(draw, range(num_batches)))
+    return MultiLabelArrays(pixels=pixels, object_map=object_map, object_labels=object_labels,
+                            labels=annotation_matrix(object_labels, preset.num_labels), unseen_labels=unseen,
+                            splits=splits)
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def cache_path(preset: MultiLabelPreset, seed: int) -> Path:
+    """The HDF5 cache file of (preset, seed) for the current generator version."""
+    return cache_dir("synthetic") / f"{preset.name}-seed{seed}-v{GENERATOR_VERSION}.h5"
+
+
+def _write_cache(path: Path, arrays: MultiLabelArrays, preset: MultiLabelPreset, seed: int) -> None:
+    """Write atomically: a unique temporary file in the same folder, then ``os.replace``."""
+    import h5py
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("pixels", data=arrays.pixels)
+            f.create_dataset("object_map", data=arrays.object_map, compression="lzf")
+            f.create_dataset("object_labels", data=arrays.object_labels)
+            f.create_dataset("labels", data=arrays.labels)
+            f.create_dataset("unseen_labels", data=arrays.unseen_labels)
+            for name in SPLIT_NAMES:
+                f.create_dataset(f"splits/{name}", data=arrays.splits[name])
+            f.attrs.update(preset=preset.name, seed=seed, generator_version=GENERATOR_VERSION,
+                           image_size=preset.image_size, num_images=preset.num_images, num_labels=preset.num_labels)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _read_cache(path: Path, preset: MultiLabelPreset, seed: int) -> MultiLabelArrays | None:
+    """The cached arrays, or None when the file is unreadable or stale."""
+    import h5py
+
+    n, size = preset.num_images, preset.image_size
+    try:
+        with h5py.File(path, "r") as f:
+            expected = dict(preset=preset.name, seed=seed, generator_version=GENERATOR_VERSION, image_size=size,
+                            num_images=n, num_labels=preset.num_labels)
+            wrong = [k for k, v in expected.items() if f.attrs.get(k) != v]
+            if wrong:
+                raise ValueError(f"attributes {wrong} do not match")
+            arrays = MultiLabelArrays(
+                pixels=f["pixels"][()], object_map=f["object_map"][()], object_labels=f["object_labels"][()],
+                labels=f["labels"][()], unseen_labels=f["unseen_labels"][()],
+                splits={name: f[f"splits/{name}"][()] for name in SPLIT_NAMES},
+            )
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        log.warning("synthetic cache %s is unreadable or stale (%s); regenerating", path, exc)
+        return None
+    shapes_ok = (arrays.pixels.shape == (n, size, size, 3) and arrays.object_map.shape == (n, size, size)
+                 and arrays.labels.shape == (n, preset.num_labels) and arrays.object_labels.shape == (n, MAX_OBJECTS)
+                 and len(arrays.unseen_labels) == preset.num_unseen)
+    if not shapes_ok:
+        log.warning("synthetic cache %s has unexpected array shapes; regenerating", path)
+        return None
+    return arrays
+
+
+# --------------------------------------------------------------------------- label vectors
+
+
+def label_word_vectors(dataset_name: str, names: list[str], data_cfg: Any) -> np.ndarray:
+    """L2-normalised word vectors (L, D) of label names from ``data_cfg.text_encoder`` (cached on disk).
+
+    A multi-word name is the average of its words' vectors (see
+    :mod:`zslbench.text_encoders`); a name without any known word keeps a
+    zero vector (and the encoder warns).
+    """
+    from zslbench.multilabel.files import encoder_label_vectors
+
+    return encoder_label_vectors(dataset_name, names, data_cfg)
+
+
+# --------------------------------------------------------------------------- public loading
+
+
+def get_preset(name: str) -> MultiLabelPreset:
+    """The preset called ``name``; an unknown name is a usage error with suggestions."""
+    if name not in MULTILABEL_PRESETS:
+        close = difflib.get_close_matches(name, list(MULTILABEL_PRESETS), n=2)
+        hint = ("did you mean " + " or ".join(repr(c) for c in close) + "?") if close else (
+            "known presets: " + ", ".join(MULTILABEL_PRESETS))
+        raise UsageError(f"unknown multi-label synthetic preset {name!r}", hint)
+    return MULTILABEL_PRESETS[name]
+
+
+def build_dataset(preset: MultiLabelPreset, seed: int, arrays: MultiLabelArrays, label_vectors: np.ndarray,
+                  encoder: str) -> ZSLDataset:
+    """Wrap generated (or cached) arrays and label vectors as a multi-label :class:`ZSLDataset`."""
+    unseen = np.asarray(arrays.unseen_labels, dtype=np.int64)
+    dataset = ZSLDataset(
+        name=preset.name,
+        class_names=label_names(preset),
+        attribute_names=[f"{encoder}[{i}]" for i in range(label_vectors.shape[1])],
+        class_attributes=label_vectors,
+        labels=np.asarray(arrays.labels, dtype=np.int8),
+        splits={k: np.asarray(v, dtype=np.int64) for k, v in arrays.splits.items()},
+        seen_classes=np.setdiff1d(np.arange(preset.num_labels), unseen),
+        unseen_classes=unseen,
+        images=ArrayImages(arrays.pixels),
+        masks=arrays.object_map > 0,
+        task=MULTI_LABEL,
+        meta={"preset": preset.name, "seed": seed, "generator_version": GENERATOR_VERSION,
+              "image_size": preset.image_size, "recipe": "synthetic", "top_k": tuple(preset.top_k),
+              "text_encoder": encoder, "label_vectors": f"text-encoder:{encoder}", "object_map": arrays.object_map, "object_labels": arrays.object_labels},
+    )
+    try:
+        dataset.validate()
+    except ValueError as exc:  # only reachable through a generator bug
+        raise DataError(f"synthetic dataset {preset.name} is inconsistent: {exc}",
+                        f"delete {cache_path(preset, seed)} and report a bug") from exc
+    return dataset
+
+
+def load_arrays(preset: MultiLabelPreset, seed: int) -> MultiLabelArrays:
+    """The arrays of (preset, seed): from the cache, or generated and cached (a read-only cache is tolerated)."""
+    path = cache_path(preset, seed)
+    arrays = _read_cache(path, preset, seed) if path.exists() else None
+    if arrays is None:
+        arrays = generate(preset, seed)
+        try:
+            _write_cache(path, arrays, preset, seed)
+        except OSError as exc:
+            log.warning("could not write synthetic cache %s (%s); continuing without it", path, exc)
+    return arrays
+
+
+def load_synthetic_multilabel(preset: str, data_cfg: Any) -> ZSLDataset:
+    """Load multi-label preset ``preset`` for ``data_cfg.synthetic_seed`` with ``data_cfg.text_encoder`` vectors."""
+    config = get_preset(preset)
+    seed = int(getattr(data_cfg, "synthetic_seed", 0))
+    if seed < 0:
+        raise UsageError(f"synthetic seed must be >= 0, got {seed}", "set data.synthetic_seed to 0 or more")
+    arrays = load_arrays(config, seed)
+    encoder = getattr(data_cfg, "text_encoder", None) or "glove-6b-50d"
+    vectors = label_word_vectors(config.name, label_names(config), data_cfg)
+    return build_dataset(config, seed, arrays, vectors, encoder)
