@@ -1,0 +1,118 @@
+"""The ViT attribute-head baseline of SVIP's ablation (``baseline``, alias ``vit-attr-head``).
+
+A ViT whose class token goes through one linear attribute head; classes are
+scored by ``sigma * cos(a_hat, a_y)`` and trained with cross-entropy over the
+seen classes (the "Baseline (ViT w/ att head)" row of SVIP's Table 2). It uses
+the same backbone adapter and the same per-dataset training recipe as SVIP, so
+``zslbench ablate svip`` compares like with like.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zslbench.backbones import ViTAdapter, create_backbone
+from zslbench.errors import UsageError
+from zslbench.methods import ImageZSLModel, MethodContext, MethodSpec
+
+SOURCE = "SVIP, ICCV 2025, Table 2"
+
+
+@dataclass
+class ViTBaselineOptions:
+    """Hyper-parameters of the ViT attribute-head baseline (``--set method.<field>=...``)."""
+
+    sigma: float = 5.0  # cosine scale (softmax temperature 1/sigma)
+
+
+class ViTAttributeHead(ImageZSLModel):
+    """ViT + linear attribute head on the class token, cosine softmax over the given classes."""
+
+    def __init__(self, backbone: ViTAdapter, num_attributes: int, options: ViTBaselineOptions):
+        super().__init__()
+        if options.sigma <= 0:
+            raise UsageError(f"method.sigma must be positive, got {options.sigma}")
+        self.options = options
+        self.backbone = backbone
+        self.attribute_head = nn.Linear(backbone.dim, num_attributes)
+
+    def predict_attributes(self, images: torch.Tensor) -> torch.Tensor:
+        """Attribute predictions (B, K) from the class token."""
+        cls, _ = self.backbone.encode(images)
+        return self.attribute_head(cls)
+
+    def _logits(self, images: torch.Tensor, class_attributes: torch.Tensor) -> torch.Tensor:
+        attributes = self.predict_attributes(images)
+        return self.options.sigma * F.normalize(attributes, dim=-1) @ F.normalize(class_attributes, dim=-1).T
+
+    def training_losses(self, images: torch.Tensor, targets: torch.Tensor,
+                        class_attributes: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Cross-entropy of the cosine scores over the seen classes."""
+        loss = F.cross_entropy(self._logits(images, class_attributes).float(), targets)
+        return {"loss": loss, "cls": loss}
+
+    def class_scores(self, images: torch.Tensor, class_attributes: torch.Tensor) -> torch.Tensor:
+        """``sigma * cos`` scores (B, C)."""
+        return self._logits(images, class_attributes)
+
+    def head_parameters(self) -> Iterable[nn.Parameter]:
+        """The attribute head (trained alone during warm-up)."""
+        return self.attribute_head.parameters()
+
+
+def training_recipe(dataset_name: str) -> dict:
+    """TrainConfig overrides per dataset: an exact copy of SVIP's (zslbench_svip.plugin.training_recipe).
+
+    Plugins do not import each other; tests/test_vit_baseline.py checks the copies agree.
+    """
+    common = {"optimizer": "adam", "weight_decay": 0.0, "beta2": 0.999, "grad_clip_norm": 1.0, "batch_size": 64,
+              "schedule": "step", "step_epochs": 5, "step_gamma": 0.8}
+    scripts = {
+        "cub": {"epochs": 30, "warmup_epochs": 3, "warmup_lr": 5e-5, "lr": 3e-5, "beta1": 0.5},
+        "awa2": {"epochs": 30, "warmup_epochs": 5, "warmup_lr": 1e-6, "lr": 3e-6, "beta1": 0.8},
+        "sun": {"epochs": 50, "warmup_epochs": 3, "warmup_lr": 1e-4, "lr": 1e-5, "beta1": 0.5},
+    }
+    name = dataset_name.lower()
+    if name in scripts:
+        return {**common, **scripts[name]}
+    scratch = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.05, "beta1": 0.9, "beta2": 0.999,
+               "schedule": "cosine", "warmup_epochs": 0, "grad_clip_norm": 1.0, "batch_size": 64}
+    if name == "synthetic":
+        return {**scratch, "epochs": 12}
+    if name == "synthetic-tiny":
+        return {**scratch, "epochs": 3, "batch_size": 32}
+    return {}
+
+
+def default_backbone(dataset_name: str) -> str:
+    """Same defaults as SVIP: ViT-B/16 for real datasets, the small ViTs for synthetic data."""
+    return {"synthetic": "vit-synthetic", "synthetic-tiny": "vit-synthetic-tiny"}.get(
+        dataset_name.lower(), "vit_base_patch16_224")
+
+
+def build_vit_baseline(context: MethodContext, options: ViTBaselineOptions) -> ViTAttributeHead:
+    """Build the baseline for ``context`` (backbone, weights and image size from the context)."""
+    backbone = create_backbone(context.backbone or default_backbone(context.dataset_name),
+                               context.pretrained, context.image_size)
+    return ViTAttributeHead(backbone, context.num_attributes, options)
+
+
+_PUBLISHED = {"cub": (76.8, 59.8, 68.4, 63.8), "awa2": (61.4, 58.0, 81.6, 67.8), "sun": (62.7, 43.8, 30.6, 36.0)}
+
+
+def method_specs() -> list[MethodSpec]:
+    """The ViT attribute-head baseline's spec."""
+    return [MethodSpec(
+        name="baseline", aliases=("vit-attr-head",), build=build_vit_baseline, options_type=ViTBaselineOptions,
+        kind="image",
+        description="ViT with a linear attribute head on the class token (SVIP's ablation baseline)",
+        dataset_defaults=lambda dataset: {"train": training_recipe(dataset), "method": {}},
+        reference_results={d: {"T1": t1, "U": u, "S": s, "H": h, "source": SOURCE}
+                           for d, (t1, u, s, h) in _PUBLISHED.items()},
+        default_backbone=default_backbone,
+    )]

@@ -1,0 +1,80 @@
+"""Loss terms and scoring of SVIP (Chen et al., ICCV 2025), as small pure functions.
+
+Equation numbers refer to the paper (arXiv 2503.10252).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def cosine_logits(predicted_attributes: torch.Tensor, class_attributes: torch.Tensor, scale: float) -> torch.Tensor:
+    """Eq. 11 logits: ``scale * cos(a_hat, a_y)`` for every class, (B, K) x (C, K) -> (B, C)."""
+    return scale * F.normalize(predicted_attributes, dim=-1) @ F.normalize(class_attributes, dim=-1).T
+
+
+def jensen_shannon(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
+    """Eq. 13: mean over the batch of JSD(p_a, p_b) with p = softmax(logits), natural log.
+
+    Symmetric, zero for equal distributions, bounded by log 2.
+    """
+    log_p = F.log_softmax(logits_a.float(), dim=-1)
+    log_q = F.log_softmax(logits_b.float(), dim=-1)
+    log_m = torch.logsumexp(torch.stack([log_p, log_q]), dim=0) - math.log(2.0)
+    kl_pm = (log_p.exp() * (log_p - log_m)).sum(-1)
+    kl_qm = (log_q.exp() * (log_q - log_m)).sum(-1)
+    return (0.5 * (kl_pm + kl_qm)).mean()
+
+
+def temperature_kl(logits_input: torch.Tensor, logits_target: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The reference code's consistency term: ``T^2 * KL(softmax(target/T) || softmax(input/T))``, batch mean.
+
+    One-directional (distillation style), unlike the symmetric JSD of the paper.
+    """
+    log_input = F.log_softmax(logits_input.float() / temperature, dim=-1)
+    log_target = F.log_softmax(logits_target.float() / temperature, dim=-1)
+    kl = (log_target.exp() * (log_target - log_input)).sum(-1)
+    return kl.mean() * temperature ** 2
+
+
+def top_m_mask(scores: torch.Tensor, num_kept: int) -> torch.Tensor:
+    """(B, G) bool, True for the ``num_kept`` highest scores of each row (Eq. 8's S_M)."""
+    index = scores.topk(num_kept, dim=-1).indices
+    return torch.zeros_like(scores, dtype=torch.bool).scatter_(-1, index, True)
+
+
+def pseudo_labels(attention_scores: torch.Tensor, num_kept: int, mode: str) -> torch.Tensor:
+    """Patch-classifier targets (B, G) in [0, 1] from the aggregated attention scores (Eq. 6).
+
+    ``topm``: 1 for the ``num_kept`` best-scored groups, 0 for the rest (reference code).
+    ``soft``: the scores min-max normalised per image (the paper regresses the
+    score itself; the normalisation to [0, 1] that BCE needs is ours).
+    Always detached: no gradient flows into the targets.
+    """
+    scores = attention_scores.detach().float()
+    if mode == "topm":
+        return top_m_mask(scores, num_kept).float()
+    low = scores.amin(-1, keepdim=True)
+    high = scores.amax(-1, keepdim=True)
+    return (scores - low) / (high - low).clamp_min(1e-12)
+
+
+def patch_loss(patch_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Eq. 6: binary cross-entropy between predicted patch scores (logits) and pseudo labels."""
+    return F.binary_cross_entropy_with_logits(patch_logits.float(), targets.detach())
+
+
+def group_decorrelation(weight: torch.Tensor, membership: torch.Tensor) -> torch.Tensor:
+    """Attribute-group decorrelation of an attribute head (reference code; not in the paper).
+
+    ``weight`` (K, F) is the head's weight, ``membership`` (R, K) a 0/1 matrix of
+    the R attribute groups. For each group, the L2 norm over its attributes is
+    taken per input feature and averaged over features; the groups' values are
+    summed. A group-lasso: it pushes attributes of one group to share features
+    and different groups to use different ones.
+    """
+    squared_per_group = membership.to(weight.dtype) @ weight.pow(2)  # (R, F)
+    return squared_per_group.clamp_min(1e-12).sqrt().mean(-1).sum()
