@@ -552,7 +552,7 @@ def cli_registry(monkeypatch):
     registry.datasets.add("tiny", DatasetSpec("tiny", load=lambda cfg: make_dataset(), default_image_size=8),
                           Origin("test"))
     monkeypatch.setattr(F, "_default_backbone_factory", CountingFactory())
-    monkeypatch.setattr(F, "_default_transform_factory", transform_factory)
+    monkeypatch.setattr(F, "_default_transform_factory", lambda recipe, size, train, backbone_name=None: transform_factory(recipe, size, train))
 
 
 def test_cli_build_ls_rm(cli_registry):

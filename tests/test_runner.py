@@ -54,3 +54,16 @@ def test_missing_images_are_an_error_naming_the_count(example_plugin, tmp_path):
     assert result.exit_code == 1
     assert "1 " in result.output and victim.name in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_input_normalisation_follows_the_backbone_weights():
+    from zslbench.config import DataConfig, RunConfig
+    from zslbench.data.transforms import IMAGENET_MEAN
+    from zslbench.runner import input_normalisation
+
+    augreg = RunConfig(dataset="awa2", backbone="vit_base_patch16_224")
+    assert input_normalisation(augreg) == ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    deit = RunConfig(dataset="awa2", backbone="deit_small_patch16_224")
+    assert input_normalisation(deit)[0] == IMAGENET_MEAN
+    forced = RunConfig(dataset="awa2", backbone="vit_base_patch16_224", data=DataConfig(normalize="imagenet"))
+    assert input_normalisation(forced)[0] == IMAGENET_MEAN

@@ -140,3 +140,17 @@ def test_file_images_bad_file_raises_data_error_naming_path(tmp_path):
         items[1]
     assert str(bad) in err.value.message and "skip_bad_images" in err.value.hint
     assert scan_images(ds.images, np.arange(3)) == [1, 2]
+
+
+def test_mean_std_override_changes_photo_recipes_only():
+    import torch
+
+    from zslbench.data.transforms import build_transform
+
+    image = torch.full((3, 40, 40), 255, dtype=torch.uint8)
+    half = build_transform("imagenet", 32, train=False, mean_std=((0.5,) * 3, (0.5,) * 3))(image)
+    default = build_transform("imagenet", 32, train=False)(image)
+    assert torch.allclose(half, torch.ones_like(half))  # (1 - 0.5) / 0.5
+    assert not torch.allclose(default, half)
+    synthetic = build_transform("synthetic", 40, train=False, mean_std=((0.0,) * 3, (1.0,) * 3))(image)
+    assert torch.allclose(synthetic, torch.ones_like(synthetic))  # synthetic keeps its own 0.5/0.5

@@ -422,6 +422,23 @@ def resolve_timm_name(name: str) -> str | None:
     raise UnknownNameError("backbone", name, difflib.get_close_matches(name, known, n=3, cutoff=0.5), known)
 
 
+def expected_mean_std(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The input normalisation backbone ``name``'s weights expect, without building it.
+
+    timm's pretrained config for timm models (ImageNet statistics, or 0.5/0.5
+    for e.g. the augreg weights); 0.5/0.5 for the from-scratch synthetic configs.
+    """
+    timm_name = resolve_timm_name(name)
+    if timm_name is None:
+        return (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(timm_name)
+    if cfg is None:
+        return (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    return tuple(cfg.mean), tuple(cfg.std)
+
+
 def create_backbone(name: str, pretrained: str | None = None, image_size: int | None = None) -> ViTAdapter:
     """Build backbone ``name`` as a :class:`ViTAdapter`.
 

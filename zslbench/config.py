@@ -27,6 +27,7 @@ class DataConfig:
     image_size: int | None = None  # None: the dataset's/backbone's default
     text_encoder: str = "glove-6b-50d"  # word vectors of attribute names (SVIP's W2P)
     glove_path: str | None = None  # text file for the "glove-file" encoder
+    normalize: str = "auto"  # auto: what the backbone's weights expect | imagenet | half (mean = std = 0.5)
     augment: bool = True  # random training augmentation of the dataset's recipe (crop, flip)
     skip_bad_images: bool = False
     num_workers: int = 0

@@ -142,7 +142,10 @@ def prepare_image(loaded: LoadedRun, index: int | None = None, image_path: str |
 
     dataset = loaded.dataset
     size = int(loaded.config.data.image_size)
-    transform = build_transform(dataset.meta.get("recipe", dataset.name), size, train=False)
+    from zslbench.runner import input_normalisation
+
+    transform = build_transform(dataset.meta.get("recipe", dataset.name), size, train=False,
+                                mean_std=input_normalisation(loaded.config))
     if (index is None) == (image_path is None):
         raise UsageError("pass exactly one of --index N and --image PATH")
     if index is not None:

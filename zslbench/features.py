@@ -887,10 +887,16 @@ def _default_backbone_factory(name: str, pretrained: str | None, image_size: int
     return create_backbone(name, pretrained, image_size)
 
 
-def _default_transform_factory(recipe: str, image_size: int, train: bool) -> Callable:
+def _default_transform_factory(recipe: str, image_size: int, train: bool, backbone_name: str | None = None) -> Callable:
+    """The dataset's eval transform, normalised as the backbone's weights expect."""
     from zslbench.data.transforms import build_transform
 
-    return build_transform(recipe, image_size, train)
+    mean_std = None
+    if backbone_name is not None:
+        from zslbench.backbones import expected_mean_std
+
+        mean_std = expected_mean_std(backbone_name)
+    return build_transform(recipe, image_size, train, mean_std=mean_std)
 
 
 def _resolve_device(device: str) -> str:
@@ -974,7 +980,10 @@ def ensure_features(dataset: ZSLDataset, backbone_name: str, data_cfg: Any = Non
         if actual != key.weights_checksum:  # the remembered checksum went stale (e.g. weights replaced in place)
             _remember_weights(cache, source_id, actual)
             key = replace(key, weights_checksum=actual)
-    transform = (transform_factory or _default_transform_factory)(recipe, size, False)
+    if transform_factory is not None:
+        transform = transform_factory(recipe, size, False)
+    else:
+        transform = _default_transform_factory(recipe, size, False, backbone_name)
     bar, update = (_rich_progress(f"features {dataset.name}/{backbone_name}") if progress
                    else (contextlib.nullcontext(), None))
     with bar:

@@ -225,17 +225,36 @@ def _image_sets(dataset: ZSLDataset, cfg: RunConfig):
 
     recipe = dataset.meta.get("recipe", dataset.name)
     size = int(cfg.data.image_size)
+    mean_std = input_normalisation(cfg)
     seen = np.asarray(dataset.seen_classes)
     remap = np.full(dataset.num_classes, -1, dtype=np.int64)
     remap[seen] = np.arange(len(seen))
     train_idx = np.asarray(dataset.splits["trainval"])
-    train_set = ImageDataset(dataset, train_idx, build_transform(recipe, size, train=cfg.data.augment),
+    train_set = ImageDataset(dataset, train_idx, build_transform(recipe, size, train=cfg.data.augment, mean_std=mean_std),
                              targets=remap[dataset.labels[train_idx]])
-    eval_tf = build_transform(recipe, size, train=False)
+    eval_tf = build_transform(recipe, size, train=False, mean_std=mean_std)
     test_sets = {s: ImageDataset(dataset, np.asarray(dataset.splits[s]), eval_tf) for s in ("test_seen", "test_unseen")}
     for ds in (train_set, *test_sets.values()):
         ds.num_workers = cfg.data.num_workers
     return train_set, test_sets
+
+
+def input_normalisation(cfg: RunConfig) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """Mean/std for the photo recipes: ``data.normalize``, by default what the backbone's weights expect."""
+    from zslbench.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    choice = cfg.data.normalize
+    if choice == "imagenet":
+        return IMAGENET_MEAN, IMAGENET_STD
+    if choice == "half":
+        return (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
+    if choice != "auto":
+        raise UsageError(f"unknown data.normalize {choice!r}", "choose auto, imagenet or half")
+    if cfg.backbone is None:
+        return None
+    from zslbench.backbones import expected_mean_std
+
+    return expected_mean_std(cfg.backbone)
 
 
 def _evaluate_image_model(model, dataset: ZSLDataset, test_sets: dict, cfg: RunConfig, device, gamma: float | None):

@@ -52,38 +52,37 @@ def _imagenet_eval(image_size: int) -> list:
     return [v2.Resize(_resize_size(image_size), antialias=True), v2.CenterCrop(image_size)]
 
 
-def _imagenet(image_size: int, train: bool) -> Transform:
+def _imagenet(image_size: int, train: bool, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> Transform:
     from torchvision.transforms import v2
 
     if not train:
-        return v2.Compose([*_imagenet_eval(image_size), *_normalise_tail(IMAGENET_MEAN, IMAGENET_STD)])
+        return v2.Compose([*_imagenet_eval(image_size), *_normalise_tail(mean, std)])
     return v2.Compose([
         v2.Resize(_resize_size(image_size), antialias=True),
         v2.RandomCrop(image_size),
         v2.RandomHorizontalFlip(),
-        *_normalise_tail(IMAGENET_MEAN, IMAGENET_STD),
+        *_normalise_tail(mean, std),
     ])
 
 
-def _imagenet_rrc(image_size: int, train: bool) -> Transform:
+def _imagenet_rrc(image_size: int, train: bool, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> Transform:
     from torchvision.transforms import v2
 
     if not train:
-        return _imagenet(image_size, train=False)
+        return _imagenet(image_size, False, mean, std)
     return v2.Compose([
         v2.RandomResizedCrop(image_size, antialias=True),
         v2.RandomHorizontalFlip(),
-        *_normalise_tail(IMAGENET_MEAN, IMAGENET_STD),
+        *_normalise_tail(mean, std),
     ])
 
 
-def _svip_reference(image_size: int, train: bool) -> Transform:
+def _svip_reference(image_size: int, train: bool, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> Transform:
     from torchvision.transforms import v2
 
     if not train:
-        return _imagenet(image_size, train=False)
-    return v2.Compose([*_imagenet_eval(image_size), v2.RandomHorizontalFlip(),
-                       *_normalise_tail(IMAGENET_MEAN, IMAGENET_STD)])
+        return _imagenet(image_size, False, mean, std)
+    return v2.Compose([*_imagenet_eval(image_size), v2.RandomHorizontalFlip(), *_normalise_tail(mean, std)])
 
 
 class SyntheticTransform:
@@ -132,8 +131,13 @@ RECIPES: dict[str, Callable[[int, bool], Transform]] = {
 }
 
 
-def build_transform(recipe: str, image_size: int, train: bool) -> Transform:
-    """The transform of ``recipe`` for ``image_size`` (S): uint8 (3, H, W) -> float (3, S, S)."""
+def build_transform(recipe: str, image_size: int, train: bool,
+                    mean_std: tuple[tuple[float, ...], tuple[float, ...]] | None = None) -> Transform:
+    """The transform of ``recipe`` for ``image_size`` (S): uint8 (3, H, W) -> float (3, S, S).
+
+    ``mean_std`` overrides the normalisation of the photo recipes (e.g. what a
+    backbone's pretrained weights expect); the synthetic recipe keeps 0.5/0.5.
+    """
     factory = RECIPES.get(recipe)
     if factory is None:
         close = difflib.get_close_matches(recipe, list(RECIPES), n=3)
@@ -141,6 +145,8 @@ def build_transform(recipe: str, image_size: int, train: bool) -> Transform:
         raise UsageError(f"unknown transform recipe {recipe!r}", hint)
     if image_size <= 0:
         raise UsageError(f"image size must be positive, got {image_size}")
+    if mean_std is not None and factory is not _synthetic:
+        return factory(image_size, train, tuple(mean_std[0]), tuple(mean_std[1]))
     return factory(image_size, train)
 
 

@@ -70,14 +70,14 @@ class MultiLabelImageDataset(ImageDataset):
         return list(zip(images, targets, image_indices.tolist()))
 
 
-def multilabel_image_sets(dataset: ZSLDataset, image_size: int, num_workers: int = 0
-                          ) -> tuple[MultiLabelImageDataset, MultiLabelImageDataset]:
+def multilabel_image_sets(dataset: ZSLDataset, image_size: int, num_workers: int = 0, mean_std=None,
+                          augment: bool = True) -> tuple[MultiLabelImageDataset, MultiLabelImageDataset]:
     """The training set (targets: seen-label rows) and the test set (targets: image indices)."""
     recipe = dataset.meta.get("recipe", dataset.name)
     seen = np.asarray(dataset.seen_classes, dtype=np.int64)
-    train_set = MultiLabelImageDataset(dataset, dataset.splits["trainval"], build_transform(recipe, image_size, True),
+    train_set = MultiLabelImageDataset(dataset, dataset.splits["trainval"], build_transform(recipe, image_size, augment, mean_std=mean_std),
                                        label_columns=seen)
-    test_set = MultiLabelImageDataset(dataset, dataset.splits["test"], build_transform(recipe, image_size, False))
+    test_set = MultiLabelImageDataset(dataset, dataset.splits["test"], build_transform(recipe, image_size, False, mean_std=mean_std))
     for ds in (train_set, test_set):
         ds.num_workers = num_workers
     return train_set, test_set
@@ -139,7 +139,10 @@ def run_multilabel(resolved: Any, dataset: ZSLDataset, device: torch.device, run
     cfg = resolved.config
     seed_everything(cfg.seed)
     model = resolved.method.build(_context(cfg, dataset, device), resolved.options)
-    train_set, test_set = multilabel_image_sets(dataset, int(cfg.data.image_size), cfg.data.num_workers)
+    from zslbench.runner import input_normalisation
+
+    train_set, test_set = multilabel_image_sets(dataset, int(cfg.data.image_size), cfg.data.num_workers,
+                                                mean_std=input_normalisation(cfg), augment=cfg.data.augment)
     seen_vectors = torch.as_tensor(dataset.class_attributes[np.asarray(dataset.seen_classes)], dtype=torch.float32)
     checkpoint = run_dir / store.CHECKPOINT_FILE
     state = torch.load(checkpoint, map_location="cpu", weights_only=False) if resume and checkpoint.exists() else None
