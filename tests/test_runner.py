@@ -67,3 +67,14 @@ def test_input_normalisation_follows_the_backbone_weights():
     assert input_normalisation(deit)[0] == IMAGENET_MEAN
     forced = RunConfig(dataset="awa2", backbone="vit_base_patch16_224", data=DataConfig(normalize="imagenet"))
     assert input_normalisation(forced)[0] == IMAGENET_MEAN
+
+
+def test_missing_pretrained_weights_stop_before_anything_is_stored(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "no-hf-cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch-cache"))
+    layout = build_xlsa17_layout(tmp_path / "awa2", "awa2", n_classes=6, n_unseen=2, images_per_class=2)
+    result = _run("run", "baseline", "--dataset", "awa2", "--data-root", layout.root, "--out", tmp_path / "runs",
+                  "--backbone", "vit_tiny_patch16_224", "--set", "data.text_encoder=hashing", "--quiet")
+    assert result.exit_code == 1
+    assert "pretrained weights" in result.output and "--pretrained" in result.output
+    assert not (tmp_path / "runs").exists()

@@ -156,6 +156,11 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     from zslbench.features import RES101_BACKBONE
 
     dataset = load_dataset(cfg, require_images=not (spec.kind == "feature" and cfg.backbone == RES101_BACKBONE))
+    if spec.kind == "image":
+        # Build once before anything is stored: missing weights, bad option combinations
+        # or missing word vectors stop here with nothing written to the run store.
+        spec.build(method_context(cfg, dataset, device), resolved.options)
+        seed_everything(cfg.seed)
     if resume_dir is None:
         run_id = distributed.broadcast_object(store.new_run_id(cfg.seed))
         run_dir = store.run_dir_for(store_root(cfg), cfg.dataset, cfg.method, run_id)
