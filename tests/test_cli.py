@@ -166,3 +166,28 @@ def test_list_shows_variants_and_aliases():
     no_jsd = next(line for line in result.output.splitlines() if "svip-no-jsd" in line)
     assert "variant of svip" in no_jsd
     assert "aliases: vit-attr-head" in result.output.replace("\n", " ") or "vit-attr-head" in result.output
+
+
+def test_data_show_writes_a_png(tmp_path):
+    out = tmp_path / "grid.png"
+    result = invoke("data", "show", "synthetic-tiny", "--out", out, "--masks")
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_data_check_embedded_and_missing(tmp_path):
+    ok = invoke("data", "check", "synthetic-tiny")
+    assert ok.exit_code == 0 and "images_test_unseen" in ok.output
+    missing = invoke("data", "check", "cub", "--root", tmp_path / "nothing-here")
+    assert missing.exit_code == 1
+    assert "att_splits.mat" in missing.output and "xlsa17" in missing.output
+
+
+def test_data_check_real_split_files_when_present():
+    from conftest import SHARED_DATA
+
+    cub = SHARED_DATA / "xlsa17" / "CUB"
+    if not (cub / "att_splits.mat").exists():
+        pytest.skip("shared CUB split files absent")
+    result = invoke("data", "check", "cub", "--root", cub)
+    assert "7057" in result.output and "2967" in result.output
