@@ -22,19 +22,22 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Mapping, TypeVar
 
 import numpy as np
 
+from zslbench.data import h5cache
 from zslbench.data.dataset import ArrayImages, ZSLDataset
 from zslbench.errors import DataError, UsageError
 from zslbench.paths import cache_dir
 from zslbench.registry import DatasetSpec
 
 log = logging.getLogger(__name__)
+
+P = TypeVar("P")  # a preset type
 
 #: Bumped whenever the drawn pixels or splits change; part of the cache file name.
 GENERATOR_VERSION = 1
@@ -367,6 +370,26 @@ def _draw_batch(preset: SyntheticPreset, values: np.ndarray,
     return pixels, masks
 
 
+def draw_in_batches(draw: Callable[[int, slice], None], total: int, batch_size: int,
+                    workers: int | None = None) -> None:
+    """Call ``draw(batch, rows)`` for each batch of ``batch_size`` consecutive rows of ``total``.
+
+    Batches run in up to ``workers`` threads (numpy releases the GIL; default:
+    up to 4 CPU cores). Each call must write only its own ``rows`` and draw
+    from a random stream of its own (seeded with ``batch``), so the result
+    does not depend on the number of threads.
+    """
+    num_batches = -(-total // batch_size)
+    batches = [(b, slice(b * batch_size, min((b + 1) * batch_size, total))) for b in range(num_batches)]
+    workers = min(workers or os.cpu_count() or 1, 4, num_batches)
+    if workers <= 1:
+        for batch, rows in batches:
+            draw(batch, rows)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda item: draw(*item), batches))  # list() re-raises a worker's exception
+
+
 def generate(preset: SyntheticPreset, seed: int, workers: int | None = None) -> SyntheticArrays:
     """Draw a whole synthetic benchmark deterministically from ``seed`` (pure: no I/O).
 
@@ -391,19 +414,11 @@ def generate(preset: SyntheticPreset, seed: int, workers: int | None = None) -> 
     pixels = np.empty((len(labels), size, size, 3), dtype=np.uint8)
     masks = np.empty((len(labels), size, size), dtype=bool)
 
-    def draw(batch: int) -> None:  # each batch writes its own slice, so threads never collide
-        start, stop = batch * _BATCH_IMAGES, min((batch + 1) * _BATCH_IMAGES, len(labels))
+    def draw(batch: int, rows: slice) -> None:
         rng = np.random.default_rng([seed, 1, batch])
-        pixels[start:stop], masks[start:stop] = _draw_batch(preset, values[labels[start:stop]], rng)
+        pixels[rows], masks[rows] = _draw_batch(preset, values[labels[rows]], rng)
 
-    num_batches = -(-len(labels) // _BATCH_IMAGES)
-    workers = min(workers or os.cpu_count() or 1, 4, num_batches)
-    if workers <= 1:
-        for batch in range(num_batches):
-            draw(batch)
-    else:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(draw, range(num_batches)))  # list() re-raises a worker's exception
+    draw_in_batches(draw, len(labels), _BATCH_IMAGES, workers)
     return SyntheticArrays(pixels=pixels, masks=masks, labels=labels, unseen_classes=unseen,
                            val_classes=val, splits=splits)
 
@@ -416,72 +431,55 @@ def cache_path(preset: SyntheticPreset, seed: int) -> Path:
     return cache_dir("synthetic") / f"{preset.name}-seed{seed}-v{GENERATOR_VERSION}.h5"
 
 
+#: What a cache file stores of :class:`SyntheticArrays`.
+_CACHE_LAYOUT = h5cache.CacheLayout(arrays=("pixels", "masks", "labels", "unseen_classes", "val_classes"),
+                                    split_names=SPLIT_NAMES, compress_lzf=frozenset({"masks"}))
+
+
+def _cache_attrs(preset: SyntheticPreset, seed: int) -> dict[str, object]:
+    """The attributes a cache file of (preset, seed) carries and must match on reading."""
+    return dict(preset=preset.name, seed=seed, generator_version=GENERATOR_VERSION,
+                image_size=preset.image_size, num_images=preset.num_images)
+
+
 def _write_cache(path: Path, arrays: SyntheticArrays, preset: SyntheticPreset, seed: int) -> None:
     """Write atomically: a unique temp file in the same folder, then ``os.replace``."""
-    import h5py
-
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("pixels", data=arrays.pixels)
-            f.create_dataset("masks", data=arrays.masks, compression="lzf")  # masks compress ~20x
-            f.create_dataset("labels", data=arrays.labels)
-            f.create_dataset("unseen_classes", data=arrays.unseen_classes)
-            f.create_dataset("val_classes", data=arrays.val_classes)
-            for name in SPLIT_NAMES:
-                f.create_dataset(f"splits/{name}", data=arrays.splits[name])
-            f.attrs.update(preset=preset.name, seed=seed, generator_version=GENERATOR_VERSION,
-                           image_size=preset.image_size, num_images=preset.num_images)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    h5cache.write_record(path, _CACHE_LAYOUT, arrays, _cache_attrs(preset, seed))
 
 
-def _read_cache(path: Path, preset: SyntheticPreset, seed: int) -> SyntheticArrays | None:
-    """The cached arrays, or None when the file is unreadable or does not match (preset, seed, version)."""
-    import h5py
-
+def _shapes_ok(arrays: SyntheticArrays, preset: SyntheticPreset) -> bool:
+    """Whether cached arrays have the shapes and sizes ``preset`` implies."""
     n, size = preset.num_images, preset.image_size
-    try:
-        with h5py.File(path, "r") as f:
-            attrs = dict(f.attrs)
-            expected = dict(preset=preset.name, seed=seed, generator_version=GENERATOR_VERSION,
-                            image_size=size, num_images=n)
-            wrong = [k for k, v in expected.items() if k not in attrs or attrs[k] != v]
-            if wrong:
-                raise ValueError(f"attributes {wrong} do not match")
-            arrays = SyntheticArrays(
-                pixels=f["pixels"][()], masks=f["masks"][()], labels=f["labels"][()],
-                unseen_classes=f["unseen_classes"][()], val_classes=f["val_classes"][()],
-                splits={name: f[f"splits/{name}"][()] for name in SPLIT_NAMES},
-            )
-    except (OSError, KeyError, ValueError, TypeError) as exc:
-        log.warning("synthetic cache %s is unreadable or stale (%s); regenerating", path, exc)
-        return None
-    shapes_ok = (
+    return (
         arrays.pixels.shape == (n, size, size, 3) and arrays.pixels.dtype == np.uint8
         and arrays.masks.shape == (n, size, size) and arrays.labels.shape == (n,)
         and len(arrays.unseen_classes) == preset.num_unseen
         and sum(len(v) for v in arrays.splits.values()) == n
     )
-    if not shapes_ok:
-        log.warning("synthetic cache %s has unexpected array shapes; regenerating", path)
-        return None
-    return arrays
+
+
+def _read_cache(path: Path, preset: SyntheticPreset, seed: int) -> SyntheticArrays | None:
+    """The cached arrays, or None when the file is unreadable or does not match (preset, seed, version)."""
+    return h5cache.read_record(path, _CACHE_LAYOUT, SyntheticArrays, _cache_attrs(preset, seed), log,
+                               shapes_ok=lambda arrays: _shapes_ok(arrays, preset))
 
 
 # --------------------------------------------------------------------------- public loading
 
 
+def preset_named(name: str, presets: Mapping[str, P], kind: str) -> P:
+    """``presets[name]``; an unknown name is a usage error ("unknown <kind> preset") with suggestions."""
+    if name not in presets:
+        close = difflib.get_close_matches(name, list(presets), n=2)
+        hint = ("did you mean " + " or ".join(repr(c) for c in close) + "?") if close else (
+            "known presets: " + ", ".join(presets))
+        raise UsageError(f"unknown {kind} preset {name!r}", hint)
+    return presets[name]
+
+
 def get_preset(name: str) -> SyntheticPreset:
     """The preset called ``name``; an unknown name is a usage error with suggestions."""
-    if name not in SYNTHETIC_PRESETS:
-        close = difflib.get_close_matches(name, list(SYNTHETIC_PRESETS), n=2)
-        hint = ("did you mean " + " or ".join(repr(c) for c in close) + "?") if close else (
-            "known presets: " + ", ".join(SYNTHETIC_PRESETS))
-        raise UsageError(f"unknown synthetic preset {name!r}", hint)
-    return SYNTHETIC_PRESETS[name]
+    return preset_named(name, SYNTHETIC_PRESETS, "synthetic")
 
 
 def build_dataset(preset: SyntheticPreset, seed: int, arrays: SyntheticArrays) -> ZSLDataset:
@@ -521,14 +519,9 @@ def load_synthetic(preset: str, seed: int = 0) -> ZSLDataset:
     config = get_preset(preset)
     if seed < 0:
         raise UsageError(f"synthetic seed must be >= 0, got {seed}", "set data.synthetic_seed to 0 or more")
-    path = cache_path(config, seed)
-    arrays = _read_cache(path, config, seed) if path.exists() else None
-    if arrays is None:
-        arrays = generate(config, seed)
-        try:
-            _write_cache(path, arrays, config, seed)
-        except OSError as exc:
-            log.warning("could not write synthetic cache %s (%s); continuing without it", path, exc)
+    arrays = h5cache.load_or_generate(
+        cache_path(config, seed), read=lambda path: _read_cache(path, config, seed),
+        generate=lambda: generate(config, seed), write=lambda path, new: _write_cache(path, new, config, seed), log=log)
     return build_dataset(config, seed, arrays)
 
 

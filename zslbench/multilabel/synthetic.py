@@ -28,17 +28,14 @@ Pixels are deterministic in (preset, ``data.synthetic_seed``,
 
 from __future__ import annotations
 
-import difflib
 import logging
-import os
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from zslbench.data import h5cache
 from zslbench.data import synthetic as single
 from zslbench.data.dataset import MULTI_LABEL, ArrayImages, ZSLDataset
 from zslbench.errors import DataError, UsageError
@@ -252,19 +249,11 @@ def generate(preset: MultiLabelPreset, seed: int, workers: int | None = None) ->
     pixels = np.empty((total, size, size, 3), dtype=np.uint8)
     object_map = np.empty((total, size, size), dtype=np.uint8)
 
-    def draw(batch: int) -> None:  # each batch writes its own slice
-        start, stop = batch * _BATCH_IMAGES, min((batch + 1) * _BATCH_IMAGES, total)
+    def draw(batch: int, rows: slice) -> None:
         rng = np.random.default_rng([seed, 3, batch])
-        pixels[start:stop], object_map[start:stop] = _draw_batch(preset, object_labels[start:stop], rng)
+        pixels[rows], object_map[rows] = _draw_batch(preset, object_labels[rows], rng)
 
-    num_batches = -(-total // _BATCH_IMAGES)
-    workers = min(workers or os.cpu_count() or 1, 4, num_batches)
-    if workers <= 1:
-        for batch in range(num_batches):
-            draw(batch)
-    else:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(draw, range(num_batches)))
+    single.draw_in_batches(draw, total, _BATCH_IMAGES, workers)
     return MultiLabelArrays(pixels=pixels, object_map=object_map, object_labels=object_labels,
                             labels=annotation_matrix(object_labels, preset.num_labels), unseen_labels=unseen,
                             splits=splits)
@@ -278,55 +267,34 @@ def cache_path(preset: MultiLabelPreset, seed: int) -> Path:
     return cache_dir("synthetic") / f"{preset.name}-seed{seed}-v{GENERATOR_VERSION}.h5"
 
 
+#: What a cache file stores of :class:`MultiLabelArrays`.
+_CACHE_LAYOUT = h5cache.CacheLayout(arrays=("pixels", "object_map", "object_labels", "labels", "unseen_labels"),
+                                    split_names=SPLIT_NAMES, compress_lzf=frozenset({"object_map"}))
+
+
+def _cache_attrs(preset: MultiLabelPreset, seed: int) -> dict[str, object]:
+    """The attributes a cache file of (preset, seed) carries and must match on reading."""
+    return dict(preset=preset.name, seed=seed, generator_version=GENERATOR_VERSION, image_size=preset.image_size,
+                num_images=preset.num_images, num_labels=preset.num_labels)
+
+
 def _write_cache(path: Path, arrays: MultiLabelArrays, preset: MultiLabelPreset, seed: int) -> None:
     """Write atomically: a unique temporary file in the same folder, then ``os.replace``."""
-    import h5py
+    h5cache.write_record(path, _CACHE_LAYOUT, arrays, _cache_attrs(preset, seed))
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("pixels", data=arrays.pixels)
-            f.create_dataset("object_map", data=arrays.object_map, compression="lzf")
-            f.create_dataset("object_labels", data=arrays.object_labels)
-            f.create_dataset("labels", data=arrays.labels)
-            f.create_dataset("unseen_labels", data=arrays.unseen_labels)
-            for name in SPLIT_NAMES:
-                f.create_dataset(f"splits/{name}", data=arrays.splits[name])
-            f.attrs.update(preset=preset.name, seed=seed, generator_version=GENERATOR_VERSION,
-                           image_size=preset.image_size, num_images=preset.num_images, num_labels=preset.num_labels)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+def _shapes_ok(arrays: MultiLabelArrays, preset: MultiLabelPreset) -> bool:
+    """Whether cached arrays have the shapes ``preset`` implies."""
+    n, size = preset.num_images, preset.image_size
+    return (arrays.pixels.shape == (n, size, size, 3) and arrays.object_map.shape == (n, size, size)
+            and arrays.labels.shape == (n, preset.num_labels) and arrays.object_labels.shape == (n, MAX_OBJECTS)
+            and len(arrays.unseen_labels) == preset.num_unseen)
 
 
 def _read_cache(path: Path, preset: MultiLabelPreset, seed: int) -> MultiLabelArrays | None:
     """The cached arrays, or None when the file is unreadable or stale."""
-    import h5py
-
-    n, size = preset.num_images, preset.image_size
-    try:
-        with h5py.File(path, "r") as f:
-            expected = dict(preset=preset.name, seed=seed, generator_version=GENERATOR_VERSION, image_size=size,
-                            num_images=n, num_labels=preset.num_labels)
-            wrong = [k for k, v in expected.items() if f.attrs.get(k) != v]
-            if wrong:
-                raise ValueError(f"attributes {wrong} do not match")
-            arrays = MultiLabelArrays(
-                pixels=f["pixels"][()], object_map=f["object_map"][()], object_labels=f["object_labels"][()],
-                labels=f["labels"][()], unseen_labels=f["unseen_labels"][()],
-                splits={name: f[f"splits/{name}"][()] for name in SPLIT_NAMES},
-            )
-    except (OSError, KeyError, ValueError, TypeError) as exc:
-        log.warning("synthetic cache %s is unreadable or stale (%s); regenerating", path, exc)
-        return None
-    shapes_ok = (arrays.pixels.shape == (n, size, size, 3) and arrays.object_map.shape == (n, size, size)
-                 and arrays.labels.shape == (n, preset.num_labels) and arrays.object_labels.shape == (n, MAX_OBJECTS)
-                 and len(arrays.unseen_labels) == preset.num_unseen)
-    if not shapes_ok:
-        log.warning("synthetic cache %s has unexpected array shapes; regenerating", path)
-        return None
-    return arrays
+    return h5cache.read_record(path, _CACHE_LAYOUT, MultiLabelArrays, _cache_attrs(preset, seed), log,
+                               shapes_ok=lambda arrays: _shapes_ok(arrays, preset))
 
 
 # --------------------------------------------------------------------------- label vectors
@@ -349,12 +317,7 @@ def label_word_vectors(dataset_name: str, names: list[str], data_cfg: Any) -> np
 
 def get_preset(name: str) -> MultiLabelPreset:
     """The preset called ``name``; an unknown name is a usage error with suggestions."""
-    if name not in MULTILABEL_PRESETS:
-        close = difflib.get_close_matches(name, list(MULTILABEL_PRESETS), n=2)
-        hint = ("did you mean " + " or ".join(repr(c) for c in close) + "?") if close else (
-            "known presets: " + ", ".join(MULTILABEL_PRESETS))
-        raise UsageError(f"unknown multi-label synthetic preset {name!r}", hint)
-    return MULTILABEL_PRESETS[name]
+    return single.preset_named(name, MULTILABEL_PRESETS, "multi-label synthetic")
 
 
 def build_dataset(preset: MultiLabelPreset, seed: int, arrays: MultiLabelArrays, label_vectors: np.ndarray,
@@ -387,15 +350,9 @@ def build_dataset(preset: MultiLabelPreset, seed: int, arrays: MultiLabelArrays,
 
 def load_arrays(preset: MultiLabelPreset, seed: int) -> MultiLabelArrays:
     """The arrays of (preset, seed): from the cache, or generated and cached (a read-only cache is tolerated)."""
-    path = cache_path(preset, seed)
-    arrays = _read_cache(path, preset, seed) if path.exists() else None
-    if arrays is None:
-        arrays = generate(preset, seed)
-        try:
-            _write_cache(path, arrays, preset, seed)
-        except OSError as exc:
-            log.warning("could not write synthetic cache %s (%s); continuing without it", path, exc)
-    return arrays
+    return h5cache.load_or_generate(
+        cache_path(preset, seed), read=lambda path: _read_cache(path, preset, seed),
+        generate=lambda: generate(preset, seed), write=lambda path, new: _write_cache(path, new, preset, seed), log=log)
 
 
 def load_synthetic_multilabel(preset: str, data_cfg: Any) -> ZSLDataset:
