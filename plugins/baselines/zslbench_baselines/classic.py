@@ -22,6 +22,7 @@ ResNet-101 features with the Proposed Split; see docs/methods/classic.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import scipy.linalg
@@ -47,8 +48,13 @@ def default_backbone(dataset_name: str) -> str:
     return {"synthetic": "vit-synthetic", "synthetic-tiny": "vit-synthetic-tiny"}.get(name, "vit_base_patch16_224")
 
 
-def _check_fit_inputs(features: np.ndarray, targets: np.ndarray, class_attributes: np.ndarray) -> None:
-    """Shapes and target range of a fit call; violations are data errors, not tracebacks deep in linear algebra."""
+def _fit_inputs(features: np.ndarray, targets: np.ndarray,
+                class_attributes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The arguments of a fit call as arrays, after checking shapes and target range.
+
+    Violations are data errors, not tracebacks deep in linear algebra.
+    """
+    features, targets, class_attributes = np.asarray(features), np.asarray(targets), np.asarray(class_attributes)
     if features.ndim != 2 or class_attributes.ndim != 2 or targets.ndim != 1:
         raise DataError(f"expected features (N, D), targets (N,), class attributes (S, K); got "
                         f"{features.shape}, {targets.shape}, {class_attributes.shape}")
@@ -57,10 +63,43 @@ def _check_fit_inputs(features: np.ndarray, targets: np.ndarray, class_attribute
     if targets.min() < 0 or targets.max() >= len(class_attributes):
         raise DataError(f"targets must index the {len(class_attributes)} seen classes, found "
                         f"{int(targets.min())}..{int(targets.max())}")
+    return features, targets, class_attributes
 
 
 def _l2_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _float64_rows(features: np.ndarray, l2_normalize: bool) -> np.ndarray:
+    """Features as float64 numpy rows, L2-normalised when asked (the closed-form methods)."""
+    x = np.asarray(features, dtype=np.float64)
+    return _l2_rows(x) if l2_normalize else x
+
+
+def _float32_rows(features: np.ndarray, l2_normalize: bool) -> torch.Tensor:
+    """Features as a float32 torch tensor, L2-normalised when asked (the trained methods)."""
+    x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
+    return F.normalize(x, dim=1) if l2_normalize else x
+
+
+def _train_epochs(optim: torch.optim.Optimizer, batch_loss: Callable[[torch.Tensor], torch.Tensor], num_rows: int,
+                  epochs: int, batch_size: int, generator: torch.Generator) -> list[float]:
+    """Minibatch training: each epoch visits the rows in a fresh order drawn from ``generator``.
+
+    ``batch_loss(rows)`` is the loss of the batch of row indices ``rows``;
+    returns the mean loss of each epoch.
+    """
+    history = []
+    for _ in range(epochs):
+        total = torch.zeros(())
+        for batch in torch.randperm(num_rows, generator=generator).split(batch_size):
+            loss = batch_loss(batch)
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+            total += loss.detach() * len(batch)
+        history.append(float(total) / num_rows)
+    return history
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -105,12 +144,10 @@ class ESZSL:
         self.V: np.ndarray | None = None
 
     def _prepare(self, features: np.ndarray) -> np.ndarray:
-        x = np.asarray(features, dtype=np.float64)
-        return _l2_rows(x) if self.options.l2_normalize_features else x
+        return _float64_rows(features, self.options.l2_normalize_features)
 
     def fit(self, features: np.ndarray, targets: np.ndarray, class_attributes: np.ndarray) -> None:
-        features, targets, class_attributes = np.asarray(features), np.asarray(targets), np.asarray(class_attributes)
-        _check_fit_inputs(features, targets, class_attributes)
+        features, targets, class_attributes = _fit_inputs(features, targets, class_attributes)
         X = self._prepare(features).T  # (d, m)
         S = np.asarray(class_attributes, dtype=np.float64).T  # (a, z)
         off = -1.0 if self.options.targets == "bipolar" else 0.0
@@ -166,12 +203,10 @@ class SAE:
         self.W: np.ndarray | None = None
 
     def _prepare(self, features: np.ndarray) -> np.ndarray:
-        x = np.asarray(features, dtype=np.float64)
-        return _l2_rows(x) if self.options.l2_normalize_features else x
+        return _float64_rows(features, self.options.l2_normalize_features)
 
     def fit(self, features: np.ndarray, targets: np.ndarray, class_attributes: np.ndarray) -> None:
-        features, targets, class_attributes = np.asarray(features), np.asarray(targets), np.asarray(class_attributes)
-        _check_fit_inputs(features, targets, class_attributes)
+        features, targets, class_attributes = _fit_inputs(features, targets, class_attributes)
         X = self._prepare(features).T  # (d, N)
         S = np.asarray(class_attributes, dtype=np.float64)[targets].T  # (k, N)
         lam = self.options.lambda_reg
@@ -270,8 +305,7 @@ class BilinearCompatibility:
         self.loss_history: list[float] = []  # mean loss of each epoch
 
     def _prepare(self, features: np.ndarray) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
-        return F.normalize(x, dim=1) if self.options.l2_normalize_features else x
+        return _float32_rows(features, self.options.l2_normalize_features)
 
     def loss(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The configured ranking loss of a batch of scores (B, S) over the seen classes."""
@@ -279,8 +313,7 @@ class BilinearCompatibility:
         return fn(scores, targets, self.options.margin)
 
     def fit(self, features: np.ndarray, targets: np.ndarray, class_attributes: np.ndarray) -> None:
-        features, targets, class_attributes = np.asarray(features), np.asarray(targets), np.asarray(class_attributes)
-        _check_fit_inputs(features, targets, class_attributes)
+        features, targets, class_attributes = _fit_inputs(features, targets, class_attributes)
         opts = self.options
         x, y = self._prepare(features), torch.as_tensor(targets, dtype=torch.long)
         phi = torch.as_tensor(class_attributes, dtype=torch.float32)
@@ -288,17 +321,8 @@ class BilinearCompatibility:
         W = (torch.randn(x.shape[1], phi.shape[1], generator=gen) / x.shape[1] ** 0.5).requires_grad_()
         optim = (torch.optim.Adam([W], lr=opts.lr, weight_decay=opts.weight_decay) if opts.optimizer == "adam"
                  else torch.optim.SGD([W], lr=opts.lr, momentum=opts.momentum, weight_decay=opts.weight_decay))
-        self.loss_history = []
-        for _ in range(opts.epochs):
-            order = torch.randperm(len(x), generator=gen)
-            total = torch.zeros(())
-            for batch in order.split(opts.batch_size):
-                loss = self.loss(x[batch] @ W @ phi.T, y[batch])
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                optim.step()
-                total += loss.detach() * len(batch)
-            self.loss_history.append(float(total) / len(x))
+        self.loss_history = _train_epochs(optim, lambda batch: self.loss(x[batch] @ W @ phi.T, y[batch]), len(x),
+                                          opts.epochs, opts.batch_size, gen)
         self.W = W.detach()
 
     def class_scores(self, features: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
@@ -336,16 +360,14 @@ class LinearAttributeHead:
         self.loss_history: list[float] = []
 
     def _prepare(self, features: np.ndarray) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
-        return F.normalize(x, dim=1) if self.options.l2_normalize_features else x
+        return _float32_rows(features, self.options.l2_normalize_features)
 
     def _logits(self, x: torch.Tensor, class_attributes: torch.Tensor) -> torch.Tensor:
         assert self.head is not None
         return self.options.sigma * F.normalize(self.head(x), dim=1) @ F.normalize(class_attributes, dim=1).T
 
     def fit(self, features: np.ndarray, targets: np.ndarray, class_attributes: np.ndarray) -> None:
-        features, targets, class_attributes = np.asarray(features), np.asarray(targets), np.asarray(class_attributes)
-        _check_fit_inputs(features, targets, class_attributes)
+        features, targets, class_attributes = _fit_inputs(features, targets, class_attributes)
         opts = self.options
         x, y = self._prepare(features), torch.as_tensor(targets, dtype=torch.long)
         attrs = torch.as_tensor(class_attributes, dtype=torch.float32)
@@ -354,16 +376,8 @@ class LinearAttributeHead:
             torch.manual_seed(self.seed)
             self.head = torch.nn.Linear(x.shape[1], attrs.shape[1])
         optim = torch.optim.Adam(self.head.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
-        self.loss_history = []
-        for _ in range(opts.epochs):
-            total = torch.zeros(())
-            for batch in torch.randperm(len(x), generator=gen).split(opts.batch_size):
-                loss = F.cross_entropy(self._logits(x[batch], attrs), y[batch])
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                optim.step()
-                total += loss.detach() * len(batch)
-            self.loss_history.append(float(total) / len(x))
+        self.loss_history = _train_epochs(optim, lambda batch: F.cross_entropy(self._logits(x[batch], attrs), y[batch]),
+                                          len(x), opts.epochs, opts.batch_size, gen)
 
     def class_scores(self, features: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
         if self.head is None:
@@ -407,33 +421,29 @@ def build_attribute_head(context: MethodContext, options: AttributeHeadOptions) 
     return LinearAttributeHead(options, seed=context.seed)
 
 
+def _feature_spec(name: str, build: Callable[..., Any], options_type: type, description: str,
+                  published: dict[str, tuple[float, float, float, float]] | None = None,
+                  aliases: tuple[str, ...] = ()) -> MethodSpec:
+    """A frozen-feature method with the classic default backbones and, when given, Xian et al.'s numbers."""
+    return MethodSpec(name=name, aliases=aliases, build=build, options_type=options_type, kind="feature",
+                      description=description, reference_results=_published(published) if published else {},
+                      default_backbone=default_backbone)
+
+
 CLASSIC_METHODS: list[MethodSpec] = [
-    MethodSpec(
-        name="eszsl", build=build_eszsl, options_type=ESZSLOptions, kind="feature",
-        description="ESZSL (Romera-Paredes & Torr, ICML 2015): closed-form bilinear map on frozen features",
-        reference_results=_published(_ESZSL_PUBLISHED), default_backbone=default_backbone,
-    ),
-    MethodSpec(
-        name="sae", build=build_sae, options_type=SAEOptions, kind="feature",
-        description="SAE (Kodirov et al., CVPR 2017): semantic autoencoder, a Sylvester equation on frozen features",
-        reference_results=_published(_SAE_PUBLISHED), default_backbone=default_backbone,
-    ),
-    MethodSpec(
-        name="ale", build=build_ale, options_type=ALEOptions, kind="feature",
-        description="ALE (Akata et al., TPAMI 2016): bilinear compatibility, rank-weighted hinge loss",
-        reference_results=_published(_ALE_PUBLISHED), default_backbone=default_backbone,
-    ),
-    MethodSpec(
-        name="devise", build=build_devise, options_type=DeViSEOptions, kind="feature",
-        description="DeViSE (Frome et al., NeurIPS 2013): bilinear compatibility, hinge rank loss",
-        reference_results=_published(_DEVISE_PUBLISHED), default_backbone=default_backbone,
-    ),
-    MethodSpec(
-        name="feat-attr-head", aliases=("linear-probe",), build=build_attribute_head,
-        options_type=AttributeHeadOptions, kind="feature",
-        description="linear attribute head on frozen features, cosine softmax over the seen classes",
-        default_backbone=default_backbone,
-    ),
+    _feature_spec("eszsl", build_eszsl, ESZSLOptions,
+                  "ESZSL (Romera-Paredes & Torr, ICML 2015): closed-form bilinear map on frozen features",
+                  _ESZSL_PUBLISHED),
+    _feature_spec("sae", build_sae, SAEOptions,
+                  "SAE (Kodirov et al., CVPR 2017): semantic autoencoder, a Sylvester equation on frozen features",
+                  _SAE_PUBLISHED),
+    _feature_spec("ale", build_ale, ALEOptions,
+                  "ALE (Akata et al., TPAMI 2016): bilinear compatibility, rank-weighted hinge loss", _ALE_PUBLISHED),
+    _feature_spec("devise", build_devise, DeViSEOptions,
+                  "DeViSE (Frome et al., NeurIPS 2013): bilinear compatibility, hinge rank loss", _DEVISE_PUBLISHED),
+    _feature_spec("feat-attr-head", build_attribute_head, AttributeHeadOptions,
+                  "linear attribute head on frozen features, cosine softmax over the seen classes",
+                  aliases=("linear-probe",)),
 ]
 
 
