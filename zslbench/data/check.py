@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -40,25 +41,38 @@ class CheckReport:
 
     def render(self) -> str:
         """Plain-text report, one fact per line."""
-        lines = [f"dataset: {self.dataset}", f"root: {self.root}", f"status: {'OK' if self.ok else 'INCOMPLETE'}"]
-        sections = (("present", self.present, "+"), ("missing", self.missing, "-"))
-        for title, items, mark in sections:
-            if items:
-                lines.append(f"{title}:")
-                lines.extend(f"  {mark} {item}" for item in items)
-        if self.counts:
-            lines.append("counts:")
-            lines.extend(f"  {k}: {v}" for k, v in self.counts.items())
+        lines = report_head_lines(self.dataset, self.root, self.ok, self.present, self.missing, self.counts)
         lines.append(f"attribute names: {'found' if self.attribute_names_found else 'not found'}")
-        if self.notes:
-            lines.append("notes:")
-            lines.extend(f"  * {note}" for note in self.notes)
+        lines += section_lines("notes", self.notes, "* ")
         if not self.ok:
             lines.append("downloads:")
             lines.extend(f"  {url}" for url in self.downloads)
-            lines.append("expected layout:")
-            lines.extend(f"  {line}" for line in xlsa17.expected_layout(self.dataset).splitlines())
+            lines += titled_block("expected layout", xlsa17.expected_layout(self.dataset))
         return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- report text (shared with multi-label checks)
+
+
+def section_lines(title: str, items: Iterable[str], bullet: str = "") -> list[str]:
+    """``title:`` then one indented ``bullet item`` line per item; nothing when there are no items."""
+    items = list(items)
+    return [f"{title}:", *(f"  {bullet}{item}" for item in items)] if items else []
+
+
+def titled_block(title: str, text: str) -> list[str]:
+    """``title:`` then every line of ``text``, indented (always shown, even when ``text`` is empty)."""
+    return [f"{title}:", *(f"  {line}" for line in text.splitlines())]
+
+
+def report_head_lines(dataset: str, root: str, ok: bool, present: list[str], missing: list[str],
+                      counts: dict) -> list[str]:
+    """The opening of a ``data check`` report: dataset, root, status, what is present and missing, counts."""
+    lines = [f"dataset: {dataset}", f"root: {root}", f"status: {'OK' if ok else 'INCOMPLETE'}"]
+    lines += section_lines("present", present, "+ ")
+    lines += section_lines("missing", missing, "- ")
+    lines += section_lines("counts", (f"{k}: {v}" for k, v in counts.items()))
+    return lines
 
 
 def _check_splits(report: CheckReport, name: str, split_dir: Path) -> xlsa17.AttSplits | None:

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from zslbench.data.check import report_head_lines, section_lines, titled_block
 from zslbench.errors import DataError
 
 
@@ -182,21 +183,9 @@ class MultiLabelCheckReport:
 
     def render(self) -> str:
         """Plain-text report, one fact per line; the expected layout when something is missing."""
-        lines = [f"dataset: {self.dataset}", f"root: {self.root}", f"status: {'OK' if self.ok else 'INCOMPLETE'}"]
-        for title, items, mark in (("present", self.present, "+"), ("missing", self.missing, "-")):
-            if items:
-                lines.append(f"{title}:")
-                lines.extend(f"  {mark} {item}" for item in items)
-        if self.counts:
-            lines.append("counts:")
-            lines.extend(f"  {k}: {v}" for k, v in self.counts.items())
-        if self.notes:
-            lines.append("notes:")
-            lines.extend(f"  * {note}" for note in self.notes)
+        lines = report_head_lines(self.dataset, self.root, self.ok, self.present, self.missing, self.counts)
+        lines += section_lines("notes", self.notes, "* ")
         if not self.ok:
-            if self.downloads:
-                lines.append("downloads:")
-                lines.extend(f"  {url}" for url in self.downloads)
-            lines.append("expected layout:")
-            lines.extend(f"  {line}" for line in self.layout.splitlines())
+            lines += section_lines("downloads", self.downloads)
+            lines += titled_block("expected layout", self.layout)
         return "\n".join(lines)
