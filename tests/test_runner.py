@@ -78,3 +78,31 @@ def test_missing_pretrained_weights_stop_before_anything_is_stored(tmp_path, mon
     assert result.exit_code == 1
     assert "pretrained weights" in result.output and "--pretrained" in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def _stored_run(tmp_path: Path, config: dict, state: str = "running") -> Path:
+    run = tmp_path / "runs" / "synthetic-tiny" / "eszsl" / "run1"
+    run.mkdir(parents=True)
+    (run / store.CONFIG_FILE).write_text(json.dumps(config))
+    (run / store.STATUS_FILE).write_text(json.dumps({"schema": store.SCHEMA_VERSION, "state": state}))
+    return run
+
+
+def test_stored_run_resolution_is_shared_by_resume_and_explain(tmp_path):
+    from zslbench.errors import UsageError
+    from zslbench.runner import read_run_dir, resolve_resume, resolve_stored_run
+
+    run = _stored_run(tmp_path, {"method": "eszsl", "dataset": "synthetic-tiny", "method_options": {"gamma_exp": 1.0}})
+    resolved = resolve_stored_run(read_run_dir(run, "hint"))
+    assert resolved.method.name == "eszsl" and resolved.options.gamma_exp == 1.0
+    assert resolved.config.dataset == "synthetic-tiny"
+    assert resolve_resume(run).options.gamma_exp == 1.0
+    with pytest.raises(UsageError, match="run directory not found") as err:
+        read_run_dir(tmp_path / "nowhere", "look elsewhere")
+    assert err.value.hint == "look elsewhere"
+    (run / store.STATUS_FILE).write_text("{broken")
+    with pytest.raises(UsageError, match="cannot resume"):
+        resolve_resume(run)
+    nameless = _stored_run(tmp_path / "other", {"dataset": "synthetic-tiny"})
+    with pytest.raises(UsageError, match="names no method"):
+        resolve_resume(nameless)

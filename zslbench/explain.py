@@ -27,8 +27,8 @@ import click
 import numpy as np
 import torch
 
-from zslbench import registry, store
-from zslbench.config import RunConfig, resolve_run_config
+from zslbench import store
+from zslbench.config import RunConfig
 from zslbench.data.dataset import ZSLDataset
 from zslbench.errors import DataError, UsageError, ZSLBenchError
 from zslbench.methods import MethodSpec
@@ -47,38 +47,19 @@ class LoadedRun:
     device: torch.device
 
 
-def resolve_stored_config(record: store.RunRecord) -> tuple[RunConfig, MethodSpec, Any]:
-    """The RunConfig, method spec and typed options of a stored run (complete or not)."""
-    from zslbench.plugins import ensure_loaded
-
-    ensure_loaded()
-    saved = dict(record.config)
-    method_options = saved.pop("method_options", {}) or {}
-    if not isinstance(saved.get("method"), str):
-        raise UsageError(f"{record.path / store.CONFIG_FILE} names no method")
-    spec: MethodSpec = registry.methods.get(saved["method"])
-    saved["method"] = {"name": saved["method"], **method_options}
-    cfg, options = resolve_run_config([saved], spec.options_type)
-    return cfg, spec, options
-
-
 def load_trained_model(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     """Rebuild the model of ``run_dir`` and load its ``checkpoint.pt`` (UsageError naming what is missing)."""
     from zslbench.engine import resolve_device
-    from zslbench.runner import load_dataset, method_context
+    from zslbench.runner import load_dataset, method_context, read_run_dir, resolve_stored_run
 
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UsageError(f"run directory not found: {run_dir}", "pass a directory under <runs>/<dataset>/<method>/")
-    try:
-        record = store.read_run(run_dir)
-    except store.UnreadableRun as exc:
-        raise UsageError(f"cannot read run {run_dir}: {exc}") from None
+    record = read_run_dir(run_dir, "pass a directory under <runs>/<dataset>/<method>/")
     checkpoint_path = run_dir / store.CHECKPOINT_FILE
     if not checkpoint_path.exists():
         raise UsageError(f"run {run_dir} has no {store.CHECKPOINT_FILE}",
                          "explain needs a trained image method; feature methods store no model")
-    cfg, spec, options = resolve_stored_config(record)
+    resolved = resolve_stored_run(record)
+    cfg, spec, options = resolved.config, resolved.method, resolved.options
     torch_device = resolve_device(device)
     dataset = load_dataset(cfg)
     # Every weight comes from the checkpoint: building with random init skips reading pretrained weights.

@@ -104,24 +104,36 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     return ResolvedRun(cfg, spec, options)
 
 
-def resolve_resume(run_dir: Path) -> ResolvedRun:
-    """The resolved run of an existing run directory, for ``--resume``."""
+def read_run_dir(run_dir: str | Path, not_found_hint: str, action: str = "read run") -> store.RunRecord:
+    """The stored record of ``run_dir``; a missing or unreadable directory is a UsageError ("cannot <action> ...")."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise UsageError(f"run directory not found: {run_dir}", "pass the path printed at the end of a run")
+        raise UsageError(f"run directory not found: {run_dir}", not_found_hint)
     try:
-        record = store.read_run(run_dir)
+        return store.read_run(run_dir)
     except store.UnreadableRun as exc:
-        raise UsageError(f"cannot resume {run_dir}: {exc}") from None
-    if record.status.get("state") == "complete":
-        raise UsageError(f"run {run_dir} is already complete", "start a new run instead of --resume")
+        raise UsageError(f"cannot {action} {run_dir}: {exc}") from None
+
+
+def resolve_stored_run(record: store.RunRecord) -> ResolvedRun:
+    """The config, method spec and typed options of a stored run (complete or not)."""
+    ensure_loaded()
     saved = dict(record.config)
     method_options = saved.pop("method_options", {}) or {}
+    if not isinstance(saved.get("method"), str):
+        raise UsageError(f"{record.path / store.CONFIG_FILE} names no method")
+    spec: MethodSpec = registry.methods.get(saved["method"])
     saved["method"] = {"name": saved["method"], **method_options}
-    ensure_loaded()
-    spec = registry.methods.get(saved["method"]["name"])
     cfg, options = resolve_run_config([saved], spec.options_type)
     return ResolvedRun(cfg, spec, options)
+
+
+def resolve_resume(run_dir: Path) -> ResolvedRun:
+    """The resolved run of an existing run directory, for ``--resume``."""
+    record = read_run_dir(run_dir, "pass the path printed at the end of a run", action="resume")
+    if record.status.get("state") == "complete":
+        raise UsageError(f"run {Path(run_dir)} is already complete", "start a new run instead of --resume")
+    return resolve_stored_run(record)
 
 
 def load_dataset(cfg: RunConfig, require_images: bool = True) -> ZSLDataset:
