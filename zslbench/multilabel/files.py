@@ -15,11 +15,21 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from zslbench import paths
 from zslbench.data.check import report_head_lines, section_lines, titled_block
+from zslbench.data.dataset import MULTI_LABEL, FileImages, ZSLDataset
 from zslbench.errors import DataError
 
 
 # --------------------------------------------------------------------------- finding files
+
+
+def existing_root(name: str, data_cfg: Any, title: str, layout_hint: str) -> Path:
+    """The dataset folder: ``data.root``, else ``$ZSLBENCH_DATA/<name>``; a missing folder is a DataError."""
+    root = paths.data_root(name, getattr(data_cfg, "root", None))
+    if not root.is_dir():
+        raise DataError(f"{title} root not found: {root}", f"set --data-root or $ZSLBENCH_DATA; {layout_hint}")
+    return root
 
 
 def find_first(root: Path, candidates: Sequence[str]) -> Path | None:
@@ -125,6 +135,27 @@ def encoder_label_vectors(dataset_name: str, names: list[str], data_cfg: Any) ->
     return l2_normalise_rows(attribute_vectors(request, encoder, data_cfg))
 
 
+def encoder_vectors_and_source(dataset_name: str, names: list[str], data_cfg: Any) -> tuple[np.ndarray, str]:
+    """:func:`encoder_label_vectors` and the ``label_vectors`` source a run records for them."""
+    return (encoder_label_vectors(dataset_name, names, data_cfg),
+            f"text-encoder:{getattr(data_cfg, 'text_encoder', '')}")
+
+
+def read_vector_pair(root: Path, candidates: Sequence[str], pair: str, layout_hint: str) -> tuple[Path, Any, Any] | None:
+    """(path, first, second) of the label-vector pickle among ``candidates``; None when there is none.
+
+    The field's pickles hold a pair of matrices (``pair`` names them in the
+    error when the content is something else).
+    """
+    path = find_first(root, candidates)
+    if path is None:
+        return None
+    content = load_array_pickle(path, layout_hint)
+    if not isinstance(content, (tuple, list)) or len(content) < 2:
+        raise DataError(f"{path} should hold a pair {pair}", layout_hint)
+    return path, content[0], content[1]
+
+
 # --------------------------------------------------------------------------- sparse annotations
 
 
@@ -161,6 +192,30 @@ class SparseLabels:
         return dense if dtype is None else dense.astype(dtype)
 
 
+# --------------------------------------------------------------------------- datasets
+
+
+def file_dataset(name: str, *, class_names: list[str], vectors: np.ndarray, vector_source: str, labels: Any,
+                 split_sizes: dict[str, int], num_seen: int, image_paths: list[Path], top_k: tuple[int, ...],
+                 skipped_by_split: dict[str, int], root: Path, **extra_meta: Any) -> ZSLDataset:
+    """A real multi-label dataset: trainval images first, then test; seen labels first, then unseen.
+
+    ``labels`` is the (N, L) +1/-1/0 matrix (dense int8 or :class:`SparseLabels`);
+    ``extra_meta`` is added to the dataset's ``meta``.
+    """
+    trainval = split_sizes["trainval"]
+    return ZSLDataset(
+        name=name, class_names=class_names, attribute_names=[f"vector[{i}]" for i in range(vectors.shape[1])],
+        class_attributes=vectors, labels=labels,
+        splits={"trainval": np.arange(trainval), "test": np.arange(trainval, trainval + split_sizes["test"])},
+        seen_classes=np.arange(num_seen), unseen_classes=np.arange(num_seen, len(class_names)),
+        images=FileImages(image_paths), task=MULTI_LABEL,
+        meta={"recipe": "imagenet", "top_k": top_k, "label_vectors": vector_source, **extra_meta,
+              "skipped_images": sum(skipped_by_split.values()), "skipped_by_split": skipped_by_split,
+              "root": str(root)},
+    )
+
+
 # --------------------------------------------------------------------------- check report
 
 
@@ -180,6 +235,13 @@ class MultiLabelCheckReport:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def require_root(self) -> bool:
+        """Whether the dataset root is a folder; when it is not, it is recorded as missing."""
+        if Path(self.root).is_dir():
+            return True
+        self.missing.append(f"dataset root {self.root}")
+        return False
 
     def render(self) -> str:
         """Plain-text report, one fact per line; the expected layout when something is missing."""

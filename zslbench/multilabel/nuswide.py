@@ -24,13 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from zslbench import paths
-from zslbench.data.dataset import MULTI_LABEL, FileImages, ZSLDataset
+from zslbench.data.dataset import ZSLDataset
 from zslbench.data.xlsa17 import existing_files_mask
 from zslbench.errors import DataError
-from zslbench.multilabel.files import (MultiLabelCheckReport, as_vector_matrix, encoder_label_vectors, find_first,
-                                       l2_normalise_rows, load_array_pickle, read_binary_matrix, read_lines,
-                                       require_file)
+from zslbench.multilabel.files import (MultiLabelCheckReport, as_vector_matrix, encoder_vectors_and_source,
+                                       existing_root, file_dataset, find_first, l2_normalise_rows, read_binary_matrix,
+                                       read_lines, read_vector_pair, require_file)
 
 NAME = "nus-wide"
 TOP_K = (3, 5)
@@ -60,10 +59,6 @@ LAYOUT = """<root>/                                  (default $ZSLBENCH_DATA/nus
 LAYOUT_HINT = f"expected the NUS-WIDE layout: see `zslbench data check {NAME}`"
 
 
-def dataset_root(data_cfg: Any) -> Path:
-    return paths.data_root(NAME, getattr(data_cfg, "root", None))
-
-
 def label_split(tags: list[str], concepts: list[str]) -> tuple[np.ndarray, list[str]]:
     """(TagList1k column ids of the seen tags, seen tag names): tags that are not concepts."""
     concept_set = set(concepts)
@@ -84,14 +79,13 @@ def _concept_matrix(root: Path, concepts: list[str], split: str, rows: int) -> n
 
 def _label_vectors(root: Path, tags: list[str], concepts: list[str], seen_columns: np.ndarray,
                    names: list[str], data_cfg: Any) -> tuple[np.ndarray, str]:
-    path = find_first(root, LABEL_VECTORS)
-    if path is None:
-        return encoder_label_vectors(NAME, names, data_cfg), f"text-encoder:{getattr(data_cfg, 'text_encoder', '')}"
-    content = load_array_pickle(path, LAYOUT_HINT)
-    if not isinstance(content, (tuple, list)) or len(content) < 2:
-        raise DataError(f"{path} should hold a pair (tag vectors, concept vectors)", LAYOUT_HINT)
-    tag_vectors = as_vector_matrix(content[0], len(tags), path, "tag vectors", LAYOUT_HINT)
-    concept_vectors = as_vector_matrix(content[1], len(concepts), path, "concept vectors", LAYOUT_HINT)
+    """(L2-normalised label vectors, their source): the GloVe pickle when present, else the text encoder."""
+    pair = read_vector_pair(root, LABEL_VECTORS, "(tag vectors, concept vectors)", LAYOUT_HINT)
+    if pair is None:
+        return encoder_vectors_and_source(NAME, names, data_cfg)
+    path, tag_content, concept_content = pair
+    tag_vectors = as_vector_matrix(tag_content, len(tags), path, "tag vectors", LAYOUT_HINT)
+    concept_vectors = as_vector_matrix(concept_content, len(concepts), path, "concept vectors", LAYOUT_HINT)
     if tag_vectors.shape[1] != concept_vectors.shape[1]:
         raise DataError(f"{path}: tag and concept vectors differ in width", LAYOUT_HINT)
     return l2_normalise_rows(np.concatenate([tag_vectors[seen_columns], concept_vectors])), f"pickle:{path}"
@@ -99,9 +93,7 @@ def _label_vectors(root: Path, tags: list[str], concepts: list[str], seen_column
 
 def load_nuswide(data_cfg: Any) -> ZSLDataset:
     """The NUS-WIDE multi-label ZSL benchmark from ``data.root`` (default ``$ZSLBENCH_DATA/nus-wide``)."""
-    root = dataset_root(data_cfg)
-    if not root.is_dir():
-        raise DataError(f"NUS-WIDE root not found: {root}", f"set --data-root or $ZSLBENCH_DATA; {LAYOUT_HINT}")
+    root = existing_root(NAME, data_cfg, "NUS-WIDE", LAYOUT_HINT)
     concepts = read_lines(require_file(root, CONCEPTS, "Concepts81.txt", LAYOUT_HINT))
     tags = read_lines(require_file(root, TAG_LIST, "TagList1k.txt", LAYOUT_HINT))
     seen_columns, seen_names = label_split(tags, concepts)
@@ -126,26 +118,16 @@ def load_nuswide(data_cfg: Any) -> ZSLDataset:
     labels = np.concatenate(label_blocks) * np.int8(2) - np.int8(1)  # 1 -> +1, 0 -> -1
     names = seen_names + concepts
     vectors, vector_source = _label_vectors(root, tags, concepts, seen_columns, names, data_cfg)
-    num_seen = len(seen_names)
-    dataset = ZSLDataset(
-        name=NAME, class_names=names, attribute_names=[f"vector[{i}]" for i in range(vectors.shape[1])],
-        class_attributes=vectors, labels=labels,
-        splits={"trainval": np.arange(split_sizes["trainval"]),
-                "test": np.arange(split_sizes["trainval"], split_sizes["trainval"] + split_sizes["test"])},
-        seen_classes=np.arange(num_seen), unseen_classes=np.arange(num_seen, len(names)),
-        images=FileImages([image_dir / p for p in rel_paths]), task=MULTI_LABEL,
-        meta={"recipe": "imagenet", "top_k": TOP_K, "label_vectors": vector_source,
-              "skipped_images": sum(missing.values()), "skipped_by_split": missing, "root": str(root)},
-    )
-    return dataset
+    return file_dataset(NAME, class_names=names, vectors=vectors, vector_source=vector_source, labels=labels,
+                        split_sizes=split_sizes, num_seen=len(seen_names), image_paths=[image_dir / p for p in rel_paths],
+                        top_k=TOP_K, skipped_by_split=missing, root=root)
 
 
 def check_nuswide(root: Path) -> MultiLabelCheckReport:
     """Inspect a NUS-WIDE copy for ``zslbench data check nus-wide``; never raises for a broken copy."""
     root = Path(root)
     report = MultiLabelCheckReport(dataset=NAME, root=str(root), layout=LAYOUT, downloads=[HOMEPAGE])
-    if not root.is_dir():
-        report.missing.append(f"dataset root {root}")
+    if not report.require_root():
         return report
     found: dict[str, list[str]] = {}
     for key, candidates in (("concepts", CONCEPTS), ("tags", TAG_LIST)):

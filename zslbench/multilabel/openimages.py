@@ -26,12 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from zslbench import paths
-from zslbench.data.dataset import MULTI_LABEL, FileImages, ZSLDataset
+from zslbench.data.dataset import ZSLDataset
 from zslbench.data.xlsa17 import existing_files_mask
 from zslbench.errors import DataError
-from zslbench.multilabel.files import (MultiLabelCheckReport, SparseLabels, as_vector_matrix, encoder_label_vectors,
-                                       find_first, l2_normalise_rows, load_array_pickle, read_lines, require_file)
+from zslbench.multilabel.files import (MultiLabelCheckReport, SparseLabels, as_vector_matrix,
+                                       encoder_vectors_and_source, existing_root, file_dataset, find_first,
+                                       l2_normalise_rows, load_array_pickle, read_lines, read_vector_pair,
+                                       require_file)
 
 NAME = "open-images-v4"
 TOP_K = (10, 20)
@@ -63,10 +64,6 @@ LAYOUT = """<root>/                                  (default $ZSLBENCH_DATA/ope
   train/<ImageID>.jpg, test/<ImageID>.jpg   the images (missing ones are left out)
 (the 2018_04/ files may also sit directly in <root>)"""
 LAYOUT_HINT = f"expected the Open Images V4 layout: see `zslbench data check {NAME}`"
-
-
-def dataset_root(data_cfg: Any) -> Path:
-    return paths.data_root(NAME, getattr(data_cfg, "root", None))
 
 
 def read_descriptions(path: Path) -> dict[str, str]:
@@ -131,14 +128,15 @@ def _split_annotations(root: Path, split: str, column_of: dict[str, int], allowe
 
 def _label_vectors(root: Path, seen: list[str], unseen: list[str], unseen_rows: np.ndarray | None,
                    names: list[str], data_cfg: Any) -> tuple[np.ndarray, str]:
-    path = find_first(root, LABEL_VECTORS)
-    if path is None or unseen_rows is None:
-        return encoder_label_vectors(NAME, names, data_cfg), f"text-encoder:{getattr(data_cfg, 'text_encoder', '')}"
-    content = load_array_pickle(path, LAYOUT_HINT)
-    if not isinstance(content, (tuple, list)) or len(content) < 2:
-        raise DataError(f"{path} should hold a pair (seen vectors, unseen vectors)", LAYOUT_HINT)
-    seen_vectors = as_vector_matrix(content[0], len(seen), path, "seen-label vectors", LAYOUT_HINT)
-    unseen_all = np.asarray(content[1], dtype=np.float32)
+    """(L2-normalised label vectors, their source): the GloVe pickle when usable, else the text encoder."""
+    pair = None
+    if unseen_rows is not None:  # the pickle has one row per unseen-list entry: useless without the rows
+        pair = read_vector_pair(root, LABEL_VECTORS, "(seen vectors, unseen vectors)", LAYOUT_HINT)
+    if pair is None:
+        return encoder_vectors_and_source(NAME, names, data_cfg)
+    path, seen_content, unseen_content = pair
+    seen_vectors = as_vector_matrix(seen_content, len(seen), path, "seen-label vectors", LAYOUT_HINT)
+    unseen_all = np.asarray(unseen_content, dtype=np.float32)
     if unseen_all.ndim != 2 or unseen_rows.max(initial=-1) >= len(unseen_all) or unseen_all.shape[1] != seen_vectors.shape[1]:
         raise DataError(f"{path}: unseen-label vectors of shape {unseen_all.shape} do not fit top_400_unseen.csv", LAYOUT_HINT)
     return l2_normalise_rows(np.concatenate([seen_vectors, unseen_all[unseen_rows]])), f"pickle:{path}"
@@ -146,9 +144,7 @@ def _label_vectors(root: Path, seen: list[str], unseen: list[str], unseen_rows: 
 
 def load_openimages(data_cfg: Any) -> ZSLDataset:
     """The Open Images V4 multi-label ZSL benchmark from ``data.root`` (default ``$ZSLBENCH_DATA/open-images-v4``)."""
-    root = dataset_root(data_cfg)
-    if not root.is_dir():
-        raise DataError(f"Open Images root not found: {root}", f"set --data-root or $ZSLBENCH_DATA; {LAYOUT_HINT}")
+    root = existing_root(NAME, data_cfg, "Open Images", LAYOUT_HINT)
     descriptions = read_descriptions(require_file(root, DESCRIPTIONS, "class-descriptions.csv", LAYOUT_HINT))
     seen = read_lines(require_file(root, TRAINABLE, "classes-trainable.txt", LAYOUT_HINT))
     unseen, unseen_rows = unseen_label_ids(root)
@@ -174,23 +170,16 @@ def load_openimages(data_cfg: Any) -> ZSLDataset:
     names = [descriptions.get(label, label) for label in label_ids]
     vectors, vector_source = _label_vectors(root, seen, unseen, unseen_rows, names, data_cfg)
     labels = SparseLabels(np.concatenate(rows), np.concatenate(columns), np.concatenate(values), (offset, len(label_ids)))
-    return ZSLDataset(
-        name=NAME, class_names=names, attribute_names=[f"vector[{i}]" for i in range(vectors.shape[1])],
-        class_attributes=vectors, labels=labels,  # type: ignore[arg-type]  (duck-typed row access)
-        splits={"trainval": np.arange(split_sizes["trainval"]), "test": np.arange(split_sizes["trainval"], offset)},
-        seen_classes=np.arange(len(seen)), unseen_classes=np.arange(len(seen), len(label_ids)),
-        images=FileImages([Path(p) for p in image_ids]), task=MULTI_LABEL,
-        meta={"recipe": "imagenet", "top_k": TOP_K, "label_vectors": vector_source, "label_ids": label_ids,
-              "skipped_images": sum(missing.values()), "skipped_by_split": missing, "root": str(root)},
-    )
+    return file_dataset(NAME, class_names=names, vectors=vectors, vector_source=vector_source, labels=labels,
+                        split_sizes=split_sizes, num_seen=len(seen), image_paths=[Path(p) for p in image_ids],
+                        top_k=TOP_K, skipped_by_split=missing, root=root, label_ids=label_ids)
 
 
 def check_openimages(root: Path) -> MultiLabelCheckReport:
     """Inspect an Open Images V4 copy for ``zslbench data check open-images-v4``; never raises."""
     root = Path(root)
     report = MultiLabelCheckReport(dataset=NAME, root=str(root), layout=LAYOUT, downloads=[HOMEPAGE])
-    if not root.is_dir():
-        report.missing.append(f"dataset root {root}")
+    if not report.require_root():
         return report
     for what, candidates in (("class descriptions", DESCRIPTIONS), ("seen labels", TRAINABLE),
                              ("unseen labels", TOP_UNSEEN)):
