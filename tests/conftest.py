@@ -21,6 +21,24 @@ def isolated_dirs(tmp_path_factory, monkeypatch):
     return base
 
 
+@pytest.fixture
+def train_on_batch():
+    """``run(model, images, targets, class_attributes, optimiser, steps)``: optimiser steps on
+    ``model.training_losses(...)["loss"]`` of one fixed batch; returns the loss of each step."""
+
+    def run(model, images, targets, class_attributes, optimiser, steps: int) -> list[float]:
+        history = []
+        for _ in range(steps):
+            loss = model.training_losses(images, targets, class_attributes)["loss"]
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            history.append(loss.item())
+        return history
+
+    return run
+
+
 def write_dist_info(site: Path, name: str, version: str, entry_points: dict[str, str]) -> Path:
     """A minimal installed distribution (dist-info with METADATA and entry_points.txt) on ``site``."""
     dist = site / f"{name.replace('-', '_')}-{version}.dist-info"

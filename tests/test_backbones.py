@@ -18,11 +18,6 @@ from zslbench.backbones import (
 from zslbench.errors import DataError, UnknownNameError, UsageError
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ZSLBENCH_CACHE", str(tmp_path / "cache"))
-
-
 @pytest.fixture()
 def tiny() -> ViTAdapter:
     torch.manual_seed(0)

@@ -386,17 +386,11 @@ def test_invalid_options_are_usage_errors():
 
 
 @pytest.mark.parametrize("name", ["svip", "svip-reference", "svip-no-psc", "svip-no-p2a"])
-def test_a_few_steps_on_a_fixed_batch_drive_the_loss_down(name):
+def test_a_few_steps_on_a_fixed_batch_drive_the_loss_down(name, train_on_batch):
     model = _build(name)
     images, targets, class_attributes = _batch(batch=8)
-    optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
-    history = []
-    for _ in range(12):
-        loss = model.training_losses(images, targets, class_attributes)["loss"]
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        history.append(loss.item())
+    history = train_on_batch(model, images, targets, class_attributes, torch.optim.Adam(model.parameters(), lr=2e-3),
+                             steps=12)
     assert history[-1] < 0.7 * history[0], history
 
 
@@ -410,7 +404,7 @@ def test_head_parameters_are_the_heads_only():
     assert any(p is no_w2p.fill_embedding for p in no_w2p.head_parameters())
 
 
-def test_end_to_end_on_synthetic_tiny(tmp_path):
+def test_end_to_end_on_synthetic_tiny(tmp_path, train_on_batch):
     """A tiny train-then-evaluate loop (the engine's job, written here as a smoke check)."""
     synthetic = pytest.importorskip("zslbench.data.synthetic")
     dataset = synthetic.load_synthetic("synthetic-tiny", seed=0)
@@ -428,12 +422,7 @@ def test_end_to_end_on_synthetic_tiny(tmp_path):
     index = dataset.splits["trainval"][:32]
     images = torch.stack([dataset.images.load(int(i)) for i in index]).float().div(255).sub(0.5).div(0.5)
     targets = remap[torch.as_tensor(dataset.labels[index])]
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    for _ in range(3):
-        loss = model.training_losses(images, targets, attributes[seen])["loss"]
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
+    train_on_batch(model, images, targets, attributes[seen], torch.optim.AdamW(model.parameters(), lr=1e-3), steps=3)
     model.eval()
     with torch.no_grad():
         scores = model.class_scores(images, attributes)

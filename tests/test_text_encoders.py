@@ -21,11 +21,6 @@ from zslbench.text_encoders import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ZSLBENCH_CACHE", str(tmp_path / "cache"))
-
-
 @pytest.fixture
 def glove_file(tmp_path):
     path = tmp_path / "glove.txt"
@@ -102,12 +97,12 @@ def test_glove_6b_50d_is_semantic():
     assert unit[0] @ unit[1] > unit[0] @ unit[2]
 
 
-def test_attribute_vectors_cached_and_keyed(glove_file, tmp_path, monkeypatch):
+def test_attribute_vectors_cached_and_keyed(glove_file, isolated_dirs, monkeypatch):
     ds = _dataset(["red", "bill shape"])
     cfg = DataConfig(glove_path=str(glove_file))
     first = attribute_vectors(ds, "glove-file", cfg)
     assert first.shape == (2, 3) and first.dtype == np.float32
-    assert len(list((tmp_path / "cache" / "text").glob("glove-file-*.npz"))) == 1
+    assert len(list((isolated_dirs / "cache" / "text").glob("glove-file-*.npz"))) == 1
 
     def fail(self, names):
         raise AssertionError("should have been served from the cache")
@@ -117,7 +112,7 @@ def test_attribute_vectors_cached_and_keyed(glove_file, tmp_path, monkeypatch):
         np.testing.assert_array_equal(attribute_vectors(ds, "glove-file", cfg), first)
     other = attribute_vectors(replace(ds, attribute_names=["orange", "shape"]), "glove-file", cfg)  # new names, new key
     np.testing.assert_allclose(other, [[0.9, 0.1, 0], [0, 0, 1]])
-    assert len(list((tmp_path / "cache" / "text").glob("glove-file-*.npz"))) == 2
+    assert len(list((isolated_dirs / "cache" / "text").glob("glove-file-*.npz"))) == 2
 
 
 def test_attribute_vectors_report_oov_from_cache_too(glove_file):

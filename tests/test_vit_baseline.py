@@ -95,17 +95,11 @@ def test_loss_is_cross_entropy_over_the_given_classes():
     torch.testing.assert_close(terms["loss"], expected)
 
 
-def test_a_few_steps_on_a_fixed_batch_drive_the_loss_down():
+def test_a_few_steps_on_a_fixed_batch_drive_the_loss_down(train_on_batch):
     model = _model()
     images, targets, class_attributes = _batch()
-    optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
-    history = []
-    for _ in range(12):
-        loss = model.training_losses(images, targets, class_attributes)["loss"]
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        history.append(loss.item())
+    history = train_on_batch(model, images, targets, class_attributes, torch.optim.Adam(model.parameters(), lr=2e-3),
+                             steps=12)
     assert history[-1] < 0.7 * history[0], history
 
 
