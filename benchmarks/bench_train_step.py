@@ -183,3 +183,57 @@ def test_vitb_cpu_step_and_memory(benchmark):
         info["memory_ratio"] = memory["svip"] / memory["baseline"]
     benchmark.extra_info.update(info)
     print("\n" + json.dumps(info, indent=1))
+
+
+#: ViT-B/16 at 224: about 17.6 GMACs per image forward; training ~ 3x forward; 2 FLOPs per MAC.
+VITB_FORWARD_FLOPS = 2 * 17.6e9
+#: Dense bf16 peak of an H100 SXM (override with ZSLBENCH_PEAK_TFLOPS for another card).
+H100_BF16_PEAK_FLOPS = 989e12
+
+
+@pytest.mark.parametrize("name, passes", [("baseline", 1), ("svip", 2)])
+def test_gpu_step_mfu(benchmark, name, passes):
+    """GPU only: ViT-B/16 224, batch 64, bf16 autocast; images/s and model-FLOPs utilisation (target >= 35%).
+
+    MFU counts the model FLOPs a step needs (SVIP: two passes) against the card's dense bf16 peak.
+    ``ZSLBENCH_BENCH_COMPILE=1`` compiles the step's model call.
+    """
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    device = torch.device("cuda")
+    torch.manual_seed(0)
+    spec = _spec(name)
+    k, classes, batch = 312, 150, 64
+    vectors = np.random.default_rng(0).normal(size=(k, 50)).astype(np.float32)
+    context = MethodContext(dataset_name="cub", attribute_names=[f"a{i}" for i in range(k)], num_attributes=k,
+                            image_size=224, attribute_groups=[list(range(k))], attribute_vectors=lambda: vectors,
+                            backbone="vit_base_patch16_224", pretrained="none", device="cuda")
+    _, options = resolve_run_config([{"method": name}, {"method": spec.dataset_defaults("cub")["method"]}],
+                                    spec.options_type)
+    model = spec.build(context, options).to(device).train()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    losses = model.training_losses
+    if os.environ.get("ZSLBENCH_BENCH_COMPILE"):
+        losses = torch.compile(losses)
+    images = torch.randn(batch, 3, 224, 224, device=device)
+    targets = torch.randint(0, classes, (batch,), device=device)
+    class_attributes = torch.rand(classes, k, device=device)
+
+    def steps(n: int = 10) -> None:
+        for _ in range(n):  # no host sync inside the loop
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                loss = losses(images, targets, class_attributes)["loss"]
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+        torch.cuda.synchronize()
+
+    steps(3)
+    benchmark.pedantic(steps, rounds=3, iterations=1)
+    seconds_per_step = benchmark.stats.stats.min / 10
+    images_per_s = batch / seconds_per_step
+    peak = float(os.environ.get("ZSLBENCH_PEAK_TFLOPS", H100_BF16_PEAK_FLOPS / 1e12)) * 1e12
+    mfu = images_per_s * 3 * passes * VITB_FORWARD_FLOPS / peak
+    benchmark.extra_info.update(images_per_s=images_per_s, mfu=mfu, device=torch.cuda.get_device_name(0),
+                                peak_memory_gb=torch.cuda.max_memory_allocated() / 2**30)
+    print(f"\n{name}: {images_per_s:.0f} img/s, MFU {100 * mfu:.1f}%")
