@@ -182,10 +182,14 @@ def test_paper_numbers_beside_ours(tmp_path, monkeypatch):
 def test_multi_label_runs_show_their_own_metrics(tmp_path):
     for seed, value in ((0, 0.30), (1, 0.40)):
         write_run(tmp_path, "ml", "nus", seed, {"zsl_map": value, "gzsl_map": value / 2, "zsl_f1_at_3": 0.2,
-                                                "counts": {"images": 5}}, f"20260101-00000{seed}", task="multi-label")
+                                                "zsl_precision_at_3": 0.1, "counts": {"images": 5}},
+                  f"20260101-00000{seed}", task="multi-label")
     out = table_json(invoke("ml", "--runs", str(tmp_path), "--format", "json"))
     table = out["tables"][0]
+    # headline mAP and F1@K by default; precision@K and the like on request
     assert [c["metric"] for c in table["columns"]] == ["zsl_map", "gzsl_map", "zsl_f1_at_3"]
+    more = table_json(invoke("ml", "--runs", str(tmp_path), "--format", "json", "--metric", "zsl_precision_at_3"))
+    assert [c["metric"] for c in more["tables"][0]["columns"]] == ["zsl_precision_at_3"]
     cells = rows_by(table)[("ml", "ours")]["cells"]
     assert cells["zsl_map"]["value"] == pytest.approx(35.0) and cells["gzsl_map"]["value"] == pytest.approx(17.5)
 

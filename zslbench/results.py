@@ -401,7 +401,8 @@ def _percent_keys(results: Iterable[MethodResult]) -> set[str]:
 def available_metrics(results: Iterable[MethodResult], oracle: bool = False) -> list[str]:
     """Metric columns for these results: the standard five, CS-* where some run has them, oracle-* on request.
 
-    Multi-label results show every scalar test metric they stored.
+    Multi-label results show mAP and F1@K for ZSL and GZSL (the headline
+    numbers); precision@K, recall@K and the rest are available with ``--metric``.
     """
     results = list(results)
     present: list[str] = []
@@ -415,7 +416,8 @@ def available_metrics(results: Iterable[MethodResult], oracle: bool = False) -> 
         if oracle:
             keys += [k for k in ORACLE_METRICS if k in present]
         return keys
-    return [k for k in present if oracle or not k.startswith("oracle_")]
+    headline = [k for k in present if k.endswith("_map") or "_f1_at_" in k]
+    return headline or [k for k in present if oracle or not k.startswith("oracle_")]
 
 
 def check_requested_metrics(requested: Sequence[str], results: Iterable[MethodResult]) -> list[str]:
