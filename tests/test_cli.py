@@ -191,3 +191,16 @@ def test_data_check_real_split_files_when_present():
         pytest.skip("shared CUB split files absent")
     result = invoke("data", "check", "cub", "--root", cub)
     assert "7057" in result.output and "2967" in result.output
+
+
+def test_readme_config_example_resolves(tmp_path):
+    """The TOML example in the README is valid and means what it says."""
+    from zslbench.runner import resolve_run
+
+    text = (REPO / "README.md").read_text()
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "run.toml"
+    path.write_text(example)
+    resolved = resolve_run(None, None, str(path), ["train.lr=1e-4", "method.pooling=mean"], {})
+    assert resolved.config.method == "svip" and resolved.config.dataset == "synthetic"
+    assert resolved.config.train.lr == 1e-4 and resolved.options.pooling == "mean"
