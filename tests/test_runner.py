@@ -106,3 +106,32 @@ def test_stored_run_resolution_is_shared_by_resume_and_explain(tmp_path):
     nameless = _stored_run(tmp_path / "other", {"dataset": "synthetic-tiny"})
     with pytest.raises(UsageError, match="names no method"):
         resolve_resume(nameless)
+
+
+def test_tune_grid_is_chosen_on_validation_only(tmp_path):
+    layout = build_xlsa17_layout(tmp_path / "awa2", "awa2", with_images=False, n_classes=8, n_unseen=2,
+                                 images_per_class=6)
+    result = _run("run", "eszsl", "--dataset", "awa2", "--data-root", layout.root, "--out", tmp_path / "runs",
+                  "--protocol", "gbu", "--set", "tune.gamma_exp=[-1, 0, 1]", "--set", "tune.lambda_exp=[0, 1]",
+                  "--quiet")
+    assert result.exit_code == 0, result.output
+    metrics = store.read_run(_only_run(tmp_path / "runs")).metrics
+    validation = metrics["validation"]
+    assert len(validation["trials"]) == 6
+    best = max(t["val_cs_h"] for t in validation["trials"])
+    assert validation["val_cs_h"] == best
+    assert validation["chosen_options"] in [t["options"] for t in validation["trials"]]
+    assert metrics["test"]["cs_gamma"] == validation["chosen_gamma"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "tune.gamma_exp=[0, 1]"], "add --protocol gbu"),
+    (["--protocol", "gbu", "--set", "tune.nope=[0, 1]"], "method.nope"),
+    (["--protocol", "gbu", "--set", "tune.gamma_exp=[\"x\"]"], "expects a number"),
+    (["--protocol", "gbu", "--set", "tune.gamma_exp=1"], "non-empty list"),
+])
+def test_bad_tune_settings_are_usage_errors(tmp_path, args, message):
+    layout = build_xlsa17_layout(tmp_path / "awa2", "awa2", with_images=False)
+    result = _run("run", "eszsl", "--dataset", "awa2", "--data-root", layout.root, "--out", tmp_path / "runs", *args)
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "runs").exists()

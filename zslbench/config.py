@@ -73,6 +73,9 @@ class RunConfig:
     out: str | None = None  # run store root; default $ZSLBENCH_RUNS or ./runs
     tags: list[str] = field(default_factory=list)
     validation_fraction: float = 0.2  # held-out share of train-class images (gbu protocol)
+    # method option -> candidate values chosen on validation data (gbu protocol, feature methods),
+    # e.g. --set 'tune.alpha=[-3, -2, -1, 0, 1]'
+    tune: dict[str, Any] = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     method_options: dict[str, Any] = field(default_factory=dict)

@@ -19,6 +19,7 @@ Protocols (see docs/architecture.md):
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import time
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 
 from zslbench import distributed, registry
-from zslbench.config import RunConfig, deep_merge, load_toml, parse_set, resolve_run_config
+from zslbench.config import RunConfig, build_dataclass, deep_merge, load_toml, parse_set, resolve_run_config
 from zslbench.data.dataset import SINGLE_LABEL, ZSLDataset, validation_split
 from zslbench.errors import DataError, UsageError, ZSLBenchError
 from zslbench.methods import MethodContext, MethodSpec
@@ -97,6 +98,7 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     names = {"method": spec.name, "dataset": dataset_spec.name}
     layers = [defaults or {}, file_layer, set_layer, cli_layer, names]
     cfg, options = resolve_run_config(layers, spec.options_type)
+    _check_tune(cfg, spec, options)
     if cfg.backbone is None and spec.default_backbone is not None:
         cfg.backbone = spec.default_backbone(dataset_spec.name)
     if cfg.data.image_size is None:
@@ -126,6 +128,33 @@ def resolve_stored_run(record: store.RunRecord) -> ResolvedRun:
     saved["method"] = {"name": saved["method"], **method_options}
     cfg, options = resolve_run_config([saved], spec.options_type)
     return ResolvedRun(cfg, spec, options)
+
+
+def _check_tune(cfg: RunConfig, spec: MethodSpec, options: Any) -> None:
+    """``tune`` grids are chosen on validation data: gbu protocol, feature methods, valid option values."""
+    if not cfg.tune:
+        return
+    if cfg.protocol != "gbu":
+        raise UsageError("tune.* chooses hyper-parameters on validation data", "add --protocol gbu")
+    if spec.kind != "feature":
+        raise UsageError(f"tune.* is available for feature-level methods, not {spec.name!r}",
+                         "run one configuration per --set method.<key>=... and compare them")
+    for key, values in cfg.tune.items():
+        if not isinstance(values, list) or not values:
+            raise UsageError(f"tune.{key} expects a non-empty list of values", f"e.g. --set 'tune.{key}=[0.1, 1.0]'")
+        for value in values:
+            with_option(spec, options, {key: value})
+
+
+def with_option(spec: MethodSpec, options: Any, changes: dict) -> Any:
+    """``options`` with ``changes`` applied, type-checked like ``--set method.<key>=...``."""
+    return build_dataclass(spec.options_type, {**dataclasses.asdict(options), **changes}, prefix="method.")
+
+
+def tune_grid(tune: dict[str, list]) -> list[dict]:
+    """Every combination of the ``tune`` candidates, in a stable order."""
+    keys = sorted(tune)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(tune[k] for k in keys))] or [{}]
 
 
 def resolve_resume(run_dir: Path) -> ResolvedRun:
@@ -419,7 +448,6 @@ def _patch_selection_scores(model, dataset: ZSLDataset, test_sets: dict, device,
 def _run_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_dir: Path,
                         progress: bool) -> tuple[dict, dict]:
     """Fit a feature-level method on cached backbone features and evaluate it."""
-    from zslbench.evaluation import choose_calibration, evaluate
     from zslbench.features import get_features
 
     cfg = resolved.config
@@ -432,19 +460,11 @@ def _run_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_
     timings["features_seconds"] = time.perf_counter() - t0
     metrics: dict = {"protocol": cfg.protocol, "task": SINGLE_LABEL}
     gamma = None
+    options = resolved.options
     if cfg.protocol == "gbu":
-        val_ds = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
-        row = {int(i): r for r, i in enumerate(feats["trainval"].image_ids)}
-        pick = lambda split: feats["trainval"].features[[row[int(i)] for i in val_ds.splits[split]]]
-        model = _fit_feature_model(resolved, val_ds, pick("trainval"), device)
-        ss = model.class_scores(pick("test_seen"), val_ds.class_attributes)
-        us = model.class_scores(pick("test_unseen"), val_ds.class_attributes)
-        sl, ul = val_ds.split_labels("test_seen"), val_ds.split_labels("test_unseen")
-        gamma = float(choose_calibration(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes))
-        m = evaluate(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes, gamma=gamma)
-        metrics["validation"] = {"chosen_gamma": gamma, "val_cs_h": m.cs_h, "val_t1": m.t1, "counts": val_ds.counts()}
+        metrics["validation"], gamma, options = _validate_feature_method(resolved, dataset, feats, device)
     t1 = time.perf_counter()
-    model = _fit_feature_model(resolved, dataset, feats["trainval"].features, device)
+    model = _fit_feature_model(resolved, dataset, feats["trainval"].features, device, options)
     timings["fit_seconds"] = time.perf_counter() - t1
     ss = model.class_scores(feats["test_seen"].features, dataset.class_attributes)
     us = model.class_scores(feats["test_unseen"].features, dataset.class_attributes)
@@ -454,7 +474,37 @@ def _run_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_
     return metrics, timings
 
 
-def _fit_feature_model(resolved: ResolvedRun, dataset: ZSLDataset, features: np.ndarray, device):
+def _validate_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, feats: dict, device):
+    """GBU for feature methods: gamma (and the ``tune`` grid, if any) chosen on validation data only."""
+    from zslbench.evaluation import choose_calibration, evaluate
+
+    cfg = resolved.config
+    val_ds = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
+    row = {int(i): r for r, i in enumerate(feats["trainval"].image_ids)}
+
+    def pick(split: str) -> np.ndarray:
+        return feats["trainval"].features[[row[int(i)] for i in val_ds.splits[split]]]
+
+    sl, ul = val_ds.split_labels("test_seen"), val_ds.split_labels("test_unseen")
+    trials = []
+    for changes in tune_grid(cfg.tune):
+        options = with_option(resolved.method, resolved.options, changes)
+        model = _fit_feature_model(resolved, val_ds, pick("trainval"), device, options)
+        ss = model.class_scores(pick("test_seen"), val_ds.class_attributes)
+        us = model.class_scores(pick("test_unseen"), val_ds.class_attributes)
+        g = float(choose_calibration(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes))
+        m = evaluate(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes, gamma=g)
+        trials.append({"options": changes, "gamma": g, "val_cs_h": m.cs_h, "val_t1": m.t1})
+    best = max(range(len(trials)), key=lambda i: (trials[i]["val_cs_h"], -i))  # first of the best
+    chosen = trials[best]
+    validation = {"chosen_gamma": chosen["gamma"], "val_cs_h": chosen["val_cs_h"], "val_t1": chosen["val_t1"],
+                  "counts": val_ds.counts()}
+    if cfg.tune:
+        validation.update(chosen_options=chosen["options"], trials=trials)
+    return validation, chosen["gamma"], with_option(resolved.method, resolved.options, chosen["options"])
+
+
+def _fit_feature_model(resolved: ResolvedRun, dataset: ZSLDataset, features: np.ndarray, device, options=None):
     from zslbench.engine import seed_everything
 
     cfg = resolved.config
@@ -463,6 +513,6 @@ def _fit_feature_model(resolved: ResolvedRun, dataset: ZSLDataset, features: np.
     remap = np.full(dataset.num_classes, -1, dtype=np.int64)
     remap[seen] = np.arange(len(seen))
     targets = remap[dataset.split_labels("trainval")]
-    model = resolved.method.build(method_context(cfg, dataset, device), resolved.options)
+    model = resolved.method.build(method_context(cfg, dataset, device), options or resolved.options)
     model.fit(np.asarray(features, dtype=np.float32), targets, dataset.class_attributes[seen].astype(np.float32))
     return model
