@@ -48,3 +48,15 @@ def test_two_gloo_processes_match_one(tmp_path):
     for ha, hb in zip(a.metrics["history"], b.metrics["history"]):
         assert ha["images"] == hb["images"]
         assert ha["losses"]["loss"] == pytest.approx(hb["losses"]["loss"], rel=1e-4)
+
+
+def test_nproc_shortcut_launches_torchrun(tmp_path):
+    torchrun = Path(sys.executable).parent / "torchrun"
+    if not torchrun.exists():
+        pytest.skip("torchrun not installed")
+    exe = Path(sys.executable).parent / "zslbench"
+    ran = subprocess.run([str(exe), *ARGS, "--nproc", "2", "--out", str(tmp_path / "runs")], env=_env(tmp_path),
+                         capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    record = store.read_run(_only_run(tmp_path / "runs"))
+    assert record.status["world_size"] == 2 and record.complete

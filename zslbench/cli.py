@@ -61,10 +61,14 @@ def main() -> None:
 @click.option("--tag", "tags", multiple=True, help="Tag the run (repeatable); compare can select by tag.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue an interrupted run.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.option("--nproc", type=click.IntRange(min=1), help="Shortcut for `torchrun --standalone --nproc-per-node N`.")
 def run(method, dataset, config_file, set_items, seed, protocol, epochs, device, backbone, pretrained, data_root,
-        skip_bad_images, out, tags, resume_dir, quiet) -> None:
+        skip_bad_images, out, tags, resume_dir, quiet, nproc) -> None:
     """Train and evaluate METHOD on a dataset; store the run."""
     from zslbench.runner import execute_run, resolve_resume, resolve_run
+
+    if nproc and nproc > 1:
+        _exec_torchrun(nproc)
 
     if resume_dir:
         resolved = resolve_resume(Path(resume_dir))
@@ -78,6 +82,25 @@ def run(method, dataset, config_file, set_items, seed, protocol, epochs, device,
     if distributed.is_main():
         _print_summary(outcome)
     distributed.shutdown()
+
+
+def _exec_torchrun(nproc: int) -> None:
+    """Replace this process by torchrun running the same command in ``nproc`` processes."""
+    import os
+    import shutil
+
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    if not Path(torchrun).exists():
+        raise CLIError("--nproc needs torchrun (part of PyTorch), which was not found", 1)
+    args = sys.argv[1:]
+    for i, arg in enumerate(args):  # drop --nproc N / --nproc=N; torchrun sets WORLD_SIZE instead
+        if arg == "--nproc":
+            del args[i:i + 2]
+            break
+        if arg.startswith("--nproc="):
+            del args[i]
+            break
+    os.execv(torchrun, [torchrun, "--standalone", "--nproc-per-node", str(nproc), "-m", "zslbench", *args])
 
 
 def _overrides(seed, protocol, epochs, device, backbone, pretrained, data_root, skip_bad_images, out, tags) -> dict:
