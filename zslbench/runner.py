@@ -479,19 +479,19 @@ def _validate_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, feats: 
     from zslbench.evaluation import choose_calibration, evaluate
 
     cfg = resolved.config
+    from zslbench.features import select_images
+
     val_ds = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
-    row = {int(i): r for r, i in enumerate(feats["trainval"].image_ids)}
-
-    def pick(split: str) -> np.ndarray:
-        return feats["trainval"].features[[row[int(i)] for i in val_ds.splits[split]]]
-
+    # The validation benchmark is drawn from trainval only: gather its rows once for every trial.
+    val_features = {split: select_images({"trainval": feats["trainval"]}, val_ds.splits[split]).features
+                    for split in ("trainval", "test_seen", "test_unseen")}
     sl, ul = val_ds.split_labels("test_seen"), val_ds.split_labels("test_unseen")
     trials = []
     for changes in tune_grid(cfg.tune):
         options = with_option(resolved.method, resolved.options, changes)
-        model = _fit_feature_model(resolved, val_ds, pick("trainval"), device, options)
-        ss = model.class_scores(pick("test_seen"), val_ds.class_attributes)
-        us = model.class_scores(pick("test_unseen"), val_ds.class_attributes)
+        model = _fit_feature_model(resolved, val_ds, val_features["trainval"], device, options)
+        ss = model.class_scores(val_features["test_seen"], val_ds.class_attributes)
+        us = model.class_scores(val_features["test_unseen"], val_ds.class_attributes)
         g = float(choose_calibration(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes))
         m = evaluate(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes, gamma=g)
         trials.append({"options": changes, "gamma": g, "val_cs_h": m.cs_h, "val_t1": m.t1})
