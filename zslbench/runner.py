@@ -91,9 +91,12 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
         raise UsageError(f"method {spec.name!r} does not support {dataset_spec.task} datasets like {dataset_spec.name!r}",
                          f"{spec.name} supports: {', '.join(spec.tasks)}; see `zslbench list methods`")
     protocol = cli_layer.get("protocol", set_layer.get("protocol", file_layer.get("protocol")))
-    if dataset_spec.task != SINGLE_LABEL and protocol == "gbu":
-        raise UsageError(f"--protocol gbu is defined for single-label datasets, not {dataset_spec.name!r}",
+    if dataset_spec.task != SINGLE_LABEL and protocol in ("gbu", "published"):
+        raise UsageError(f"--protocol {protocol} is defined for single-label datasets, not {dataset_spec.name!r}",
                          "use the standard protocol for multi-label runs")
+    if protocol == "published" and spec.kind != "image":
+        raise UsageError(f"--protocol published evaluates after every training epoch; {spec.name!r} has no epochs",
+                         "use it with an image method (svip, baseline, ...)")
     defaults = spec.dataset_defaults(dataset_spec.name) if spec.dataset_defaults else {}
     names = {"method": spec.name, "dataset": dataset_spec.name}
     layers = [defaults or {}, file_layer, set_layer, cli_layer, names]
@@ -352,8 +355,13 @@ def _run_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_di
         validation, gamma, epochs, val_seconds = _validate_image_method(resolved, dataset, device, run_dir, resume, progress)
         metrics["validation"] = validation
         timings["validation_seconds"] = val_seconds
+    hook = None
+    if cfg.protocol == "published":
+        from zslbench.published_protocol import test_scoring_hook
+
+        hook = test_scoring_hook(dataset, cfg.train.eval_batch_size, device, cfg.train.amp)
     model, test_sets, result = _train_phase(resolved, dataset, device, run_dir / store.CHECKPOINT_FILE, resume,
-                                            progress, label="train", epochs=epochs)
+                                            progress, label="train", epochs=epochs, on_epoch_end_factory=hook)
     timings["train_seconds"] = result.train_seconds
     timings["train_images_per_second"] = _mean_throughput(result.history)
     t_eval = time.perf_counter()
@@ -362,6 +370,10 @@ def _run_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_di
     metrics["test"] = test.to_dict()
     metrics["curve"] = curve
     metrics["history"] = [dataclasses.asdict(h) for h in result.history]
+    if cfg.protocol == "published":
+        from zslbench.published_protocol import published_from_history
+
+        metrics["published"], metrics["published_per_epoch"] = published_from_history(metrics["history"])
     selection = _patch_selection_scores(model, dataset, test_sets, device, cfg.train.eval_batch_size)
     if selection is not None:
         metrics["patch_selection"] = selection

@@ -39,7 +39,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "aggregation": AGGREGATIONS,
     "pseudo_labels": ("soft", "topm"),
     "pooling": ("max", "mean"),
-    "consistency": ("jsd", "kl"),
+    "consistency": ("symmetric-kl", "mixture-jsd", "code-kl"),
     "selection_in_training": ("classifier", "attention"),
     "p2a_groups": ("selected", "reference"),
 }
@@ -62,8 +62,8 @@ class SVIPOptions:
     aggregation: str = "eq4"  # eq4 (paper) | rollout (reference code)
     pseudo_labels: str = "soft"  # soft: regress the normalised score (paper) | topm: binary top-M (reference)
     pooling: str = "max"  # max (paper, Eq. 10) | mean (reference scripts)
-    consistency: str = "jsd"  # jsd (paper, Eq. 13) | kl (reference: T^2 * KL at temperature)
-    consistency_temperature: float = 20.0  # temperature of the kl consistency
+    consistency: str = "symmetric-kl"  # Eq. 13 as written | mixture-jsd (its name) | code-kl (public code)
+    consistency_temperature: float = 20.0  # T of code-kl
     decorrelation_weight: float = 0.0  # attribute-group decorrelation (reference code only)
     selection_in_training: str = "classifier"  # S_M while training: classifier (Eq. 8) | attention (reference)
     p2a_groups: str = "selected"  # groups P2A pools over: selected (paper) | reference (see docs)
@@ -286,10 +286,12 @@ class SVIPModel(ImageZSLModel):
             self.predict_attributes(contextualised, self._pool_ids(contextualised, kept_ids, "contextualised")),
             class_attributes)
         terms["cls"] = F.cross_entropy(logits_original.float(), targets) + F.cross_entropy(logits_context.float(), targets)
-        if opt.consistency == "jsd":
-            terms["consistency"] = losses.jensen_shannon(logits_original, logits_context)
+        if opt.consistency == "symmetric-kl":
+            terms["consistency"] = losses.symmetric_kl(logits_original, logits_context)
+        elif opt.consistency == "mixture-jsd":
+            terms["consistency"] = losses.mixture_jsd(logits_original, logits_context)
         else:
-            terms["consistency"] = losses.temperature_kl(logits_context, logits_original, opt.consistency_temperature)
+            terms["consistency"] = losses.code_kl(logits_original, logits_context, opt.consistency_temperature)
         loss = terms["cls"] + opt.lambda_jsd * terms["consistency"]
         if "patch" in terms:
             loss = loss + opt.lambda_patch * terms["patch"]

@@ -39,7 +39,7 @@ class SVIPReferenceOptions(SVIPOptions):
     aggregation: str = "rollout"
     pseudo_labels: str = "topm"
     pooling: str = "mean"
-    consistency: str = "kl"
+    consistency: str = "code-kl"
     consistency_temperature: float = 20.0
     decorrelation_weight: float = 0.3
     selection_in_training: str = "attention"
