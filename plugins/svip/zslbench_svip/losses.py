@@ -84,14 +84,22 @@ def patch_loss(patch_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
     return F.binary_cross_entropy_with_logits(patch_logits.float(), targets.detach())
 
 
-def group_decorrelation(weight: torch.Tensor, membership: torch.Tensor) -> torch.Tensor:
-    """Attribute-group decorrelation of an attribute head (reference code; not in the paper).
+def consistency(kind: str, first: torch.Tensor, second: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The consistency term between the passes' scores: ``first`` = original pass, ``second`` = contextualised."""
+    if kind == "symmetric-kl":
+        return symmetric_kl(first, second)
+    if kind == "mixture-jsd":
+        return mixture_jsd(first, second)
+    return code_kl(first, second, temperature)
 
-    ``weight`` (K, F) is the head's weight, ``membership`` (R, K) a 0/1 matrix of
-    the R attribute groups. For each group, the L2 norm over its attributes is
-    taken per input feature and averaged over features; the groups' values are
-    summed. A group-lasso: it pushes attributes of one group to share features
-    and different groups to use different ones.
+
+def group_decorrelation(predictions: torch.Tensor, membership: torch.Tensor) -> torch.Tensor:
+    """The public code's attribute-group decorrelation term (not in the paper), before its weights.
+
+    ``predictions`` (B, K) are predicted attribute vectors (the code: the
+    contextualised pass), ``membership`` (R, K) a 0/1 matrix of R attribute
+    groups. For each group, the L2 norm of each image's prediction restricted to
+    the group's attributes, averaged over the batch; then the mean over groups.
     """
-    squared_per_group = membership.to(weight.dtype) @ weight.pow(2)  # (R, F)
-    return squared_per_group.clamp_min(1e-12).sqrt().mean(-1).sum()
+    per_group = predictions.float().unsqueeze(1) * membership.to(torch.float32)  # (B, R, K), zeros outside g
+    return per_group.norm(dim=-1).mean(0).mean()
