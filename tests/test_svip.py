@@ -173,6 +173,7 @@ def test_symmetric_kl_is_eq13_as_written_and_about_four_times_the_mixture_jsd():
     assert far.item() == pytest.approx(math.log(2), rel=1e-4)
 
 
+@pytest.mark.filterwarnings("ignore:reduction.*mean:UserWarning")
 def test_code_kl_is_kldivloss_mean_over_batch_and_classes_times_t_squared():
     original = torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 2.0]])
     context = torch.tensor([[0.0, 3.0, 1.0], [1.0, 1.0, 1.0]])

@@ -51,10 +51,12 @@ def code_kl(scores_input: torch.Tensor, scores_target: torch.Tensor, temperature
     passes the original pass as input and the contextualised pass as target,
     without detaching either.
     """
+    # The same operations as kl_div with a probability target (xlogy(q, q) - q log p): the value of
+    # near-equal distributions is a cancellation, so only the same arithmetic gives the code's float32 value.
     log_input = F.log_softmax(scores_input.float() / temperature, dim=-1)
-    log_target = F.log_softmax(scores_target.float() / temperature, dim=-1)
-    kl = log_target.exp() * (log_target - log_input)  # (B, C), KLDivLoss's pointwise term
-    return kl.mean() * temperature ** 2
+    target = F.softmax(scores_target.float() / temperature, dim=-1)
+    pointwise = torch.xlogy(target, target) - target * log_input  # (B, C)
+    return pointwise.mean() * temperature * temperature
 
 
 def top_m_mask(scores: torch.Tensor, num_kept: int) -> torch.Tensor:
