@@ -186,3 +186,33 @@ def published_from_history(history: Sequence[dict]) -> tuple[dict, list[dict]]:
     records = [record_from_dict(h["extra"]["published_record"]) for h in history
                if "published_record" in (h.get("extra") or {})]
     return published_metrics(records).to_dict(), [r.to_dict() for r in records]
+
+
+# --------------------------------------------------------------------------- tables (compare --published, report)
+
+#: Table columns of ``compare --published`` beside the honest T1 / H / CS-H: the published numbers and their gaps.
+PUBLISHED_COLUMNS = ("published_t1", "published_gap_t1", "published_u", "published_s", "published_h",
+                     "published_gap_h")
+PUBLISHED_LABELS = {
+    "published_t1": "T1 chosen on test", "published_gap_t1": "Δ T1 (chosen − honest)",
+    "published_u": "U chosen on test", "published_s": "S chosen on test", "published_h": "H chosen on test",
+    "published_gap_h": "Δ H (chosen − honest)",
+}
+LEGEND_PUBLISHED = ("'chosen on test': the as-published protocol (--protocol published): the best epoch on the test "
+                    "sets, each number maximised separately, GZSL with a stacking offset swept on test probabilities "
+                    "and per-image accuracy; chosen on test data, not a result. Δ: that number minus the honest "
+                    "last-epoch T1 / raw H of the same run")
+
+
+def published_scores(run_metrics: dict) -> dict[str, float]:
+    """A stored run's published numbers and gaps as table metrics (fractions); empty for other protocols."""
+    published, test = run_metrics.get("published"), run_metrics.get("test") or {}
+    if not isinstance(published, dict) or "published_T1" not in published:
+        return {}
+    out = {"published_t1": float(published["published_T1"]), "published_u": float(published["published_U"]),
+           "published_s": float(published["published_S"]), "published_h": float(published["published_H"])}
+    if "t1" in test:
+        out["published_gap_t1"] = out["published_t1"] - float(test["t1"])
+    if "h" in test:
+        out["published_gap_h"] = out["published_h"] - float(test["h"])
+    return out

@@ -34,6 +34,7 @@ import numpy as np
 from zslbench import registry
 from zslbench.data.dataset import SINGLE_LABEL
 from zslbench.errors import UsageError, ZSLBenchError
+from zslbench.published_protocol import LEGEND_PUBLISHED, PUBLISHED_COLUMNS, PUBLISHED_LABELS, published_scores
 from zslbench.store import RunRecord, scan_runs
 
 #: Headline metrics of every single-label run, in table order.
@@ -49,6 +50,7 @@ METRIC_LABELS = {
     "t1": "T1", "u": "U", "s": "S", "h": "H", "ausuc": "AUSUC",
     "cs_u": "CS-U", "cs_s": "CS-S", "cs_h": "CS-H",
     "oracle_u": "oracle U", "oracle_s": "oracle S", "oracle_h": "oracle H",
+    **PUBLISHED_LABELS,
 }
 #: Test-metric keys that are not scores (never shown as table columns).
 _NOT_SCORES = {"counts", "per_class", "cs_gamma", "oracle_gamma"}
@@ -229,6 +231,11 @@ def _numeric(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
+def run_scores(record: RunRecord) -> dict:
+    """A run's test metrics plus, for ``--protocol published`` runs, its published numbers (see published_protocol)."""
+    return {**record.metrics["test"], **published_scores(record.metrics)}
+
+
 def score_keys(test_metrics: dict) -> list[str]:
     """Keys of a run's test metrics that are scalar scores (not counts, per-class tables or gammas)."""
     return [k for k, v in test_metrics.items() if k not in _NOT_SCORES and _numeric(v)]
@@ -270,7 +277,7 @@ def aggregate(runs: Sequence[RunRecord]) -> dict[tuple[str, str], MethodResult]:
     for (method, dataset), records in groups.items():
         values: dict[str, list[float]] = {}
         for record in records:
-            test = record.metrics["test"]
+            test = run_scores(record)
             for key in score_keys(test):
                 values.setdefault(key, []).append(float(test[key]))
         out[(method, dataset)] = MethodResult(method, dataset, records,
@@ -391,15 +398,17 @@ def _percent_keys(results: Iterable[MethodResult]) -> set[str]:
     inside: dict[str, bool] = {}
     for result in results:
         for record in result.runs:
-            test = record.metrics["test"]
+            test = run_scores(record)
             for key in score_keys(test):
                 ok = result.task == SINGLE_LABEL or 0.0 <= float(test[key]) <= 1.0
                 inside[key] = inside.get(key, True) and ok
     return {k for k, ok in inside.items() if ok}
 
 
-def available_metrics(results: Iterable[MethodResult], oracle: bool = False) -> list[str]:
+def available_metrics(results: Iterable[MethodResult], oracle: bool = False, published: bool = False) -> list[str]:
     """Metric columns for these results: the standard five, CS-* where some run has them, oracle-* on request.
+
+    ``published``: T1, H and CS-H with the as-published numbers (chosen on test data) and their gaps instead.
 
     Multi-label results show mAP and F1@K for ZSL and GZSL (the headline
     numbers); precision@K, recall@K and the rest are available with ``--metric``.
@@ -411,13 +420,15 @@ def available_metrics(results: Iterable[MethodResult], oracle: bool = False) -> 
             if key not in present:
                 present.append(key)
     if all(r.task == SINGLE_LABEL for r in results):
+        if published:
+            return [k for k in ("t1", "h", *CALIBRATED_METRICS[2:], *PUBLISHED_COLUMNS) if k in present]
         keys = [k for k in STANDARD_METRICS if k in present]
         keys += [k for k in CALIBRATED_METRICS if k in present]
         if oracle:
             keys += [k for k in ORACLE_METRICS if k in present]
         return keys
     headline = [k for k in present if k.endswith("_map") or "_f1_at_" in k]
-    return headline or [k for k in present if oracle or not k.startswith("oracle_")]
+    return headline or [k for k in present if (oracle or not k.startswith("oracle_")) and not k.startswith("published_")]
 
 
 def check_requested_metrics(requested: Sequence[str], results: Iterable[MethodResult]) -> list[str]:
@@ -474,14 +485,15 @@ def _ours_row(label: str, result: MethodResult, cells: dict[str, Cell]) -> Row:
 
 
 def comparison_tables(results: dict[tuple[str, str], MethodResult], methods: Sequence[str], datasets: Sequence[str],
-                      oracle: bool = False, metrics: Sequence[str] = (), root: Path | None = None) -> list[ResultTable]:
+                      oracle: bool = False, metrics: Sequence[str] = (), root: Path | None = None,
+                      published: bool = False) -> list[ResultTable]:
     """One table per dataset: a row per method (mean ± std, n), the paper's numbers, and differences to ``methods[0]``."""
     tables = []
     for dataset in datasets:
         present = [results[(m, dataset)] for m in methods if (m, dataset) in results]
         if not present:
             continue
-        keys = list(metrics) if metrics else available_metrics(present, oracle)
+        keys = list(metrics) if metrics else available_metrics(present, oracle, published)
         columns = [Column(k, METRIC_LABELS.get(k, k)) for k in keys]
         percent = _percent_keys(present)
         first = results.get((methods[0], dataset))
@@ -511,6 +523,8 @@ def comparison_tables(results: dict[tuple[str, str], MethodResult], methods: Seq
             notes.append(LEGEND_CALIBRATED)
         if any(k in ORACLE_METRICS for k in keys):
             notes.append(LEGEND_ORACLE)
+        if any(k in PUBLISHED_COLUMNS for k in keys):
+            notes.append(LEGEND_PUBLISHED)
         if any(row.kind == DELTA for row in rows):
             notes.append(LEGEND_NOISE)
         units = "percent" if percent >= set(keys) else "percent where stored in [0, 1]"
