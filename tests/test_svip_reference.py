@@ -226,7 +226,7 @@ def test_gradients_of_every_parameter_are_the_codes(step):
     for name, a, b in zip(names, ours, theirs):
         assert (a is None) == (b is None), name
         if a is not None:
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
+            torch.testing.assert_close(a, b, **TOL, msg=lambda m, n=name: f"{n}: {m}")
     total = torch.sqrt(sum((g ** 2).sum() for g in ours if g is not None))
     reference = torch.sqrt(sum((g ** 2).sum() for g in theirs if g is not None))
     torch.testing.assert_close(total, reference, **TOL)
