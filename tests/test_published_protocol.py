@@ -118,3 +118,21 @@ def test_published_from_history_reads_the_records_the_epoch_hook_stored():
     assert [p["epoch"] for p in per_epoch] == [0, 1, 2]
     with pytest.raises(ValueError):
         published_metrics([])
+
+
+def test_a_published_protocol_run_stores_the_maxima_beside_the_honest_last_epoch(tmp_path):
+    from zslbench.errors import UsageError
+    from zslbench.runner import execute_run, resolve_run
+
+    resolved = resolve_run("baseline", "synthetic-tiny", set_items=["train.epochs=2", "train.max_steps_per_epoch=2"],
+                           overrides={"protocol": "published", "out": str(tmp_path)})
+    metrics = execute_run(resolved, progress=False).metrics
+    per_epoch, published, test = metrics["published_per_epoch"], metrics["published"], metrics["test"]
+    assert [r["epoch"] for r in per_epoch] == [0, 1] and published["epochs_evaluated"] == 2
+    assert published["published_T1"] == max(r["t1"] for r in per_epoch)
+    assert published["published_H"] == max(r["stacked_h"] for r in per_epoch)
+    # the last epoch's record is the honest evaluation of the same model
+    assert per_epoch[-1]["t1"] == pytest.approx(test["t1"]) and per_epoch[-1]["u"] == pytest.approx(test["u"])
+    assert metrics["protocol"] == "published"
+    with pytest.raises(UsageError, match="image method"):
+        resolve_run("eszsl", "synthetic-tiny", overrides={"protocol": "published"})
