@@ -464,6 +464,9 @@ def test_reference_attribute_groups_partition_the_attributes():
 def test_invalid_options_are_usage_errors():
     with pytest.raises(UsageError):
         _build("svip", aggregation="sum")
+    with pytest.raises(UsageError) as renamed:
+        _build("svip", consistency="jsd")
+    assert "mixture-jsd" in renamed.value.hint
     with pytest.raises(UsageError, match="num_kept"):
         _build("svip", num_kept=5)  # only 4 groups on vit-synthetic-tiny
     context = _context()

@@ -49,6 +49,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "patch_logit": ("keep", "fill"),
 }
 
+#: Option values of earlier versions, with what they correspond to now (for the error hint).
+_RENAMED = {
+    ("consistency", "jsd"): "'jsd' (the mixture JSD) is now 'mixture-jsd'",
+    ("consistency", "kl"): "'kl' (batch-mean KL(p_orig || p_ctx)) was replaced by 'code-kl', the public code's exact term",
+}
+
 #: The public code normalises class attribute vectors as a / (||a|| + 1e-5) (scoring ``dot``).
 DOT_SCORING_EPS = 1e-5
 
@@ -93,7 +99,10 @@ class SVIPOptions:
         for name, allowed in CHOICES.items():
             value = getattr(self, name)
             if value not in allowed:
-                raise UsageError(f"method.{name}={value!r} is not valid", f"choose one of {', '.join(allowed)}")
+                hint = f"choose one of {', '.join(allowed)}"
+                if (name, value) in _RENAMED:  # configs stored before issue 20
+                    hint = _RENAMED[(name, value)] + "; " + hint
+                raise UsageError(f"method.{name}={value!r} is not valid", hint)
         for name in ("num_kept", "group_size", "patch_classifier_hidden"):
             if getattr(self, name) < 1:
                 raise UsageError(f"method.{name} must be at least 1, got {getattr(self, name)}")
