@@ -1,4 +1,4 @@
-"""``zslbench compare`` and the selection/aggregation in zslbench.results, on hand-written run directories."""
+"""``zslbench compare`` and the selection/aggregation in zslbench.results.selection, on hand-written run directories."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from zslbench import registry, results, store
+from zslbench import registry, store
+from zslbench.results import selection as results
 from zslbench.cli import main
 from zslbench.methods import MethodSpec
 from zslbench.registry import Entry, Origin

@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from zslbench import features as F
+from zslbench.features import cache as F
 from zslbench.data.dataset import ArrayImages, FileImages, ZSLDataset
 from zslbench.errors import DataError, UsageError
 
@@ -556,7 +556,7 @@ def cli_registry(monkeypatch):
 
 
 def test_cli_build_ls_rm(cli_registry):
-    from zslbench.cache_cli import cache
+    from zslbench.features.cli import cache
 
     runner = CliRunner()
     assert "empty" in runner.invoke(cache, ["ls"]).output
@@ -573,7 +573,7 @@ def test_cli_build_ls_rm(cli_registry):
 
 
 def test_cli_user_errors_are_one_line(cli_registry):
-    from zslbench.cache_cli import cache
+    from zslbench.features.cli import cache
 
     runner = CliRunner()
     unknown = runner.invoke(cache, ["build", "--dataset", "nope", "--backbone", "fake-vit"])
@@ -592,7 +592,7 @@ def test_cli_imports_res101_of_a_miniature_xlsa17_copy_without_images(tmp_path):
         from tests.fixtures_xlsa17 import build_xlsa17_layout
     except ImportError:  # tests/ on sys.path
         from fixtures_xlsa17 import build_xlsa17_layout
-    from zslbench.cache_cli import cache
+    from zslbench.features.cli import cache
     from zslbench.config import DataConfig
     from zslbench.data import xlsa17
 

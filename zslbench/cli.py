@@ -77,7 +77,7 @@ def run(method, dataset, config_file, set_items, seed, protocol, epochs, device,
                                _overrides(seed, protocol, epochs, device, backbone, pretrained, data_root,
                                           skip_bad_images, out, tags))
     outcome = execute_run(resolved, Path(resume_dir) if resume_dir else None, progress=not quiet)
-    from zslbench import distributed
+    from zslbench.training import distributed
 
     if distributed.is_main():
         _print_summary(outcome)
@@ -250,9 +250,9 @@ def _mount_optional_commands() -> None:
     """Commands that live in their own modules (one job each)."""
     import importlib
 
-    for module, attr in (("zslbench.cache_cli", "cache"), ("zslbench.compare", "compare_command"),
-                         ("zslbench.ablate", "ablate_command"), ("zslbench.report", "report_command"),
-                         ("zslbench.explain", "explain_command")):
+    for module, attr in (("zslbench.features.cli", "cache"), ("zslbench.results.compare", "compare_command"),
+                         ("zslbench.results.ablate", "ablate_command"), ("zslbench.results.report", "report_command"),
+                         ("zslbench.results.explain", "explain_command")):
         try:
             command = getattr(importlib.import_module(module), attr)
         except ModuleNotFoundError as exc:

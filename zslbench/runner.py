@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from zslbench import distributed, registry
+from zslbench import registry
+from zslbench.training import distributed
 from zslbench.config import RunConfig, build_dataclass, deep_merge, load_toml, parse_set, resolve_run_config
 from zslbench.data.dataset import SINGLE_LABEL, ZSLDataset, validation_split
 from zslbench.errors import DataError, UsageError, ZSLBenchError
@@ -187,7 +188,7 @@ def load_dataset(cfg: RunConfig, require_images: bool = True) -> ZSLDataset:
 
 def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress: bool = True) -> RunOutcome:
     """Carry out a run and store it; returns where it was stored and its metrics."""
-    from zslbench.engine import resolve_device, seed_everything
+    from zslbench.training.engine import resolve_device, seed_everything
 
     cfg, spec = resolved.config, resolved.method
     device = resolve_device(cfg.train.device)
@@ -217,7 +218,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     t0 = time.perf_counter()
     try:
         if dataset.task != SINGLE_LABEL:
-            from zslbench.multilabel.runner import run_multilabel
+            from zslbench.tasks.multi_label import run_multilabel
 
             metrics, timings = run_multilabel(resolved, dataset, device, run_dir, resume_dir is not None, progress)
         elif spec.kind == "image":
@@ -252,7 +253,7 @@ def store_root(cfg: RunConfig) -> Path:
 
 def method_context(cfg: RunConfig, dataset: ZSLDataset, device: torch.device) -> MethodContext:
     def attribute_vectors() -> np.ndarray:
-        from zslbench.text_encoders import attribute_vectors as encode
+        from zslbench.models.text_encoders import attribute_vectors as encode
 
         return encode(dataset, cfg.data.text_encoder, cfg.data)
 
@@ -298,13 +299,13 @@ def input_normalisation(cfg: RunConfig) -> tuple[tuple[float, ...], tuple[float,
         raise UsageError(f"unknown data.normalize {choice!r}", "choose auto, imagenet or half")
     if cfg.backbone is None:
         return None
-    from zslbench.backbones import expected_mean_std
+    from zslbench.models.backbones import expected_mean_std
 
     return expected_mean_std(cfg.backbone)
 
 
 def _evaluate_image_model(model, dataset: ZSLDataset, test_sets: dict, cfg: RunConfig, device, gamma: float | None):
-    from zslbench.engine import score_images
+    from zslbench.training.engine import score_images
     from zslbench.evaluation import evaluate
 
     attrs = torch.as_tensor(dataset.class_attributes, dtype=torch.float32)
@@ -324,7 +325,7 @@ def _evaluate_with_curve(seen_scores, seen_labels, unseen_scores, unseen_labels,
 
 def _train_phase(resolved: ResolvedRun, dataset: ZSLDataset, device, checkpoint: Path, resume: bool,
                  progress: bool, label: str, epochs: int | None = None, on_epoch_end_factory=None):
-    from zslbench.engine import seed_everything, train
+    from zslbench.training.engine import seed_everything, train
 
     cfg = resolved.config
     train_cfg = dataclasses.replace(cfg.train, epochs=epochs) if epochs is not None else cfg.train
@@ -388,7 +389,7 @@ def _validate_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, r
 
     def factory(model, test_sets):
         def on_epoch_end(epoch: int) -> dict:
-            from zslbench.engine import score_images
+            from zslbench.training.engine import score_images
 
             attrs = torch.as_tensor(val_ds.class_attributes, dtype=torch.float32)
             ss, sl = score_images(model, test_sets["test_seen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
@@ -505,7 +506,7 @@ def _validate_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, feats: 
 
 
 def _fit_feature_model(resolved: ResolvedRun, dataset: ZSLDataset, features: np.ndarray, device, options=None):
-    from zslbench.engine import seed_everything
+    from zslbench.training.engine import seed_everything
 
     cfg = resolved.config
     seed_everything(cfg.seed)

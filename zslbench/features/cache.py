@@ -882,7 +882,7 @@ TransformFactory = Callable[[str, int, bool], Callable]
 
 
 def _default_backbone_factory(name: str, pretrained: str | None, image_size: int) -> Any:
-    from zslbench.backbones import create_backbone
+    from zslbench.models.backbones import create_backbone
 
     return create_backbone(name, pretrained, image_size)
 
@@ -893,7 +893,7 @@ def _default_transform_factory(recipe: str, image_size: int, train: bool, backbo
 
     mean_std = None
     if backbone_name is not None:
-        from zslbench.backbones import expected_mean_std
+        from zslbench.models.backbones import expected_mean_std
 
         mean_std = expected_mean_std(backbone_name)
     return build_transform(recipe, image_size, train, mean_std=mean_std)
@@ -951,7 +951,7 @@ def ensure_features(dataset: ZSLDataset, backbone_name: str, data_cfg: Any = Non
     A hit constructs no backbone: the weights checksum of the key is remembered
     per weights source (:func:`weights_source_id`). A miss builds the backbone
     with ``backbone_factory(name, pretrained, image_size)`` (default
-    :func:`zslbench.backbones.create_backbone`), the eval transform with
+    :func:`zslbench.models.backbones.create_backbone`), the eval transform with
     ``transform_factory(recipe, image_size, train)`` (default
     :func:`zslbench.data.transforms.build_transform`; the recipe defaults to
     ``dataset.meta["recipe"]``) and encodes every split with a rich progress bar.

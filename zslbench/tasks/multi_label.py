@@ -26,7 +26,7 @@ from zslbench import store
 from zslbench.data.dataset import MULTI_LABEL, ArrayImages, ZSLDataset
 from zslbench.data.transforms import ImageDataset, build_transform
 from zslbench.errors import UsageError
-from zslbench.multilabel.metrics import MultiLabelMetrics, evaluate_multilabel
+from zslbench.evaluation.multi_label import MultiLabelMetrics, evaluate_multilabel
 
 #: Top-K of F1@K when a dataset does not say (the NUS-WIDE values).
 DEFAULT_TOP_K = (3, 5)
@@ -110,7 +110,7 @@ def _context(cfg: Any, dataset: ZSLDataset, device: torch.device):
 def score_test_images(model: torch.nn.Module, dataset: ZSLDataset, test_set: MultiLabelImageDataset, cfg: Any,
                       device: torch.device) -> tuple[np.ndarray, np.ndarray]:
     """Scores (N_test, L) of every test image against all labels, and the image indices of the rows."""
-    from zslbench.engine import score_images
+    from zslbench.training.engine import score_images
 
     vectors = torch.as_tensor(dataset.class_attributes, dtype=torch.float32)
     scores, image_indices = score_images(model, test_set, vectors, cfg.train.eval_batch_size, device, cfg.train.amp)
@@ -132,7 +132,7 @@ def _per_label_ap(dataset: ZSLDataset, metrics: MultiLabelMetrics) -> dict:
 def run_multilabel(resolved: Any, dataset: ZSLDataset, device: torch.device, run_dir: Path, resume: bool,
                    progress: bool) -> tuple[dict, dict]:
     """Train, score and evaluate one multi-label run; returns (metrics, timings) for the run store."""
-    from zslbench.engine import seed_everything, train
+    from zslbench.training.engine import seed_everything, train
     from zslbench.runner import _mean_throughput
 
     _check_supported(resolved)

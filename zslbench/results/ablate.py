@@ -21,9 +21,10 @@ from typing import Sequence
 
 import click
 
-from zslbench import registry, results, store
+from zslbench import registry, store
+from zslbench.results import selection as results
 from zslbench.errors import UsageError
-from zslbench.results import NoRunsError, ResultTable
+from zslbench.results.selection import NoRunsError, ResultTable
 from zslbench.store import RunRecord
 
 #: Config keys that do not change what a run computes.
@@ -150,7 +151,7 @@ def build_ablation(plan: AblationPlan, runs: Sequence[RunRecord], explicit_root:
 def ablate_command(method: str, datasets: tuple[str, ...], seeds: str, runs_root: str | None, fmt: str,
                    no_run: bool, set_items: tuple[str, ...]) -> None:
     """Run (or reuse) METHOD, its registered variants and its baseline; print the ablation table."""
-    from zslbench.compare import run_queue
+    from zslbench.results.compare import run_queue
     from zslbench.paths import runs_dir
 
     if no_run and set_items:

@@ -24,10 +24,12 @@ import click
 import numpy as np
 
 import zslbench
-from zslbench import plots, registry, results
+from zslbench import registry
+from zslbench.results import plots
+from zslbench.results import selection as results
 from zslbench.data.dataset import SINGLE_LABEL
 from zslbench.errors import DataError
-from zslbench.results import MethodResult
+from zslbench.results.selection import MethodResult
 from zslbench.store import RunRecord
 
 README = "README.md"
@@ -207,7 +209,7 @@ def write_report(root: Path, out_dir: Path, methods: Sequence[str] = (), dataset
                  run_ids: Sequence[str] = (), tags: Sequence[str] = (), oracle: bool = False,
                  explicit_root: Path | None = None) -> ReportOutcome:
     """Write ``out_dir/README.md`` and its pictures; :class:`~zslbench.results.NoRunsError` when nothing matches."""
-    from zslbench.compare import build_comparison
+    from zslbench.results.compare import build_comparison
 
     comparison = build_comparison(root, methods, datasets, run_ids, tags, oracle, (), explicit_root)
     out_dir = Path(out_dir)
