@@ -678,7 +678,7 @@ def _entry_from_file(path: Path, f: Any) -> CacheEntry:
 def _create_file(path: Path, key: FeatureKey, dataset: ZSLDataset, chunk_rows: int) -> Any:
     import h5py
 
-    from zslbench import __version__
+    from zslbench.version import __version__
 
     f = h5py.File(path, "w")
     f.attrs.update({

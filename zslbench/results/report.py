@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import click
 import numpy as np
 
-import zslbench
+from zslbench.version import __version__
 from zslbench import registry
 from zslbench.results import plots
 from zslbench.results import selection as results
@@ -220,7 +220,7 @@ def write_report(root: Path, out_dir: Path, methods: Sequence[str] = (), dataset
     stamp = _dt.datetime.now().isoformat(timespec="seconds")
     lines = [
         "# zslbench report", "",
-        f"Generated {stamp} by zslbench {zslbench.__version__} from the run store `{root}`: "
+        f"Generated {stamp} by zslbench {__version__} from the run store `{root}`: "
         f"{len(runs)} runs of {', '.join(comparison.methods)} on {', '.join(comparison.datasets)}. "
         "Accuracies are per-class mean top-1 in percent, mean ± std over seeds (n runs); "
         "see [Runs used](#runs-used) for each run's configuration and environment.", "",
