@@ -18,7 +18,7 @@ import pytest
 import torch
 from torch import nn
 
-from zslbench.features import cache as F
+from zslbench import features as F
 from zslbench.data.dataset import ArrayImages, ZSLDataset
 from zslbench_baselines.classic import ESZSL, ESZSLOptions
 

@@ -15,10 +15,10 @@ from zslbench.hookspecs import hookimpl
 
 @hookimpl
 def register_datasets(register: Callable) -> None:
-    from zslbench.data import synthetic, xlsa17
+    from zslbench.data import synthetic, xlsa17_specs
     from zslbench.data import multilabel_specs
 
-    for spec in (*synthetic.dataset_specs(), *xlsa17.dataset_specs(), *multilabel_specs.dataset_specs()):
+    for spec in (*synthetic.dataset_specs(), *xlsa17_specs.dataset_specs(), *multilabel_specs.dataset_specs()):
         register(spec)
 
 
