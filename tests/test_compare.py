@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from zslbench import registry, store
-from zslbench.results import selection as results
+from zslbench import registry, results, store
 from zslbench.cli import main
 from zslbench.methods import MethodSpec
 from zslbench.registry import Entry, Origin

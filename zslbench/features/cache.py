@@ -31,9 +31,6 @@ try:  # POSIX advisory locks; released by the OS when the holder dies
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-#: Bumped whenever the file layout or the meaning of stored features changes.
-
-
 _NOT_REPRODUCIBLE = "not-reproducible"  # weights-index marker: the source initialises randomly
 
 

@@ -25,14 +25,6 @@ from zslbench.features.sources import (
     BackboneFactory, TransformFactory, _default_backbone_factory, _default_transform_factory,
 )
 
-try:  # POSIX advisory locks; released by the OS when the holder dies
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
-#: Bumped whenever the file layout or the meaning of stored features changes.
-
-
 def _resolve_device(device: str) -> str:
     if device == "auto":
         import torch

@@ -33,14 +33,6 @@ from zslbench.errors import DataError
 from zslbench.features.fingerprints import FeatureKey
 from zslbench.features.sources import FeatureSource
 
-try:  # POSIX advisory locks; released by the OS when the holder dies
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
-#: Bumped whenever the file layout or the meaning of stored features changes.
-
-
 @dataclass
 class FeatureSplit:
     """Features of one split: ``features`` (N, D) float32, ``labels`` (N,), ``image_ids`` (N,) dataset indices.

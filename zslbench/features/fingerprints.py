@@ -22,14 +22,6 @@ import numpy as np
 from zslbench.data.dataset import ArrayImages, FileImages, ZSLDataset
 from zslbench.errors import UsageError
 
-try:  # POSIX advisory locks; released by the OS when the holder dies
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
-#: Bumped whenever the file layout or the meaning of stored features changes.
-
-
 #: Bumped whenever the file layout or the meaning of stored features changes.
 FEATURE_FORMAT_VERSION = 1
 

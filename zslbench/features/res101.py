@@ -16,14 +16,6 @@ from zslbench.features.fileformat import CacheEntry
 from zslbench.features.fingerprints import FeatureKey, file_sample_digest, make_key
 from zslbench.features.sources import ArraySource
 
-try:  # POSIX advisory locks; released by the OS when the holder dies
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
-#: Bumped whenever the file layout or the meaning of stored features changes.
-
-
 #: Backbone name of the published ResNet-101 features of Xian et al. (res101.mat).
 RES101_BACKBONE = "resnet101-xlsa17"
 

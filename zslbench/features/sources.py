@@ -9,14 +9,6 @@ import numpy as np
 from zslbench.data.dataset import ZSLDataset
 from zslbench.errors import DataError
 
-try:  # POSIX advisory locks; released by the OS when the holder dies
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
-#: Bumped whenever the file layout or the meaning of stored features changes.
-
-
 class FeatureSource(Protocol):
     """Produces the features of dataset images, one chunk of rows at a time."""
 

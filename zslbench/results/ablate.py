@@ -21,10 +21,9 @@ from typing import Sequence
 
 import click
 
-from zslbench import registry, store
-from zslbench.results import selection as results
+from zslbench import registry, results, store
 from zslbench.errors import UsageError
-from zslbench.results.selection import NoRunsError, ResultTable
+from zslbench.results import NoRunsError, ResultTable
 from zslbench.store import RunRecord
 
 #: Config keys that do not change what a run computes.

@@ -16,9 +16,9 @@ from typing import Sequence
 
 import click
 
-from zslbench.results import selection as results
+from zslbench import results
 from zslbench.config import RunConfig
-from zslbench.results.selection import NoRunsError, ResultTable, Selection
+from zslbench.results import NoRunsError, ResultTable, Selection
 
 
 @dataclass

@@ -26,10 +26,10 @@ import numpy as np
 from zslbench.version import __version__
 from zslbench import registry
 from zslbench.results import plots
-from zslbench.results import selection as results
+from zslbench import results
 from zslbench.data.dataset import SINGLE_LABEL
 from zslbench.errors import DataError
-from zslbench.results.selection import MethodResult
+from zslbench.results import MethodResult
 from zslbench.store import RunRecord
 
 README = "README.md"

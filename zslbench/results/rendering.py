@@ -1,0 +1,465 @@
+"""Result tables built from aggregates, rendered as a terminal table, Markdown, CSV, JSON or LaTeX.
+
+Units: single-label accuracies are stored as fractions and shown in percent
+with one decimal; a multi-label metric is shown in percent when every stored
+value of it lies in [0, 1], else as stored. Published numbers
+(``MethodSpec.reference_results``) are percent already.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+
+from zslbench.data.dataset import SINGLE_LABEL
+from zslbench.errors import UsageError
+from zslbench.store import RunRecord
+from zslbench.results.aggregation import MethodResult, config_differences, reference_numbers, score_keys
+from zslbench.results.selection import run_command
+
+#: Headline metrics of every single-label run, in table order.
+STANDARD_METRICS = ("t1", "u", "s", "h", "ausuc")
+
+
+#: Calibrated-stacking metrics: present only for runs of the validated (gbu) protocol.
+CALIBRATED_METRICS = ("cs_u", "cs_s", "cs_h")
+
+
+#: Gamma tuned on the test set itself: shown only on request, always labelled as such.
+ORACLE_METRICS = ("oracle_u", "oracle_s", "oracle_h")
+
+
+#: Metrics of the ablation table (the layout of the SVIP paper's Table 2).
+ABLATION_METRICS = ("t1", "u", "s", "h")
+
+
+METRIC_LABELS = {
+    "t1": "T1", "u": "U", "s": "S", "h": "H", "ausuc": "AUSUC",
+    "cs_u": "CS-U", "cs_s": "CS-S", "cs_h": "CS-H",
+    "oracle_u": "oracle U", "oracle_s": "oracle S", "oracle_h": "oracle H",
+}
+
+
+NOISE_MARK = "≈"
+
+
+LEGEND_NOISE = (f"{NOISE_MARK}: the difference is within one standard deviation (or a method has a single seed), "
+                "so it is not a reliable difference")
+
+
+LEGEND_CALIBRATED = ("CS-U/S/H: calibrated stacking with gamma chosen on validation data only "
+                     "(validated gbu protocol)")
+
+
+LEGEND_ORACLE = "oracle U/S/H: gamma tuned on the test set itself, an upper bound for analysis, not a result"
+
+
+FORMATS = ("table", "markdown", "csv", "json", "latex")
+
+
+@dataclass
+class Column:
+    """One numeric column: a metric key, optionally within a group (a dataset, in ablation tables)."""
+
+    key: str
+    label: str
+    group: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.key if self.group is None else f"{self.group}:{self.key}"
+
+    @property
+    def title(self) -> str:
+        return self.label if self.group is None else f"{self.group} {self.label}"
+
+
+@dataclass
+class Cell:
+    """A shown number (display units) with its spread; ``within_noise`` marks an unreliable difference."""
+
+    value: float
+    std: float | None = None
+    n: int = 1
+    within_noise: bool | None = None
+
+    def text(self, signed: bool = False, pm: str = "±", mark: str = NOISE_MARK, row_n: int | None = None) -> str:
+        """``45.1 ± 0.8``; ``+1.2 ≈`` for a difference within noise; ``(n=1)`` when fewer runs than the row has."""
+        body = f"{self.value:+.1f}" if signed else f"{self.value:.1f}"
+        if self.std is not None and self.n > 1 and not signed:
+            body += f" {pm} {self.std:.1f}"
+        if self.within_noise:
+            body += f" {mark}"
+        if row_n is not None and self.std is not None and self.n != row_n:
+            body += f" (n={self.n})"
+        return body
+
+
+#: Row kinds: our aggregate, the paper's published numbers, the difference to the first method.
+OURS, PAPER, DELTA = "ours", "paper", "delta"
+
+
+@dataclass
+class Row:
+    label: str
+    kind: str
+    method: str
+    dataset: str | None
+    cells: dict[str, Cell]
+    n: int | None = None
+    seeds: list[int] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
+    protocols: list[str] = field(default_factory=list)
+    source: str | None = None
+
+
+@dataclass
+class ResultTable:
+    """A rendered-format-independent table: columns, rows and notes printed under it."""
+
+    title: str
+    columns: list[Column]
+    rows: list[Row]
+    dataset: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _percent_keys(results: Iterable[MethodResult]) -> set[str]:
+    """Metrics shown in percent: single-label accuracies, and multi-label metrics stored in [0, 1]."""
+    inside: dict[str, bool] = {}
+    for result in results:
+        for record in result.runs:
+            test = record.metrics["test"]
+            for key in score_keys(test):
+                ok = result.task == SINGLE_LABEL or 0.0 <= float(test[key]) <= 1.0
+                inside[key] = inside.get(key, True) and ok
+    return {k for k, ok in inside.items() if ok}
+
+
+def available_metrics(results: Iterable[MethodResult], oracle: bool = False) -> list[str]:
+    """Metric columns for these results: the standard five, CS-* where some run has them, oracle-* on request.
+
+    Multi-label results show mAP and F1@K for ZSL and GZSL (the headline
+    numbers); precision@K, recall@K and the rest are available with ``--metric``.
+    """
+    results = list(results)
+    present: list[str] = []
+    for result in results:
+        for key in result.metrics:
+            if key not in present:
+                present.append(key)
+    if all(r.task == SINGLE_LABEL for r in results):
+        keys = [k for k in STANDARD_METRICS if k in present]
+        keys += [k for k in CALIBRATED_METRICS if k in present]
+        if oracle:
+            keys += [k for k in ORACLE_METRICS if k in present]
+        return keys
+    headline = [k for k in present if k.endswith("_map") or "_f1_at_" in k]
+    return headline or [k for k in present if oracle or not k.startswith("oracle_")]
+
+
+def check_requested_metrics(requested: Sequence[str], results: Iterable[MethodResult]) -> list[str]:
+    """Validate ``--metric`` names against what the runs stored (case-insensitive, labels accepted)."""
+    results = list(results)
+    known: list[str] = []
+    for result in results:
+        known += [k for k in result.metrics if k not in known]
+    by_label = {METRIC_LABELS.get(k, k).lower(): k for k in known} | {k.lower(): k for k in known}
+    out = []
+    for name in requested:
+        key = by_label.get(name.lower().replace("-", "_")) or by_label.get(name.lower())
+        if key is None:
+            raise UsageError(f"unknown metric {name!r}", "stored metrics: " + ", ".join(known or ["none"]))
+        out.append(key)
+    return out
+
+
+def _ours_cells(result: MethodResult, columns: list[Column], percent: set[str]) -> dict[str, Cell]:
+    cells = {}
+    for column in columns:
+        summary = result.metrics.get(column.key)
+        if summary is not None:
+            scale = 100.0 if column.key in percent else 1.0
+            cells[column.id] = Cell(summary.mean * scale, summary.std * scale, summary.n)
+    return cells
+
+
+def _delta_cells(result: MethodResult, first: MethodResult, columns: list[Column], percent: set[str]) -> dict[str, Cell]:
+    cells = {}
+    for column in columns:
+        ours, base = result.metrics.get(column.key), first.metrics.get(column.key)
+        if ours is None or base is None:
+            continue
+        scale = 100.0 if column.key in percent else 1.0
+        delta = (ours.mean - base.mean) * scale
+        noise = max(ours.std, base.std) * scale
+        within = ours.n < 2 or base.n < 2 or abs(delta) <= noise
+        cells[column.id] = Cell(delta, None, min(ours.n, base.n), within_noise=within)
+    return cells
+
+
+def _paper_row(method: str, dataset: str, columns: list[Column], label: str) -> Row | None:
+    numbers, source = reference_numbers(method, dataset)
+    cells = {c.id: Cell(numbers[c.key]) for c in columns if c.key in numbers}
+    if not cells:
+        return None
+    return Row(label, PAPER, method, dataset, cells, source=source)
+
+
+def _ours_row(label: str, result: MethodResult, cells: dict[str, Cell]) -> Row:
+    return Row(label, OURS, result.method, result.dataset, cells, n=result.n, seeds=result.seeds,
+               run_ids=[r.run_id for r in result.runs], protocols=result.protocols)
+
+
+def comparison_tables(results: dict[tuple[str, str], MethodResult], methods: Sequence[str], datasets: Sequence[str],
+                      oracle: bool = False, metrics: Sequence[str] = (), root: Path | None = None) -> list[ResultTable]:
+    """One table per dataset: a row per method (mean ± std, n), the paper's numbers, and differences to ``methods[0]``."""
+    tables = []
+    for dataset in datasets:
+        present = [results[(m, dataset)] for m in methods if (m, dataset) in results]
+        if not present:
+            continue
+        keys = list(metrics) if metrics else available_metrics(present, oracle)
+        columns = [Column(k, METRIC_LABELS.get(k, k)) for k in keys]
+        percent = _percent_keys(present)
+        first = results.get((methods[0], dataset))
+        rows: list[Row] = []
+        notes: list[str] = []
+        for method in methods:
+            result = results.get((method, dataset))
+            if result is None:
+                notes.append(f"{method}: no complete run on {dataset} (`{run_command(method, dataset, root)}`)")
+                continue
+            rows.append(_ours_row(method, result, _ours_cells(result, columns, percent)))
+            differing = config_differences(result.runs)
+            if differing:
+                notes.append(f"warning: the {result.n} runs of {method} differ in {', '.join(differing[:6])}"
+                             + (" ..." if len(differing) > 6 else "") + " (pick runs with --tag or --run-id)")
+            paper = _paper_row(method, dataset, columns, "  paper")
+            if paper is not None:
+                rows.append(paper)
+            if first is not None and method != methods[0]:
+                rows.append(Row(f"  Δ vs {methods[0]}", DELTA, method, dataset,
+                                _delta_cells(result, first, columns, percent)))
+        if first is None and len(methods) > 1:
+            notes.append(f"no differences shown: {methods[0]} (the reference method) has no run on {dataset}")
+        protocols = sorted({p for r in present for p in r.protocols})
+        notes += _source_notes(rows)
+        if any(k in CALIBRATED_METRICS for k in keys):
+            notes.append(LEGEND_CALIBRATED)
+        if any(k in ORACLE_METRICS for k in keys):
+            notes.append(LEGEND_ORACLE)
+        if any(row.kind == DELTA for row in rows):
+            notes.append(LEGEND_NOISE)
+        units = "percent" if percent >= set(keys) else "percent where stored in [0, 1]"
+        notes.insert(0, f"{units}, mean ± std over seeds; n = runs")
+        tables.append(ResultTable(f"{dataset} (protocol: {', '.join(protocols)})", columns, rows, dataset=dataset,
+                                  notes=notes))
+    return tables
+
+
+def ablation_table(results: dict[tuple[str, str], MethodResult], roles: Sequence[tuple[str, str]],
+                   datasets: Sequence[str]) -> ResultTable:
+    """The SVIP paper's Table 2 layout: rows (role label, method), columns T1/U/S/H per dataset, paper rows beside."""
+    columns = [Column(k, METRIC_LABELS[k], group=d) for d in datasets for k in ABLATION_METRICS]
+    rows: list[Row] = []
+    notes: list[str] = []
+    for label, method in roles:
+        cells: dict[str, Cell] = {}
+        runs: list[RunRecord] = []
+        for dataset in datasets:
+            result = results.get((method, dataset))
+            if result is None:
+                continue
+            runs += result.runs
+            cells.update(_ours_cells(result, [c for c in columns if c.group == dataset], {*ABLATION_METRICS}))
+        seeds = sorted({r.seed for r in runs})
+        per_dataset = [results[(method, d)].n for d in datasets if (method, d) in results]
+        rows.append(Row(label, OURS, method, None, cells, n=max(per_dataset, default=0), seeds=seeds,
+                        run_ids=[r.run_id for r in runs],
+                        protocols=sorted({str(r.config.get("protocol", "?")) for r in runs})))
+        paper_cells: dict[str, Cell] = {}
+        sources: list[str] = []
+        for dataset in datasets:
+            paper = _paper_row(method, dataset, [c for c in columns if c.group == dataset], "  paper")
+            if paper is not None:
+                paper_cells.update(paper.cells)
+                sources += [paper.source or "source not given"]
+        if paper_cells:
+            rows.append(Row("  paper", PAPER, method, None, paper_cells, source="; ".join(dict.fromkeys(sources))))
+    notes = ["percent, mean ± std over seeds; n = runs per dataset", *_source_notes(rows)]
+    return ResultTable("ablation", columns, rows, notes=notes)
+
+
+def _source_notes(rows: Sequence[Row]) -> list[str]:
+    """One note per publication: which rows' paper numbers come from it."""
+    by_source: dict[str, list[str]] = {}
+    for row in rows:
+        if row.kind == PAPER:
+            by_source.setdefault(row.source or "source not given", []).append(row.method)
+    return [f"paper numbers ({source}): {', '.join(dict.fromkeys(methods))}" for source, methods in by_source.items()]
+
+
+def _cell_text(row: Row, column: Column, pm: str = "±", mark: str = NOISE_MARK) -> str:
+    cell = row.cells.get(column.id)
+    if cell is None:
+        return "-"
+    return cell.text(signed=row.kind == DELTA, pm=pm, mark=mark, row_n=row.n if row.kind == OURS else None)
+
+
+def _n_text(row: Row) -> str:
+    return str(row.n) if row.n is not None else ""
+
+
+def render_rich(tables: Sequence[ResultTable], width: int | None = None) -> str:
+    """Terminal tables (rich), as text; ``width`` defaults to the terminal's, or 200 columns in a pipe."""
+    import shutil
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    if width is None:
+        width = shutil.get_terminal_size((200, 24)).columns if sys.stdout.isatty() else 200
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=False, color_system=None)
+    for table in tables:
+        out = Table(title=Text(table.title), title_justify="left")
+        out.add_column("method")
+        out.add_column("n", justify="right")
+        for column in table.columns:
+            out.add_column(Text(column.title if column.group is None else f"{column.group}\n{column.label}"),
+                           justify="right")
+        for row in table.rows:
+            style = "dim" if row.kind != OURS else None
+            out.add_row(Text(row.label), _n_text(row), *[Text(_cell_text(row, c)) for c in table.columns], style=style)
+        console.print(out)
+        for note in table.notes:
+            console.print(Text(f"  {note}"))
+        console.print()
+    return buffer.getvalue()
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(tables: Sequence[ResultTable], heading: str = "###") -> str:
+    """GitHub-flavoured Markdown: a heading, a pipe table and the notes as a list, per table."""
+    parts = []
+    for table in tables:
+        header = ["method", "n", *[c.title for c in table.columns]]
+        lines = [f"{heading} {_md_escape(table.title)}", "",
+                 "| " + " | ".join(_md_escape(h) for h in header) + " |",
+                 "|" + "|".join([":---", "---:"] + ["---:"] * len(table.columns)) + "|"]
+        for row in table.rows:
+            label = row.label.strip()
+            label = f"**{_md_escape(label)}**" if row.kind == OURS else f"_{_md_escape(label)}_"
+            cells = [label, _n_text(row), *[_md_escape(_cell_text(row, c)) for c in table.columns]]
+            lines.append("| " + " | ".join(cells) + " |")
+        if table.notes:
+            lines.append("")
+            lines += [f"- {_md_escape(note)}" for note in table.notes]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def render_csv(tables: Sequence[ResultTable]) -> str:
+    """Tidy CSV: one line per (table row, metric)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["dataset", "method", "row", "metric", "value", "std", "n", "within_noise", "seeds", "source"])
+    for table in tables:
+        for row in table.rows:
+            for column in table.columns:
+                cell = row.cells.get(column.id)
+                if cell is None:
+                    continue
+                dataset = column.group or table.dataset or ""
+                writer.writerow([dataset, row.method, row.kind, column.key, f"{cell.value:.4f}",
+                                 "" if cell.std is None else f"{cell.std:.4f}", cell.n,
+                                 "" if cell.within_noise is None else str(cell.within_noise).lower(),
+                                 " ".join(map(str, row.seeds)), row.source or ""])
+    return buffer.getvalue()
+
+
+def tables_to_dict(tables: Sequence[ResultTable], skipped: Sequence[tuple[Path, str]] = ()) -> dict:
+    """A JSON-ready dict of the tables (values in display units) and the skipped run directories."""
+    return {
+        "tables": [
+            {
+                "title": t.title, "dataset": t.dataset,
+                "columns": [{"id": c.id, "metric": c.key, "label": c.label, "dataset": c.group} for c in t.columns],
+                "rows": [
+                    {"label": r.label.strip(), "kind": r.kind, "method": r.method, "dataset": r.dataset, "n": r.n,
+                     "seeds": r.seeds, "run_ids": r.run_ids, "protocols": r.protocols, "source": r.source,
+                     "cells": {cid: {"value": c.value, "std": c.std, "n": c.n, "within_noise": c.within_noise}
+                               for cid, c in r.cells.items()}}
+                    for r in t.rows
+                ],
+                "notes": t.notes,
+            }
+            for t in tables
+        ],
+        "skipped": [{"path": str(p), "reason": reason} for p, reason in skipped],
+    }
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "Δ": r"$\Delta$"}
+
+
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def render_latex(tables: Sequence[ResultTable]) -> str:
+    """booktabs tabulars (needs ``\\usepackage{booktabs}``); grouped columns get a \\multicolumn header."""
+    parts = []
+    for table in tables:
+        ncols = len(table.columns)
+        lines = [f"% {table.title}", r"\begin{tabular}{l r " + "r" * ncols + "}", r"\toprule"]
+        groups = [c.group for c in table.columns]
+        if any(g is not None for g in groups):
+            header, start = ["", ""], 0
+            rules = []
+            while start < ncols:
+                end = start
+                while end + 1 < ncols and groups[end + 1] == groups[start]:
+                    end += 1
+                header.append(rf"\multicolumn{{{end - start + 1}}}{{c}}{{{_latex_escape(str(groups[start]))}}}")
+                rules.append(rf"\cmidrule(lr){{{start + 3}-{end + 3}}}")
+                start = end + 1
+            lines += [" & ".join(header) + r" \\", " ".join(rules)]
+        lines.append(" & ".join(["method", "n", *[_latex_escape(c.label) for c in table.columns]]) + r" \\")
+        lines.append(r"\midrule")
+        for row in table.rows:
+            cells = [_latex_escape(row.label.strip()), _n_text(row)]
+            cells += [_latex_escape(_cell_text(row, c, pm="\x00", mark="\x01")).replace("\x00", r"$\pm$")
+                      .replace("\x01", r"$\approx$") for c in table.columns]
+            lines.append(" & ".join(cells) + r" \\")
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        lines += [f"% {note}" for note in table.notes]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def render(tables: Sequence[ResultTable], fmt: str, skipped: Sequence[tuple[Path, str]] = ()) -> str:
+    """Tables in one of :data:`FORMATS`."""
+    if fmt == "table":
+        return render_rich(tables)
+    if fmt == "markdown":
+        return render_markdown(tables)
+    if fmt == "csv":
+        return render_csv(tables)
+    if fmt == "json":
+        return json.dumps(tables_to_dict(tables, skipped), indent=2) + "\n"
+    if fmt == "latex":
+        return render_latex(tables)
+    raise UsageError(f"unknown format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
