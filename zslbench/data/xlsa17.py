@@ -25,6 +25,10 @@ are the file's 1-based ``*_loc`` minus one, and cached features stay aligned.
 ``train_loc``/``val_loc`` (present in the original files only) overlap
 ``test_seen_loc``: they are used for their class sets only (the GBU
 train/validation classes), never as image splits.
+
+This module is longer than 500 lines because it is the whole reader of one external layout (the
+xlsa17 split files, their res101 image index and the original image folders); its parts share the
+layout tables and checks above and are only used together by :func:`load_dataset`.
 """
 
 from __future__ import annotations
