@@ -102,8 +102,6 @@ def _per_label_ap(dataset: ZSLDataset, metrics: MultiLabelMetrics) -> dict:
     return {"unseen": {names[int(i)]: float(ap) for i, ap in zip(dataset.unseen_classes, metrics.zsl.per_label_ap)}}
 
 
-
-
 class MultiLabelTask(Task):
     """A row of labels per image (NUS-WIDE, Open Images, the synthetic multi-label benchmarks)."""
 
