@@ -20,8 +20,8 @@ from zslbench import paths
 from zslbench.data.dataset import ZSLDataset
 from zslbench.errors import DataError, UsageError
 from zslbench.features.fileformat import (
-    CacheEntry, CacheEntryInfo, CorruptEntryError, FeatureSplit, ProgressCallback, _entry_from_file, _fill,
-    _is_disk_full, _structure_problem, _verify_chunks,
+    CacheEntry, CacheEntryInfo, CorruptEntryError, FeatureSplit, ProgressCallback, entry_from_file, fill_entry,
+    is_disk_full, structure_problem, verify_chunks,
 )
 from zslbench.features.fingerprints import FeatureKey
 from zslbench.features.sources import BackboneSource, FeatureSource
@@ -31,14 +31,14 @@ try:  # POSIX advisory locks; released by the OS when the holder dies
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-_NOT_REPRODUCIBLE = "not-reproducible"  # weights-index marker: the source initialises randomly
+NOT_REPRODUCIBLE = "not-reproducible"  # weights-index marker: the source initialises randomly
 
 
 class CacheLockTimeout(DataError):
     """Another process holds the build lock of an entry for longer than allowed."""
 
 
-class _BuildLock:
+class BuildLock:
     """An exclusive lock file next to an entry; waits up to ``timeout_s`` (None: forever).
 
     POSIX: ``fcntl.flock`` (released by the OS if the holder dies, so no stale
@@ -51,7 +51,7 @@ class _BuildLock:
         self.poll_s = poll_s
         self._fd: int | None = None
 
-    def __enter__(self) -> "_BuildLock":
+    def __enter__(self) -> "BuildLock":
         deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
         announced = False
         while not self._try_acquire():
@@ -117,9 +117,9 @@ class FeatureCache:
     def path_for(self, key: FeatureKey) -> Path:
         return self.root / key.filename
 
-    def lock(self, key: FeatureKey) -> _BuildLock:
+    def lock(self, key: FeatureKey) -> BuildLock:
         """The build lock of ``key``'s entry (a context manager)."""
-        return _BuildLock(self.path_for(key), self.lock_timeout_s)
+        return BuildLock(self.path_for(key), self.lock_timeout_s)
 
     # ------------------------------------------------------------ lookup
 
@@ -138,9 +138,9 @@ class FeatureCache:
             with h5py.File(path, "r") as f:
                 if not bool(f.attrs.get("complete", False)):
                     return None  # an interrupted build: resumed by build()
-                problem = _structure_problem(f, key)
+                problem = structure_problem(f, key)
                 if problem is None:
-                    return _entry_from_file(path, f)
+                    return entry_from_file(path, f)
         except OSError as exc:
             problem = f"cannot be opened ({exc})"
         warnings.warn(f"feature cache file {path} failed verification: {problem}; rebuilding it", RuntimeWarning,
@@ -172,14 +172,14 @@ class FeatureCache:
                 return entry
             path = self.path_for(key)
             try:
-                _fill(path, key, dataset, source, chunk_rows, progress)
+                fill_entry(path, key, dataset, source, chunk_rows, progress)
             except OSError as exc:
-                if _is_disk_full(exc):
+                if is_disk_full(exc):
                     raise DataError(f"disk full while writing the feature cache {path} (left incomplete)",
                                     "free some space and rerun to resume, or remove it with `zslbench cache rm`") from exc
                 raise
             entry = self._lookup_locked(key)
-        if entry is None:  # pragma: no cover - _fill completes or raises
+        if entry is None:  # pragma: no cover - fill_entry completes or raises
             raise DataError(f"feature cache {path} is incomplete after its build")
         return entry
 
@@ -201,12 +201,12 @@ class FeatureCache:
                 chunk_rows = int(f.attrs["chunk_rows"])
                 cls = group["cls"][...]
                 if verify:
-                    _verify_chunks(cls, group["cls_sha256"][...], chunk_rows, entry.path, split)
+                    verify_chunks(cls, group["cls_sha256"][...], chunk_rows, entry.path, split)
                 patches = None
                 if with_patches:
                     patches = group["patches"][...]
                     if verify:
-                        _verify_chunks(patches, group["patches_sha256"][...], chunk_rows, entry.path, split)
+                        verify_chunks(patches, group["patches_sha256"][...], chunk_rows, entry.path, split)
                 return FeatureSplit(features=cls.astype(np.float32), labels=group["labels"][...],
                                     image_ids=group["image_ids"][...], patches=patches)
         except (OSError, KeyError) as exc:
@@ -221,7 +221,7 @@ class FeatureCache:
         out: list[CacheEntryInfo] = []
         for path in sorted(self.root.glob("*.h5")):
             size = path.stat().st_size
-            if _BuildLock(path, timeout_s=0).held_elsewhere():
+            if BuildLock(path, timeout_s=0).held_elsewhere():
                 out.append(CacheEntryInfo(path, size, "", {}, "", "building"))
                 continue
             try:
@@ -256,7 +256,7 @@ class FeatureCache:
                                  "give more characters of the fingerprint, or --all")
         removed: list[Path] = []
         for info in chosen:
-            lock = _BuildLock(info.path, timeout_s=0)
+            lock = BuildLock(info.path, timeout_s=0)
             if lock.held_elsewhere():
                 if not all_entries:
                     raise UsageError(f"{info.path.name} is being built by another process", "retry when it is done")
@@ -271,22 +271,22 @@ def _weights_index_path(cache: FeatureCache) -> Path:
     return cache.root / "weights-index.json"
 
 
-def _read_weights_index(cache: FeatureCache) -> dict:
+def read_weights_index(cache: FeatureCache) -> dict:
     try:
         return json.loads(_weights_index_path(cache).read_text())
     except (OSError, ValueError):
         return {}
 
 
-def _remember_weights(cache: FeatureCache, source_id: str, checksum: str) -> None:
-    index = _read_weights_index(cache)
+def remember_weights(cache: FeatureCache, source_id: str, checksum: str) -> None:
+    index = read_weights_index(cache)
     index[source_id] = checksum
     tmp = _weights_index_path(cache).with_name(f"weights-index.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
     os.replace(tmp, _weights_index_path(cache))  # atomic: readers never see half a file
 
 
-def _read_splits(cache: FeatureCache, entry: CacheEntry, splits: tuple[str, ...] | list[str] | None,
+def read_splits(cache: FeatureCache, entry: CacheEntry, splits: tuple[str, ...] | list[str] | None,
                  with_patches: bool) -> dict[str, FeatureSplit]:
     names = list(entry.split_sizes) if splits is None else list(splits)
     return {s: cache.read(entry, s, with_patches=with_patches) for s in names}

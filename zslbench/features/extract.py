@@ -16,7 +16,7 @@ import numpy as np
 from zslbench.data.dataset import ZSLDataset
 from zslbench.errors import DataError, UsageError
 from zslbench.features.cache import (
-    FeatureCache, _BuildLock, _NOT_REPRODUCIBLE, _read_splits, _read_weights_index, _remember_weights,
+    FeatureCache, BuildLock, NOT_REPRODUCIBLE, read_splits, read_weights_index, remember_weights,
 )
 from zslbench.features.fileformat import CacheEntry, CorruptEntryError, FeatureSplit, ProgressCallback
 from zslbench.features.fingerprints import make_key, state_dict_checksum, weights_source_id
@@ -98,7 +98,7 @@ def ensure_features(dataset: ZSLDataset, backbone_name: str, data_cfg: Any = Non
         backbone = factory(backbone_name, pretrained, size)
         actual = state_dict_checksum(backbone)
         if actual != key.weights_checksum:  # the remembered checksum went stale (e.g. weights replaced in place)
-            _remember_weights(cache, source_id, actual)
+            remember_weights(cache, source_id, actual)
             key = replace(key, weights_checksum=actual)
     if transform_factory is not None:
         transform = transform_factory(recipe, size, False)
@@ -144,14 +144,14 @@ def _weights_checksum(cache: FeatureCache, source_id: str, construct: Callable[[
     same weights (a seeded initialisation), otherwise the source is marked
     non-reproducible and always built (each build is then a different backbone).
     """
-    remembered = _read_weights_index(cache).get(source_id)
-    if remembered and remembered != _NOT_REPRODUCIBLE:
+    remembered = read_weights_index(cache).get(source_id)
+    if remembered and remembered != NOT_REPRODUCIBLE:
         return remembered, None
     backbone = construct()
     checksum = state_dict_checksum(backbone)
     if remembered is None:
         reproducible = named or state_dict_checksum(construct()) == checksum
-        _remember_weights(cache, source_id, checksum if reproducible else _NOT_REPRODUCIBLE)
+        remember_weights(cache, source_id, checksum if reproducible else NOT_REPRODUCIBLE)
     return checksum, backbone
 
 
@@ -159,12 +159,12 @@ def _read_with_rebuild(cache: FeatureCache, entry: CacheEntry, splits: Any, with
                        rebuild: Callable[[], CacheEntry]) -> dict[str, FeatureSplit]:
     """Read the splits; an entry whose chunks fail their checksums is reported, removed and rebuilt once."""
     try:
-        return _read_splits(cache, entry, splits, with_patches)
+        return read_splits(cache, entry, splits, with_patches)
     except CorruptEntryError as exc:
         warnings.warn(f"{exc}; rebuilding it", RuntimeWarning, stacklevel=3)
-        with _BuildLock(entry.path, cache.lock_timeout_s):
+        with BuildLock(entry.path, cache.lock_timeout_s):
             entry.path.unlink(missing_ok=True)
-        return _read_splits(cache, rebuild(), splits, with_patches)
+        return read_splits(cache, rebuild(), splits, with_patches)
 
 
 def select_images(features: dict[str, FeatureSplit], image_ids: np.ndarray) -> FeatureSplit:

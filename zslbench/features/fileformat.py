@@ -90,7 +90,7 @@ class CorruptEntryError(DataError):
 ProgressCallback = Callable[[int, int], None]  # (rows done, rows total)
 
 
-def _is_disk_full(exc: OSError) -> bool:
+def is_disk_full(exc: OSError) -> bool:
     # h5py reports HDF5 write failures as OSError whose message carries the C errno
     return exc.errno == errno.ENOSPC or "No space left" in str(exc) or f"errno = {errno.ENOSPC}" in str(exc)
 
@@ -99,7 +99,7 @@ def _sha256_rows(rows: np.ndarray) -> bytes:
     return hashlib.sha256(np.ascontiguousarray(rows).tobytes()).hexdigest().encode()
 
 
-def _verify_chunks(data: np.ndarray, digests: np.ndarray, chunk_rows: int, path: Path, split: str) -> None:
+def verify_chunks(data: np.ndarray, digests: np.ndarray, chunk_rows: int, path: Path, split: str) -> None:
     for c in range(math.ceil(len(data) / chunk_rows)):
         if _sha256_rows(data[c * chunk_rows:(c + 1) * chunk_rows]) != bytes(digests[c]):
             raise CorruptEntryError(f"feature cache file {path}: chunk {c} of split {split!r} fails its checksum")
@@ -109,7 +109,7 @@ def _splits_of(dataset: ZSLDataset) -> dict[str, np.ndarray]:
     return {name: np.asarray(idx, dtype=np.int64) for name, idx in sorted(dataset.splits.items())}
 
 
-def _structure_problem(f: Any, key: FeatureKey) -> str | None:
+def structure_problem(f: Any, key: FeatureKey) -> str | None:
     """Why an opened file is not a complete entry of ``key`` (None when it is)."""
     if int(f.attrs.get("format_version", -1)) != key.format_version:
         return f"format version {f.attrs.get('format_version')} != {key.format_version}"
@@ -138,7 +138,7 @@ def _structure_problem(f: Any, key: FeatureKey) -> str | None:
     return None
 
 
-def _entry_from_file(path: Path, f: Any) -> CacheEntry:
+def entry_from_file(path: Path, f: Any) -> CacheEntry:
     shape = json.loads(f.attrs.get("patch_shape", "null"))
     return CacheEntry(
         path=path, fingerprint=str(f.attrs["fingerprint"]), parts=json.loads(f.attrs["key_parts"]),
@@ -260,7 +260,7 @@ def _write_chunk(f: Any, group: Any, chunk_index: int, start: int, cls: np.ndarr
     f.flush()
 
 
-def _fill(path: Path, key: FeatureKey, dataset: ZSLDataset, source: FeatureSource, chunk_rows: int,
+def fill_entry(path: Path, key: FeatureKey, dataset: ZSLDataset, source: FeatureSource, chunk_rows: int,
           progress: ProgressCallback | None) -> None:
     f = _open_for_writing(path, key, dataset, chunk_rows)
     try:
