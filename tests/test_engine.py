@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from zslbench.config import TrainConfig
-from zslbench.engine import lr_for_epoch, score_images, train
+from zslbench.training.engine import lr_for_epoch, score_images, train
 from zslbench.methods import ImageZSLModel
 
 
@@ -186,7 +186,7 @@ def test_accumulated_warm_up_gradients_are_never_stepped_but_count_in_the_clippi
     # the body's gradient enlarges the clipping norm, so the heads' clipped SGD steps are shorter
     assert moved["accumulate"] < 0.9 * moved["heads"], moved
     shuffled = _cfg(epochs=1, shuffle=False)
-    from zslbench.engine import _loader_for_epoch
+    from zslbench.training.engine import _loader_for_epoch
 
     order = [int(i) for _, _, idx in _loader_for_epoch(TinySet(), shuffled, 0, 0, False) for i in idx]
     assert order == list(range(48))

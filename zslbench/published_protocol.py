@@ -164,7 +164,7 @@ def test_scoring_hook(dataset, batch_size: int, device, amp: bool):
     """
     import torch
 
-    from zslbench.engine import score_images
+    from zslbench.training.engine import score_images
 
     attributes = torch.as_tensor(dataset.class_attributes, dtype=torch.float32)
 
