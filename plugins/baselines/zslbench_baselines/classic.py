@@ -35,15 +35,17 @@ from zslbench.methods import MethodContext, MethodSpec
 SOURCE = "Xian et al., TPAMI 2018 (GBU), Proposed Split, ResNet-101 features (res101.mat)"
 #: The backbone name of the published res101 features (zslbench.features.RES101_BACKBONE).
 RES101_BACKBONE = "resnet101-xlsa17"
+#: The datasets whose res101.mat carries the published features (zslbench.data.xlsa17.DATASETS).
+XLSA17_DATASETS = ("awa1", "awa2", "apy", "cub", "sun", "flo")
 
 
 # --------------------------------------------------------------------------- shared helpers
 
 
 def default_backbone(dataset_name: str) -> str:
-    """The published res101 features for AwA2/CUB/SUN, the small ViTs for synthetic data, else ViT-B/16."""
+    """The published res101 features for the xlsa17 datasets, the small ViTs for synthetic data, else ViT-B/16."""
     name = dataset_name.lower()
-    if name in ("awa2", "cub", "sun"):
+    if name in XLSA17_DATASETS:
         return RES101_BACKBONE
     return {"synthetic": "vit-synthetic", "synthetic-tiny": "vit-synthetic-tiny"}.get(name, "vit_base_patch16_224")
 
