@@ -203,11 +203,11 @@ TINY = ["method.hidden_dim=16", "method.epochs=1", "method.iterations_per_epoch=
         "method.pretrain_epochs=1", "method.classifier_epochs=1", "method.batch_size=8"]
 
 
-def _run(tmp_path: Path, *args: str):
-    layout = build_xlsa17_layout(tmp_path / "awa2", "awa2", with_images=False, n_classes=8, n_unseen=2,
+def _run(tmp_path: Path, *args: str, dataset: str = "awa2"):
+    layout = build_xlsa17_layout(tmp_path / dataset, dataset, with_images=False, n_classes=8, n_unseen=2,
                                  images_per_class=6)
     sets = [item for s in TINY for item in ("--set", s)]
-    result = CliRunner().invoke(main, ["run", "f-clswgan", "--dataset", "awa2", "--data-root", str(layout.root),
+    result = CliRunner().invoke(main, ["run", "f-clswgan", "--dataset", dataset, "--data-root", str(layout.root),
                                        "--out", str(tmp_path / "runs"), "--quiet", *sets, *args])
     assert result.exit_code == 0, result.output
     (run,) = list((tmp_path / "runs").glob("*/*/*/"))
@@ -230,3 +230,12 @@ def test_tune_grid_under_gbu_chooses_on_validation_classes(tmp_path):
     assert [t["options"] for t in validation["trials"]] == [{"cls_weight": 0.0}, {"cls_weight": 0.1}]
     assert validation["chosen_options"] in [t["options"] for t in validation["trials"]]
     assert record.metrics["test"]["cs_gamma"] == validation["chosen_gamma"]
+
+
+def test_compare_shows_our_row_beside_the_paper_row(tmp_path):
+    _run(tmp_path, dataset="awa1")
+    result = CliRunner().invoke(main, ["compare", "f-clswgan", "--dataset", "awa1", "--runs", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    paper = [line for line in result.output.splitlines() if "paper" in line and "68.2" in line]
+    assert paper and "59.6" in paper[0]  # T1 and H of Xian et al. (CVPR 2018) on AwA1
+    assert "tafe-net" in result.output  # the source note

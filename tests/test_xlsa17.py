@@ -533,3 +533,9 @@ def test_data_check_exits_1_when_unusable_for_any_method(tmp_path):
     (tmp_path / "empty").mkdir()
     result = CliRunner().invoke(main, ["data", "check", "apy", "--root", str(tmp_path / "empty")])
     assert result.exit_code == 1 and "status: INCOMPLETE" in result.output
+
+
+def test_readme_documents_every_layout():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name in xlsa17.DATASETS:
+        assert xlsa17.expected_layout(name) in readme, f"README lacks the current layout of {name}"

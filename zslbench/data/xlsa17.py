@@ -123,7 +123,7 @@ DATASETS: dict[str, XlsaDataset] = {
         attribute_names_file="<root>/predicates.txt (or <root>/Animals_with_Attributes2/predicates.txt)",
     ),
     "apy": XlsaDataset(
-        name="apy", folder="APY", title="attribute Pascal and Yahoo (aPY)", image_dir_name=None,
+        name="apy", folder="APY", title="attribute Pascal and Yahoo", image_dir_name=None,
         image_dirs=("images",),
         homepage="https://vision.cs.uiuc.edu/attributes/",
         downloads=("https://vision.cs.uiuc.edu/attributes/attribute_data.tar.gz",
