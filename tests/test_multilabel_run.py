@@ -121,3 +121,37 @@ def test_resume_continues_a_multilabel_run(multilabel_registry):
     history = resumed.metrics["history"]
     assert [h["epoch"] for h in history] == [0, 1]
     assert history[0] == first.metrics["history"][0]  # the first epoch was not trained again
+
+
+def test_one_epoch_run_on_a_miniature_nuswide_copy_uses_the_authors_vectors(multilabel_registry, tmp_path,
+                                                                              monkeypatch):
+    from zslbench.multilabel import nuswide
+
+    monkeypatch.setattr(nuswide, "TOP_K", (1, 2))  # the miniature copy has 2 unseen labels
+    try:
+        from tests.test_multilabel_data import make_nuswide
+    except ImportError:  # tests/ on sys.path instead of the repository root
+        from test_multilabel_data import make_nuswide
+
+    root = make_nuswide(tmp_path / "data" / "NUS-WIDE")
+    vectors = root / "wiki_contexts" / "NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300"
+    beside = root.parent / "wiki_contexts" / vectors.name  # the LESA layout
+    beside.parent.mkdir()
+    vectors.rename(beside)
+    check = run_cli("data", "check", "nus-wide", "--root", str(root))
+    assert check.exit_code == 0, check.output
+    result = run_cli("run", "mlzsl-baseline", "--dataset", "nus-wide", "--data-root", str(root), "--device", "cpu",
+                     "--backbone", "vit-synthetic-tiny", "--pretrained", "none", "--epochs", "1", "-q",
+                     "--set", "data.image_size=32")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = sorted(Path(os.environ["ZSLBENCH_RUNS"]).glob("nus-wide/mlzsl-baseline/*"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["label_vectors"] == f"pickle:{beside}"
+    assert metrics["test"]["counts"]["unseen_labels"] == 2
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["pretrained"] == "none" and config["data"]["label_vectors"] == "auto"
+    beside.unlink()  # no vectors anywhere: a one-line error, nothing stored
+    missing = run_cli("run", "mlzsl-baseline", "--dataset", "nus-wide", "--data-root", str(root), "--device", "cpu",
+                      "--backbone", "vit-synthetic-tiny", "--pretrained", "none", "--epochs", "1", "-q")
+    assert missing.exit_code != 0 and "no label-vector pickle" in missing.output
+    assert len(list(Path(os.environ["ZSLBENCH_RUNS"]).glob("nus-wide/mlzsl-baseline/*"))) == 1
