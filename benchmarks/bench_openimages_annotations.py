@@ -1,7 +1,7 @@
 """Peak memory of reading an Open Images annotation CSV (the real file has tens of millions of rows).
 
 Target: <= 100 bytes per row of peak memory above the result
-(`zslbench.multilabel.openimages.read_annotations` streams rows into typed arrays).
+(`zslbench.data.openimages.read_annotations` streams rows into typed arrays).
 Run with ``.venv/bin/python -m pytest benchmarks/bench_openimages_annotations.py --benchmark-only -s``;
 ``ZSLBENCH_BENCH_ROWS`` changes the row count (default 5,000,000).
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zslbench.multilabel.openimages import read_annotations
+from zslbench.data.openimages import read_annotations
 
 ROWS = int(os.environ.get("ZSLBENCH_BENCH_ROWS", 5_000_000))
 IMAGES = ROWS // 8  # ~8 human-verified labels per image, as in Open Images V4

@@ -36,7 +36,7 @@ def multilabel_registry(monkeypatch):
         if importlib.util.find_spec(f"zslbench_{plugin}") is None:
             monkeypatch.syspath_prepend(str(REPO / "plugins" / plugin))
     load_plugins(force=True)
-    from zslbench.multilabel.specs import dataset_specs
+    from zslbench.data.multilabel_specs import dataset_specs
     from zslbench_baselines.mlzsl_baseline import MLZSL_METHODS
     from zslbench_epsilon.plugin import method_specs
 
@@ -125,7 +125,7 @@ def test_resume_continues_a_multilabel_run(multilabel_registry):
 
 def test_one_epoch_run_on_a_miniature_nuswide_copy_uses_the_authors_vectors(multilabel_registry, tmp_path,
                                                                               monkeypatch):
-    from zslbench.multilabel import nuswide
+    from zslbench.data import nuswide
 
     monkeypatch.setattr(nuswide, "TOP_K", (1, 2))  # the miniature copy has 2 unseen labels
     try:

@@ -30,9 +30,9 @@ import numpy as np
 from zslbench.data.dataset import ZSLDataset
 from zslbench.data.xlsa17 import existing_files_mask
 from zslbench.errors import DataError
-from zslbench.multilabel.files import (MultiLabelCheckReport, as_vector_matrix, existing_root, file_dataset,
-                                       find_first, read_binary_matrix, read_lines, require_file,
-                                       resolve_label_vectors, vector_pair)
+from zslbench.data.multilabel_files import (MultiLabelCheckReport, as_vector_matrix, existing_root, file_dataset,
+                                            find_first, read_binary_matrix, read_lines, require_file,
+                                            resolve_label_vectors, vector_pair)
 
 NAME = "nus-wide"
 TOP_K = (3, 5)
