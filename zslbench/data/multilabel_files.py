@@ -217,6 +217,21 @@ def vector_pair(path: Path, content: Any, pair: str, layout_hint: str) -> tuple[
     return content[0], content[1]
 
 
+# --------------------------------------------------------------------------- precomputed features
+
+
+def h5_image_keys(path: Path) -> set[str]:
+    """The image keys of an authors' HDF5 feature file (the names of its ``<key>-features`` datasets)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            return {name[: -len("-features")] for name in h5.keys() if name.endswith("-features")}
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}",
+                        "the authors' feature files hold one '<image>-features' dataset per image") from None
+
+
 # --------------------------------------------------------------------------- sparse annotations
 
 

@@ -31,7 +31,7 @@ from zslbench.data.dataset import ZSLDataset
 from zslbench.data.xlsa17 import existing_files_mask
 from zslbench.errors import DataError
 from zslbench.data.multilabel_files import (MultiLabelCheckReport, as_vector_matrix, existing_root, file_dataset,
-                                            find_first, read_binary_matrix, read_lines, require_file,
+                                            find_first, h5_image_keys, read_binary_matrix, read_lines, require_file,
                                             resolve_label_vectors, vector_pair)
 
 NAME = "nus-wide"
@@ -49,6 +49,9 @@ CONCEPT_SUFFIX = {"trainval": "Train", "test": "Test"}
 #: The field's GloVe label-vector pickle (searched in every layout of ``files.label_vector_dirs``).
 LABEL_VECTOR_FILES = ("NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300",)
 IMAGE_DIRS = ("Flickr", "images")
+#: The authors' precomputed features (LESA / BiAM / Generative_MLZSL): one HDF5 file per split.
+FEATURE_FILES = {"trainval": ("features/nus_wide_train.h5", "nus_wide_train.h5"),
+                 "test": ("features/nus_wide_test.h5", "nus_wide_test.h5")}
 
 LAYOUT = """<root>/                                  (default $ZSLBENCH_DATA/nus-wide)
   ImageList/TrainImagelist.txt, TestImagelist.txt   one image per line, e.g. actor\\0001_2124494179.jpg
@@ -60,7 +63,9 @@ LAYOUT = """<root>/                                  (default $ZSLBENCH_DATA/nus
                                                     (1000 x 300 tag vectors, 81 x 300 concept vectors); also found
                                                     in <root>/, <root>/word_embedding/ or wiki_contexts/ beside or
                                                     above <root>; or data.label_vectors=PATH | text-encoder
-  Flickr/<folder>/<file>.jpg                        the images, as listed (missing ones are left out)"""
+  Flickr/<folder>/<file>.jpg                        the images, as listed (missing ones are left out)
+  features/nus_wide_train.h5, nus_wide_test.h5      (optional) the authors' precomputed features
+                                                    ('<folder>_<file>-features' per image): --backbone authors-h5"""
 LAYOUT_HINT = f"expected the NUS-WIDE layout: see `zslbench data check {NAME}`"
 
 
@@ -116,15 +121,35 @@ def read_image_list(path: Path) -> list[str]:
     return [image_list_path(line) for line in read_lines(path)]
 
 
-def load_nuswide(data_cfg: Any) -> ZSLDataset:
-    """The NUS-WIDE multi-label ZSL benchmark from ``data.root`` (default ``$ZSLBENCH_DATA/nus-wide``)."""
+def image_key(rel_path: str) -> str:
+    """The key of an image in the authors' HDF5 feature files: ``actor/0001_2124494179.jpg`` -> ``actor_0001_2124494179.jpg``."""
+    return rel_path.replace("/", "_")
+
+
+def feature_files(root: Path) -> dict[str, Path]:
+    """The authors' precomputed feature files (split -> path) found under ``root``; empty when there are none."""
+    files = {split: find_first(root, candidates) for split, candidates in FEATURE_FILES.items()}
+    return {split: path for split, path in files.items() if path is not None} if all(files.values()) else {}
+
+
+def load_nuswide(data_cfg: Any, require_images: bool = True) -> ZSLDataset:
+    """The NUS-WIDE multi-label ZSL benchmark from ``data.root`` (default ``$ZSLBENCH_DATA/nus-wide``).
+
+    ``require_images=False`` (feature methods on ``--backbone authors-h5``):
+    with the authors' feature files present, the images kept are those with
+    features in them, and no image folder is needed.
+    """
     root = existing_root(NAME, data_cfg, "NUS-WIDE", LAYOUT_HINT)
     concepts = read_lines(require_file(root, CONCEPTS, "Concepts81.txt", LAYOUT_HINT))
     tags = read_lines(require_file(root, TAG_LIST, "TagList1k.txt", LAYOUT_HINT))
     seen_columns, seen_names = label_split(tags, concepts)
+    h5_files = feature_files(root)
+    from_features = not require_images and bool(h5_files)
     image_dir = find_first(root, IMAGE_DIRS)
     if image_dir is None:
-        raise DataError(f"NUS-WIDE image folder not found under {root} (Flickr/)", LAYOUT_HINT)
+        if not from_features:
+            raise DataError(f"NUS-WIDE image folder not found under {root} (Flickr/)", LAYOUT_HINT)
+        image_dir = root / IMAGE_DIRS[0]
     rel_paths, label_blocks, split_sizes, missing = [], [], {}, {}
     for split in ("trainval", "test"):
         listed = read_image_list(require_file(root, IMAGE_LISTS[split], f"{split} image list", LAYOUT_HINT))
@@ -132,20 +157,27 @@ def load_nuswide(data_cfg: Any) -> ZSLDataset:
                                         len(listed), len(tags), LAYOUT_HINT)
         annotations = np.concatenate([tag_matrix[:, seen_columns], _concept_matrix(root, concepts, split, len(listed))],
                                      axis=1)
-        present = existing_files_mask(image_dir, np.asarray(listed, dtype=str)) if listed else np.zeros(0, bool)
+        if from_features:
+            with_features = h5_image_keys(h5_files[split])
+            present = np.array([image_key(p) in with_features for p in listed], dtype=bool)
+        else:
+            present = existing_files_mask(image_dir, np.asarray(listed, dtype=str)) if listed else np.zeros(0, bool)
         missing[split] = int((~present).sum())
         rel_paths.extend(np.asarray(listed, dtype=object)[present].tolist())
         label_blocks.append(annotations[present])
         split_sizes[split] = int(present.sum())
     if split_sizes["trainval"] == 0 or split_sizes["test"] == 0:
-        raise DataError(f"no NUS-WIDE images found in {image_dir} for the listed {'train' if not split_sizes['trainval'] else 'test'} images",
+        where = "the feature files" if from_features else str(image_dir)
+        raise DataError(f"no NUS-WIDE images found in {where} for the listed {'train' if not split_sizes['trainval'] else 'test'} images",
                         LAYOUT_HINT)
     labels = np.concatenate(label_blocks) * np.int8(2) - np.int8(1)  # 1 -> +1, 0 -> -1
     names = seen_names + concepts
     vectors, vector_source = _label_vectors(root, tags, concepts, seen_columns, names, data_cfg)
     return file_dataset(NAME, class_names=names, vectors=vectors, vector_source=vector_source, labels=labels,
                         split_sizes=split_sizes, num_seen=len(seen_names), image_paths=[image_dir / p for p in rel_paths],
-                        top_k=TOP_K, skipped_by_split=missing, root=root)
+                        top_k=TOP_K, skipped_by_split=missing, root=root,
+                        feature_files={split: str(path) for split, path in h5_files.items()},
+                        image_keys=[image_key(p) for p in rel_paths])
 
 
 def check_nuswide(root: Path) -> MultiLabelCheckReport:
@@ -167,8 +199,13 @@ def check_nuswide(root: Path) -> MultiLabelCheckReport:
         report.counts.update(seen_labels=int(len(seen_columns)), unseen_labels=len(found["concepts"]))
         if (len(seen_columns), len(found["concepts"])) != (925, 81):
             report.notes.append(f"{len(seen_columns)} seen / {len(found['concepts'])} unseen labels (the standard is 925 / 81)")
+    h5_files = feature_files(root)
+    for split, path in h5_files.items():
+        report.present.append(f"authors' {split} features {path} (feature methods: --backbone authors-h5)")
     image_dir = find_first(root, IMAGE_DIRS)
-    if image_dir is None:
+    if image_dir is None and h5_files:
+        report.notes.append("no image folder Flickr/: image methods need it; feature methods read the authors' features")
+    elif image_dir is None:
         report.missing.append("image folder Flickr/")
     else:
         report.present.append(f"image folder {image_dir}")
