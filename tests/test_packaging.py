@@ -36,6 +36,7 @@ pytestmark = pytest.mark.slow
 packaging_requirements = pytest.importorskip("packaging.requirements")
 canonicalize_name = pytest.importorskip("packaging.utils").canonicalize_name
 Requirement = packaging_requirements.Requirement
+Version = pytest.importorskip("packaging.version").Version
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ def test_sdist_and_wheel_carry_complete_metadata(dist_dir, project):
     assert meta["Name"] == project.name and meta["Version"] == project.source_version
     assert meta["Summary"] and meta["Requires-Python"] == ">=3.11"
     assert meta["License-Expression"] == "MIT" and meta["License-File"] == "LICENSE"
+    assert (REPO / project.path / "LICENSE").read_text() == (REPO / "LICENSE").read_text(), "copy the root LICENSE"
     assert meta["Description-Content-Type"] == "text/markdown"
     readme = (REPO / project.path / "README.md").read_text()
     assert meta.get_payload().strip() == readme.strip()
@@ -255,6 +257,8 @@ class FreshEnvironment:
 @pytest.fixture(scope="session")
 def fresh_env(dist_dir, tmp_path_factory) -> FreshEnvironment:
     """``pip install 'zslbench[all]' zslbench-example`` from the built wheels alone, into a new venv."""
+    if Version(metadata.version("pip")) < Version("22.3"):
+        pytest.skip("installing into another environment needs pip >= 22.3 (pip --python)")
     base = tmp_path_factory.mktemp("fresh")
     root, workdir = base / "venv", base / "work"
     workdir.mkdir()
