@@ -256,7 +256,8 @@ def _zslbench(args: list[str], env: dict[str, str], timeout: float) -> subproces
 #: KeyboardInterrupt (Ctrl-C) there would: the run is left "interrupted" and resumable.
 _STOP_AFTER_FIRST_CHECKPOINT = """
 import sys
-from zslbench import cli, engine
+from zslbench import cli
+from zslbench.training import engine
 save = engine.atomic_torch_save
 def save_then_stop(path, obj):
     save(path, obj)

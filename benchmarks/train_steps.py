@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from zslbench import distributed
+from zslbench.training import distributed
 from zslbench.config import resolve_run_config
 from zslbench.methods import MethodContext
 

@@ -46,18 +46,19 @@ class Project:
     name: str  # distribution name
     path: str  # project directory, relative to the repository root
     package: str  # its import package
+    version_file: str = "__init__.py"  # the module of the package holding __version__
 
     @property
     def source_version(self) -> str:
-        """``__version__`` of the package's ``__init__.py``, the one source of the version."""
-        tree = ast.parse((REPO / self.path / self.package / "__init__.py").read_text())
+        """The literal ``__version__`` of ``version_file``, the one source of the version."""
+        tree = ast.parse((REPO / self.path / self.package / self.version_file).read_text())
         for node in tree.body:
             if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__version__" for t in node.targets):
                 return ast.literal_eval(node.value)
-        raise AssertionError(f"{self.package}/__init__.py has no literal __version__")
+        raise AssertionError(f"{self.package}/{self.version_file} has no literal __version__")
 
 
-CORE = Project("zslbench", ".", "zslbench")
+CORE = Project("zslbench", ".", "zslbench", version_file="version.py")
 PLUGINS = (
     Project("zslbench-svip", "plugins/svip", "zslbench_svip"),
     Project("zslbench-baselines", "plugins/baselines", "zslbench_baselines"),

@@ -64,9 +64,9 @@ def installed_plugins() -> list[PluginInfo]:
 
 def version_report() -> str:
     """``zslbench --version``: the core's version, then one line per installed plugin distribution."""
-    import zslbench
+    from zslbench.version import __version__
 
-    lines = [f"zslbench {zslbench.__version__}"]
+    lines = [f"zslbench {__version__}"]
     for info in installed_plugins():
         if info.name != "core":
             lines.append(f"  plugin {info.name}: {info.distribution or 'unknown distribution'} {info.version or '(no version)'}")
