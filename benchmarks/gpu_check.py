@@ -194,13 +194,14 @@ def measure_step(settings: Settings, method: str, batch: int, compiled: bool, pe
     """Build the step, run it once (compiling), time ``timed_steps`` steps with one sync at the end."""
     result = StepResult(method, batch, compiled)
     cuda = settings.device.startswith("cuda")
+    step = None
     try:
-        if cuda:
-            torch.cuda.reset_peak_memory_stats()
         if (method, batch) not in flops:
             flops[(method, batch)] = count_step_flops(make_step(method, config=settings.config, device=settings.device,
                                                                 batch=batch, amp=True))
             _free_memory()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()  # after the FLOP count: its model is gone
         result.flops_per_step = flops[(method, batch)]
         if settings.config == "vitb":
             result.analytic_flops_per_step = 3 * PASSES[method] * VITB_FORWARD_FLOPS * batch
@@ -223,28 +224,31 @@ def measure_step(settings: Settings, method: str, batch: int, compiled: bool, pe
         if cuda:
             result.peak_memory_gib = torch.cuda.max_memory_allocated() / 2**30
     except Exception as exc:  # recorded, and the check goes on with the next measurement
-        result.error = f"{'out of memory' if _is_oom(exc) else type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-    finally:
-        step = None
-        _free_memory()
+        result.error = f"{'out of memory' if _is_oom(exc) else type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}"
+    step = None
+    if compiled:
+        torch.compiler.reset()  # compiled graphs would keep this model alive
+    _free_memory()
     return result
 
 
 def batch_fits(settings: Settings, method: str, batch: int) -> bool:
     """Whether two eager train steps of ``method`` at ``batch`` run without running out of memory."""
+    step = None
     try:
         step = make_step(method, config=settings.config, device=settings.device, batch=batch, amp=True)
         step()
         step()
         _synchronize(settings.device)
-        return True
+        fits = True
     except Exception as exc:
-        if _is_oom(exc):
-            return False
-        raise
-    finally:
-        step = None
-        _free_memory()
+        if not _is_oom(exc):
+            raise
+        fits = False
+    # Freed here, not in the except clause, where the traceback still holds the batch's tensors.
+    step = None
+    _free_memory()
+    return fits
 
 
 def _zslbench(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
