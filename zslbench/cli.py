@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 
-from zslbench.version import __version__
 from zslbench import api
 from zslbench.errors import ZSLBenchError
 
@@ -35,8 +34,17 @@ class ZSLBenchGroup(click.Group):
             raise CLIError(str(exc), exc.exit_code) from None
 
 
+def _print_versions(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        from zslbench.plugins import version_report
+
+        click.echo(version_report())
+        ctx.exit()
+
+
 @click.group(cls=ZSLBenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="zslbench")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_versions,
+              help="Show the versions of zslbench and of its installed plugins, and exit.")
 def main() -> None:
     """zslbench: a pluggable zero-shot learning benchmark toolkit."""
 
