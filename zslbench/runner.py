@@ -35,7 +35,8 @@ from zslbench.data.dataset import SINGLE_LABEL, ZSLDataset, validation_split
 from zslbench.errors import DataError, UsageError, ZSLBenchError
 from zslbench.methods import MethodContext, MethodSpec
 from zslbench.plugins import ensure_loaded
-from zslbench import store
+from zslbench import signals, store
+from zslbench.run_lock import RunLock
 
 
 class RunInterrupted(ZSLBenchError):
@@ -106,13 +107,14 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     return ResolvedRun(cfg, spec, options)
 
 
-def read_run_dir(run_dir: str | Path, not_found_hint: str, action: str = "read run") -> store.RunRecord:
+def read_run_dir(run_dir: str | Path, not_found_hint: str, action: str = "read run",
+                 require_status: bool = True) -> store.RunRecord:
     """The stored record of ``run_dir``; a missing or unreadable directory is a UsageError ("cannot <action> ...")."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UsageError(f"run directory not found: {run_dir}", not_found_hint)
     try:
-        return store.read_run(run_dir)
+        return store.read_run(run_dir, require_status=require_status)
     except store.UnreadableRun as exc:
         raise UsageError(f"cannot {action} {run_dir}: {exc}") from None
 
@@ -159,7 +161,7 @@ def tune_grid(tune: dict[str, list]) -> list[dict]:
 
 def resolve_resume(run_dir: Path) -> ResolvedRun:
     """The resolved run of an existing run directory, for ``--resume``."""
-    record = read_run_dir(run_dir, "pass the path printed at the end of a run", action="resume")
+    record = read_run_dir(run_dir, "pass the path printed at the end of a run", action="resume", require_status=False)
     if record.status.get("state") == "complete":
         raise UsageError(f"run {Path(run_dir)} is already complete", "start a new run instead of --resume")
     return resolve_stored_run(record)
@@ -208,12 +210,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     else:
         run_dir = Path(resume_dir)
     main = distributed.is_main()
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if resume_dir is None:
-            store.atomic_write_json(run_dir / store.CONFIG_FILE, cfg.to_dict())
-        store.write_status(run_dir, "running", world_size=distributed.world_size())
-        store.atomic_write_json(run_dir / store.ENV_FILE, store.environment(str(device)))
+    lock = _open_run_dir(run_dir, cfg, resume_dir is not None, str(device)) if main else None
     t0 = time.perf_counter()
     try:
         if dataset.task != SINGLE_LABEL:
@@ -224,24 +221,63 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
             metrics, timings = _run_image_method(resolved, dataset, device, run_dir, resume_dir is not None, progress)
         else:
             metrics, timings = _run_feature_method(resolved, dataset, device, run_dir, progress)
-    except KeyboardInterrupt:
+        timings["total_seconds"] = time.perf_counter() - t0
+        metrics["counts"] = dataset.counts()
+        metrics["skipped_images"] = int(dataset.meta.get("skipped_images", 0))
         if main:
-            store.write_status(run_dir, "interrupted", hint=f"zslbench run --resume {run_dir}")
-        raise RunInterrupted(f"run interrupted; finished epochs are saved in {run_dir}",
-                             f"continue with `zslbench run --resume {run_dir}`") from None
+            store.atomic_write_json(run_dir / store.METRICS_FILE, metrics)
+            store.atomic_write_json(run_dir / store.TIMINGS_FILE, timings)
+            store.write_status(run_dir, "complete", world_size=distributed.world_size())
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (signals.Terminated)
+        if main:
+            _final_status(run_dir, "interrupted", hint=f"zslbench run --resume {run_dir}")
+        interrupted = RunInterrupted(f"run interrupted; finished epochs are saved in {run_dir}",
+                                     f"continue with `zslbench run --resume {run_dir}`")
+        interrupted.exit_code = signals.exit_code_for(exc)
+        raise interrupted from None
     except BaseException as exc:
         if main:
-            store.write_status(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
+            _final_status(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, OSError) and exc.errno in store.STORAGE_ERRNOS:
+            raise store.RunStoreError(f"cannot write {exc.filename or run_dir}: {exc.strerror}",
+                                      f"free space or fix permissions, then `zslbench run --resume {run_dir}`") from None
         raise
-    timings["total_seconds"] = time.perf_counter() - t0
-    metrics["counts"] = dataset.counts()
-    metrics["skipped_images"] = int(dataset.meta.get("skipped_images", 0))
-    if main:
-        store.atomic_write_json(run_dir / store.METRICS_FILE, metrics)
-        store.atomic_write_json(run_dir / store.TIMINGS_FILE, timings)
-        store.write_status(run_dir, "complete", world_size=distributed.world_size())
+    finally:
+        if lock is not None:
+            lock.release()
     distributed.barrier()
     return RunOutcome(run_dir, metrics, cfg)
+
+
+def _open_run_dir(run_dir: Path, cfg: RunConfig, resume: bool, device: str) -> RunLock:
+    """Create (or, on resume, lock and tidy) the run directory; returns the held write lock."""
+    world = distributed.world_size()
+    if not resume:
+        store.create_run_dir(run_dir, cfg.to_dict(), store.status_record("running", world_size=world))
+    lock = RunLock(run_dir)
+    try:
+        lock.acquire()  # before any write: a second writer changes nothing
+        if resume:
+            store.remove_temp_files(run_dir)
+            store.write_status(run_dir, "running", world_size=world)
+        store.atomic_write_json(run_dir / store.ENV_FILE, store.environment(device))
+    except OSError as exc:
+        lock.release()
+        raise store.RunStoreError(f"cannot write the run directory {run_dir}: {exc.strerror or exc}",
+                                  "choose a writable directory with --out or ZSLBENCH_RUNS") from None
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _final_status(run_dir: Path, state: str, **extra: Any) -> None:
+    """Record how the run ended; a second Ctrl-C waits for it, a full disk only loses the record."""
+    with signals.signals_deferred():
+        try:
+            store.write_status(run_dir, state, **extra)
+        except OSError:
+            pass
 
 
 def store_root(cfg: RunConfig) -> Path:
@@ -324,6 +360,7 @@ def _evaluate_with_curve(seen_scores, seen_labels, unseen_scores, unseen_labels,
 
 def _train_phase(resolved: ResolvedRun, dataset: ZSLDataset, device, checkpoint: Path, resume: bool,
                  progress: bool, label: str, epochs: int | None = None, on_epoch_end_factory=None):
+    from zslbench.checkpoints import load_resume_state
     from zslbench.engine import seed_everything, train
 
     cfg = resolved.config
@@ -332,9 +369,7 @@ def _train_phase(resolved: ResolvedRun, dataset: ZSLDataset, device, checkpoint:
     model = resolved.method.build(method_context(cfg, dataset, device), resolved.options)
     train_set, test_sets = _image_sets(dataset, cfg)
     seen_attrs = torch.as_tensor(dataset.class_attributes[np.asarray(dataset.seen_classes)], dtype=torch.float32)
-    state = None
-    if resume and checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = load_resume_state(checkpoint) if resume else None
     hook = on_epoch_end_factory(model, test_sets) if on_epoch_end_factory else None
     result = train(model, train_set, seen_attrs, train_cfg, device, cfg.seed, checkpoint_path=checkpoint,
                    resume=state, on_epoch_end=hook, progress=progress, label=label)
@@ -401,7 +436,7 @@ def _validate_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, r
         return on_epoch_end
 
     t0 = time.perf_counter()
-    _, _, result = _train_phase(resolved, val_ds, device, run_dir / "checkpoint-validation.pt", resume, progress,
+    _, _, result = _train_phase(resolved, val_ds, device, run_dir / store.VALIDATION_CHECKPOINT_FILE, resume, progress,
                                 label="validate", on_epoch_end_factory=factory)
     scores = [h.extra["val_cs_h"] for h in result.history]
     best = int(np.argmax(scores))  # first epoch reaching the best validated H

@@ -125,7 +125,12 @@ class ZSLDataset:
         return out
 
     def validate(self) -> None:
-        """Check internal consistency; raise ValueError naming the first problem."""
+        """Check internal consistency; raise ValueError naming the first problem.
+
+        Split leakage (shared images, unseen classes in training, overlapping
+        GBU class lists, bad indices) raises
+        :class:`~zslbench.data.split_check.SplitIntegrityError` (a DataError).
+        """
         c, k = self.class_attributes.shape
         if c != len(self.class_names):
             raise ValueError(
@@ -148,6 +153,10 @@ class ZSLDataset:
                 bad = set(np.unique(self.split_labels(split)).tolist()) - allowed
                 if bad:
                     raise ValueError(f"{self.name}: split {split} holds images of classes {sorted(bad)[:5]}")
+        from zslbench.data.split_check import check_split_integrity
+
+        check_split_integrity(self.name, self.splits, len(self.labels), self.labels,
+                              self.seen_classes, self.unseen_classes, self.train_classes, self.val_classes)
 
 
 def validation_split(dataset: ZSLDataset, seed: int = 0, heldout_fraction: float = 0.2,

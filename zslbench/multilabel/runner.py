@@ -132,6 +132,7 @@ def _per_label_ap(dataset: ZSLDataset, metrics: MultiLabelMetrics) -> dict:
 def run_multilabel(resolved: Any, dataset: ZSLDataset, device: torch.device, run_dir: Path, resume: bool,
                    progress: bool) -> tuple[dict, dict]:
     """Train, score and evaluate one multi-label run; returns (metrics, timings) for the run store."""
+    from zslbench.checkpoints import load_resume_state
     from zslbench.engine import seed_everything, train
     from zslbench.runner import _mean_throughput
 
@@ -145,7 +146,7 @@ def run_multilabel(resolved: Any, dataset: ZSLDataset, device: torch.device, run
                                                 mean_std=input_normalisation(cfg), augment=cfg.data.augment)
     seen_vectors = torch.as_tensor(dataset.class_attributes[np.asarray(dataset.seen_classes)], dtype=torch.float32)
     checkpoint = run_dir / store.CHECKPOINT_FILE
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False) if resume and checkpoint.exists() else None
+    state = load_resume_state(checkpoint) if resume else None
     result = train(model, train_set, seen_vectors, cfg.train, device, cfg.seed, checkpoint_path=checkpoint,
                    resume=state, progress=progress, label="train")
     t_eval = time.perf_counter()
