@@ -13,10 +13,13 @@ holding, per split of the dataset (trainval, test_seen, test_unseen, ...)::
     /<split>/patches      (n, P, Dp) optional: patch tokens, grouped 2x2 by default
     /<split>/labels       (n,)       int64 class ids
     /<split>/image_ids    (n,)       int64 indices into the dataset's images
-    /<split>/cls_sha256   (chunks,)  sha256 of each written chunk (likewise patches_sha256)
+    /<split>/cls_crc32    (chunks,)  CRC-32 of each written chunk (likewise patches_crc32)
 
-with the attribute ``written`` (rows flushed so far) on each split group and,
-on the root, the fingerprint, its parts (JSON) and ``complete``, written last.
+with the attributes ``written`` (rows flushed so far), ``labels_crc32`` and
+``image_ids_crc32`` on each split group and, on the root, the fingerprint, its
+parts (JSON) and ``complete``, written last. Every array read back is checked
+against its checksum (:mod:`zslbench.cache_integrity`); ``zslbench cache
+verify`` checks whole entries.
 
 The fingerprint (:class:`FeatureKey`) covers everything that changes the
 features: dataset name, split definition (hash of the split index arrays and
@@ -52,6 +55,7 @@ from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 
+from zslbench import cache_integrity as integrity
 from zslbench import paths
 from zslbench.data.dataset import ArrayImages, FileImages, ZSLDataset
 from zslbench.errors import DataError, UsageError
@@ -62,7 +66,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 #: Bumped whenever the file layout or the meaning of stored features changes.
-FEATURE_FORMAT_VERSION = 1
+FEATURE_FORMAT_VERSION = 2  # 2: CRC-32 over features, labels and image ids (1: sha256 over features only)
 #: Backbone name of the published ResNet-101 features of Xian et al. (res101.mat).
 RES101_BACKBONE = "resnet101-xlsa17"
 #: Storage dtypes a cache entry may use.
@@ -154,7 +158,8 @@ class CacheEntryInfo:
     """One file of the cache, as listed by ``zslbench cache ls``.
 
     ``status`` is ``complete``, ``partial`` (an interrupted build, resumable),
-    ``building`` (locked by a running build) or ``unreadable``.
+    ``building`` (locked by a running build), ``unreadable`` or (with
+    ``ls(verify=True)``) ``corrupt``.
     """
 
     path: Path
@@ -164,6 +169,7 @@ class CacheEntryInfo:
     created: str
     status: str
     split_sizes: dict[str, int] = field(default_factory=dict)
+    problem: str = ""  # why a ``corrupt`` entry failed verification
 
 
 class CacheLockTimeout(DataError):
@@ -348,7 +354,15 @@ class _BuildLock:
 
     def _try_acquire(self) -> bool:
         if fcntl is not None:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:  # a read-only cache: lock the existing file, or read without a lock
+                if exc.errno not in _READ_ONLY_ERRNOS:
+                    raise
+                if not self.path.exists():
+                    self._fd = -1  # nobody can be building in a folder where no lock file can be created
+                    return True
+                fd = os.open(self.path, os.O_RDONLY)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -364,6 +378,9 @@ class _BuildLock:
 
     def __exit__(self, *exc: object) -> None:
         if self._fd is None:
+            return
+        if self._fd == -1:
+            self._fd = None
             return
         if fcntl is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -456,7 +473,11 @@ class FeatureCache:
 
     def __init__(self, root: str | Path | None = None, lock_timeout_s: float | None = None):
         self.root = Path(root) if root is not None else paths.cache_dir("features")
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f"cannot create the feature cache {self.root}: {exc.strerror}",
+                            "set ZSLBENCH_CACHE to a writable folder") from None
         self.lock_timeout_s = lock_timeout_s
 
     # ------------------------------------------------------------ naming and locking
@@ -492,7 +513,7 @@ class FeatureCache:
             problem = f"cannot be opened ({exc})"
         warnings.warn(f"feature cache file {path} failed verification: {problem}; rebuilding it", RuntimeWarning,
                       stacklevel=3)
-        path.unlink(missing_ok=True)
+        _remove_entry_file(path)
         return None
 
     # ------------------------------------------------------------ build
@@ -520,10 +541,13 @@ class FeatureCache:
             path = self.path_for(key)
             try:
                 _fill(path, key, dataset, source, chunk_rows, progress)
-            except OSError as exc:
+            except (OSError, RuntimeError) as exc:  # h5py reports some write failures as RuntimeError
                 if _is_disk_full(exc):
                     raise DataError(f"disk full while writing the feature cache {path} (left incomplete)",
-                                    "free some space and rerun to resume, or remove it with `zslbench cache rm`") from exc
+                                    "free some space and rerun to resume, or remove it with `zslbench cache rm`") from None
+                if isinstance(exc, OSError) and exc.errno in _READ_ONLY_ERRNOS:
+                    raise DataError(f"the feature cache {self.root} is read-only: cannot build {path.name}",
+                                    "build it where the cache is writable, or set ZSLBENCH_CACHE") from None
                 raise
             entry = self._lookup_locked(key)
         if entry is None:  # pragma: no cover - _fill completes or raises
@@ -532,8 +556,12 @@ class FeatureCache:
 
     # ------------------------------------------------------------ read
 
-    def read(self, entry: CacheEntry, split: str, with_patches: bool = False, verify: bool = True) -> FeatureSplit:
-        """Read one split; ``verify`` checks every chunk against its stored sha256 (CorruptEntryError if not)."""
+    def read(self, entry: CacheEntry, split: str, with_patches: bool = False, verify: bool = True,
+             dtype: str | None = "float32") -> FeatureSplit:
+        """Read one split; ``verify`` checks features, labels and image ids against their CRCs (CorruptEntryError if not).
+
+        ``dtype`` is the dtype of the returned features (None: as stored); patch tokens keep the stored dtype.
+        """
         import h5py
 
         if split not in entry.split_sizes:
@@ -544,25 +572,38 @@ class FeatureCache:
                              "build it with patches (zslbench cache build --patches)")
         try:
             with h5py.File(entry.path, "r") as f:
-                group = f[split]
-                chunk_rows = int(f.attrs["chunk_rows"])
-                cls = group["cls"][...]
-                if verify:
-                    _verify_chunks(cls, group["cls_sha256"][...], chunk_rows, entry.path, split)
-                patches = None
-                if with_patches:
-                    patches = group["patches"][...]
-                    if verify:
-                        _verify_chunks(patches, group["patches_sha256"][...], chunk_rows, entry.path, split)
-                return FeatureSplit(features=cls.astype(np.float32), labels=group["labels"][...],
-                                    image_ids=group["image_ids"][...], patches=patches)
-        except (OSError, KeyError) as exc:
+                return _read_split(f, split, with_patches, verify, dtype)
+        except integrity.ChecksumMismatch as exc:
+            raise CorruptEntryError(f"feature cache file {entry.path}: split {split!r} {exc.where}") from None
+        except (OSError, KeyError, ValueError) as exc:
             raise CorruptEntryError(f"feature cache file {entry.path} is unreadable: {exc}") from exc
+
+    def verify_file(self, path: Path) -> str | None:
+        """Why the complete entry file ``path`` is corrupt (every array of every split read and checked), or None."""
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                if not bool(f.attrs.get("complete", False)):
+                    return "incomplete (an interrupted build; resumed by the next build)"
+                if int(f.attrs.get("format_version", -1)) != FEATURE_FORMAT_VERSION:
+                    return f"format version {f.attrs.get('format_version')} (this zslbench reads {FEATURE_FORMAT_VERSION})"
+                for split in json.loads(f.attrs["splits"]):
+                    _read_split(f, split, "patches" in f[split], True, None)
+        except integrity.ChecksumMismatch as exc:
+            return str(exc)
+        except (OSError, KeyError, ValueError) as exc:
+            return f"unreadable ({exc})"
+        return None
 
     # ------------------------------------------------------------ ls / rm
 
-    def ls(self) -> list[CacheEntryInfo]:
-        """Every entry file of the cache (complete or not), newest first."""
+    def ls(self, verify: bool = False) -> list[CacheEntryInfo]:
+        """Every entry file of the cache (complete or not), newest first.
+
+        ``verify`` reads every array of every complete entry and checks it:
+        a failing entry gets status ``corrupt`` and the reason in ``problem``.
+        """
         import h5py
 
         out: list[CacheEntryInfo] = []
@@ -576,10 +617,15 @@ class FeatureCache:
                     parts = json.loads(f.attrs.get("key_parts", "{}"))
                     status = "complete" if bool(f.attrs.get("complete", False)) else "partial"
                     sizes = {s: int(f[s].attrs["n_images"]) for s in json.loads(f.attrs.get("splits", "[]")) if s in f}
-                    out.append(CacheEntryInfo(path, size, str(f.attrs.get("fingerprint", "")), parts,
-                                              str(f.attrs.get("created", "")), status, sizes))
+                    info = CacheEntryInfo(path, size, str(f.attrs.get("fingerprint", "")), parts,
+                                          str(f.attrs.get("created", "")), status, sizes)
             except (OSError, ValueError, KeyError):
-                out.append(CacheEntryInfo(path, size, "", {}, "", "unreadable"))
+                info = CacheEntryInfo(path, size, "", {}, "", "unreadable")
+            if verify and info.status == "complete":
+                problem = self.verify_file(path)
+                if problem is not None:
+                    info = replace(info, status="corrupt", problem=problem)
+            out.append(info)
         return sorted(out, key=lambda e: e.created, reverse=True)
 
     def rm(self, selector: str | None = None, all_entries: bool = False) -> list[Path]:
@@ -617,19 +663,39 @@ class FeatureCache:
 # --------------------------------------------------------------------------- file internals
 
 
-def _is_disk_full(exc: OSError) -> bool:
-    # h5py reports HDF5 write failures as OSError whose message carries the C errno
-    return exc.errno == errno.ENOSPC or "No space left" in str(exc) or f"errno = {errno.ENOSPC}" in str(exc)
+_READ_ONLY_ERRNOS = (errno.EACCES, errno.EROFS, errno.EPERM)
 
 
-def _sha256_rows(rows: np.ndarray) -> bytes:
-    return hashlib.sha256(np.ascontiguousarray(rows).tobytes()).hexdigest().encode()
+def _is_disk_full(exc: BaseException) -> bool:
+    # h5py reports HDF5 write failures as OSError or RuntimeError whose message carries the C errno
+    return (getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc)
+            or f"errno = {errno.ENOSPC}" in str(exc))
 
 
-def _verify_chunks(data: np.ndarray, digests: np.ndarray, chunk_rows: int, path: Path, split: str) -> None:
-    for c in range(math.ceil(len(data) / chunk_rows)):
-        if _sha256_rows(data[c * chunk_rows:(c + 1) * chunk_rows]) != bytes(digests[c]):
-            raise CorruptEntryError(f"feature cache file {path}: chunk {c} of split {split!r} fails its checksum")
+def _remove_entry_file(path: Path) -> None:
+    """Delete a corrupt entry so it is rebuilt; in a read-only cache that is impossible, which is one line."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise CorruptEntryError(f"feature cache file {path} is corrupt and the cache is read-only ({exc.strerror})",
+                                "rebuild it where the cache is writable, or point ZSLBENCH_CACHE elsewhere") from None
+
+
+def _read_split(f: Any, split: str, with_patches: bool, verify: bool, dtype: str | None) -> FeatureSplit:
+    """One split of an open entry; with ``verify`` every array is checked (ChecksumMismatch naming it)."""
+    group = f[split]
+    chunk_rows = int(f.attrs["chunk_rows"])
+
+    def rows(name: str, out_dtype: str | None) -> np.ndarray:
+        digests = group[name + integrity.CRC_SUFFIX][...] if verify else None
+        return integrity.read_rows(group[name], digests, chunk_rows, out_dtype, where=name)
+
+    def small(name: str) -> np.ndarray:
+        values = group[name][...]
+        return integrity.verify_array(values, group.attrs[f"{name}_crc32"], f"{name} fail their checksum") if verify else values
+
+    return FeatureSplit(features=rows("cls", dtype), labels=small("labels"), image_ids=small("image_ids"),
+                        patches=rows("patches", None) if with_patches else None)
 
 
 def _splits_of(dataset: ZSLDataset) -> dict[str, np.ndarray]:
@@ -660,7 +726,7 @@ def _structure_problem(f: Any, key: FeatureKey) -> str | None:
             return f"split {split!r}: stored dtype {group['cls'].dtype} != {key.dtype}"
         if ("patches" in group) != key.with_patches:
             return f"split {split!r}: patch tokens {'present' if 'patches' in group else 'missing'}"
-        if group["cls_sha256"].shape[0] != math.ceil(n / max(chunk_rows, 1)):
+        if group["cls" + integrity.CRC_SUFFIX].shape[0] != math.ceil(n / max(chunk_rows, 1)):
             return f"split {split!r}: checksum count does not match the rows"
     return None
 
@@ -690,8 +756,10 @@ def _create_file(path: Path, key: FeatureKey, dataset: ZSLDataset, chunk_rows: i
     })
     for name, idx in _splits_of(dataset).items():
         group = f.create_group(name)
-        group.attrs.update({"n_images": len(idx), "written": 0})
-        group.create_dataset("labels", data=np.asarray(dataset.labels)[idx].astype(np.int64))
+        labels = np.asarray(dataset.labels)[idx].astype(np.int64)
+        group.attrs.update({"n_images": len(idx), "written": 0, "labels_crc32": integrity.checksum(labels),
+                            "image_ids_crc32": integrity.checksum(idx)})
+        group.create_dataset("labels", data=labels)
         group.create_dataset("image_ids", data=idx)
     f.flush()
     return f
@@ -737,9 +805,9 @@ def _drop_bad_chunks(f: Any) -> None:
         good = 0
         for c in range(math.ceil(written / chunk_rows)):
             rows = slice(c * chunk_rows, min(written, (c + 1) * chunk_rows))
-            ok = _sha256_rows(group["cls"][rows]) == bytes(group["cls_sha256"][c])
+            ok = integrity.checksum(group["cls"][rows]) == int(group["cls" + integrity.CRC_SUFFIX][c])
             if ok and "patches" in group:
-                ok = _sha256_rows(group["patches"][rows]) == bytes(group["patches_sha256"][c])
+                ok = integrity.checksum(group["patches"][rows]) == int(group["patches" + integrity.CRC_SUFFIX][c])
             if not ok:
                 break
             good = rows.stop
@@ -762,14 +830,14 @@ def _ensure_datasets(f: Any, group: Any, key: FeatureKey, chunk_rows: int, dim: 
     rows = max(1, min(n, chunk_rows))
     group.create_dataset("cls", shape=(n, dim), dtype=key.dtype, chunks=(rows, dim) if n else None)
     n_chunks = math.ceil(n / chunk_rows)
-    group.create_dataset("cls_sha256", shape=(n_chunks,), dtype="S64")
+    group.create_dataset("cls" + integrity.CRC_SUFFIX, shape=(n_chunks,), dtype=integrity.CRC_DTYPE)
     if key.with_patches:
         if patch_shape is None:
             raise DataError("patch tokens were requested but the feature source produced none")
         p_rows = max(1, min(rows, 16))  # patch chunks stay a few MB
         group.create_dataset("patches", shape=(n, *patch_shape), dtype=key.dtype,
                              chunks=(p_rows, *patch_shape) if n else None)
-        group.create_dataset("patches_sha256", shape=(n_chunks,), dtype="S64")
+        group.create_dataset("patches" + integrity.CRC_SUFFIX, shape=(n_chunks,), dtype=integrity.CRC_DTYPE)
 
 
 def _write_chunk(f: Any, group: Any, chunk_index: int, start: int, cls: np.ndarray,
@@ -778,11 +846,11 @@ def _write_chunk(f: Any, group: Any, chunk_index: int, start: int, cls: np.ndarr
     stop = start + len(cls)
     stored = cls.astype(dtype)
     group["cls"][start:stop] = stored
-    group["cls_sha256"][chunk_index] = _sha256_rows(stored)
+    group["cls" + integrity.CRC_SUFFIX][chunk_index] = integrity.checksum(stored)
     if patches is not None:
         stored_p = patches.astype(dtype)
         group["patches"][start:stop] = stored_p
-        group["patches_sha256"][chunk_index] = _sha256_rows(stored_p)
+        group["patches" + integrity.CRC_SUFFIX][chunk_index] = integrity.checksum(stored_p)
     group.attrs["written"] = stop
     f.flush()
 
@@ -812,7 +880,8 @@ def _fill(path: Path, key: FeatureKey, dataset: ZSLDataset, source: FeatureSourc
                     progress(done, total)
         _finish(f, key, splits, chunk_rows)
     finally:
-        f.close()
+        with contextlib.suppress(Exception):  # closing after a failed write (disk full) may fail too
+            f.close()
 
 
 def _finish(f: Any, key: FeatureKey, splits: dict[str, np.ndarray], chunk_rows: int) -> None:
@@ -935,9 +1004,16 @@ def _rich_progress(description: str) -> tuple[contextlib.AbstractContextManager,
 
 
 def _read_splits(cache: FeatureCache, entry: CacheEntry, splits: tuple[str, ...] | list[str] | None,
-                 with_patches: bool) -> dict[str, FeatureSplit]:
+                 with_patches: bool, dataset: ZSLDataset | None = None) -> dict[str, FeatureSplit]:
+    """The requested splits; with ``dataset``, their image ids and labels must be the dataset's (else corrupt)."""
     names = list(entry.split_sizes) if splits is None else list(splits)
-    return {s: cache.read(entry, s, with_patches=with_patches) for s in names}
+    out = {s: cache.read(entry, s, with_patches=with_patches) for s in names}
+    for name, split in out.items() if dataset is not None else ():
+        expected = np.asarray(dataset.splits.get(name, []), dtype=np.int64)
+        if not np.array_equal(split.image_ids, expected) or not np.array_equal(split.labels, dataset.labels[expected]):
+            raise CorruptEntryError(f"feature cache file {entry.path}: split {name!r} holds other images or labels "
+                                    "than the dataset")
+    return out
 
 
 def ensure_features(dataset: ZSLDataset, backbone_name: str, data_cfg: Any = None, pretrained: str | None = None,
@@ -1007,7 +1083,7 @@ def get_features(dataset: ZSLDataset, backbone_name: str, data_cfg: Any = None, 
     def ensure() -> CacheEntry:
         return ensure_features(dataset, backbone_name, data_cfg, pretrained, device, with_patches, cache=cache, **options)
 
-    return _read_with_rebuild(cache, ensure(), splits, with_patches, ensure)
+    return _read_with_rebuild(cache, ensure(), splits, with_patches, ensure, dataset)
 
 
 def _is_named_source(pretrained: str | None) -> bool:
@@ -1036,15 +1112,15 @@ def _weights_checksum(cache: FeatureCache, source_id: str, construct: Callable[[
 
 
 def _read_with_rebuild(cache: FeatureCache, entry: CacheEntry, splits: Any, with_patches: bool,
-                       rebuild: Callable[[], CacheEntry]) -> dict[str, FeatureSplit]:
-    """Read the splits; an entry whose chunks fail their checksums is reported, removed and rebuilt once."""
+                       rebuild: Callable[[], CacheEntry], dataset: ZSLDataset | None = None) -> dict[str, FeatureSplit]:
+    """Read the splits; an entry failing its checksums (or not matching ``dataset``) is reported, removed, rebuilt once."""
     try:
-        return _read_splits(cache, entry, splits, with_patches)
+        return _read_splits(cache, entry, splits, with_patches, dataset)
     except CorruptEntryError as exc:
         warnings.warn(f"{exc}; rebuilding it", RuntimeWarning, stacklevel=3)
         with _BuildLock(entry.path, cache.lock_timeout_s):
-            entry.path.unlink(missing_ok=True)
-        return _read_splits(cache, rebuild(), splits, with_patches)
+            _remove_entry_file(entry.path)
+        return _read_splits(cache, rebuild(), splits, with_patches, dataset)
 
 
 def res101_key(dataset: ZSLDataset, data_cfg: Any = None, dtype: str = "float32") -> FeatureKey:
