@@ -90,14 +90,17 @@ def _copy_blocks(dset: Any, digests: np.ndarray | None, block_rows: int, out: np
                  buffer: np.ndarray | None, row_bytes: int, where: str) -> None:
     import torch
 
-    n = int(dset.shape[0])
+    # h5py properties query HDF5 on every access: read them once
+    n, tail, dtype, dsid = int(dset.shape[0]), tuple(dset.shape[1:]), dset.dtype, dset.id
+    chunk = int(dset.chunks[0]) if raw else block_rows
+    origin = (0,) * len(tail)
     for block, start in enumerate(range(0, n, block_rows)):
         stop = min(n, start + block_rows)
         if raw:
             parts, crc = [], 0
-            for sub in range(start, stop, dset.chunks[0]):
-                rows = min(dset.chunks[0], stop - sub)
-                data = memoryview(dset.id.read_direct_chunk((sub,) + (0,) * (dset.ndim - 1))[1])[:rows * row_bytes]
+            for sub in range(start, stop, chunk):
+                rows = min(chunk, stop - sub)
+                data = memoryview(dsid.read_direct_chunk((sub, *origin))[1])[:rows * row_bytes]
                 crc = zlib.crc32(data, crc)
                 parts.append((sub, rows, data))
         else:
@@ -107,8 +110,8 @@ def _copy_blocks(dset: Any, digests: np.ndarray | None, block_rows: int, out: np
         if digests is not None and crc != int(digests[block]):
             raise ChecksumMismatch(f"{where}: block {block} (rows {start}..{stop - 1}) fails its checksum")
         for sub, rows, data in parts:
-            chunk = np.frombuffer(data, dtype=dset.dtype).reshape(rows, *dset.shape[1:])
+            rows_array = np.frombuffer(data, dtype=dtype).reshape(rows, *tail)
             if target is None:
-                out[sub:sub + rows] = chunk
+                out[sub:sub + rows] = rows_array
             else:
-                target[sub:sub + rows].copy_(torch.from_numpy(chunk))
+                target[sub:sub + rows].copy_(torch.from_numpy(rows_array))

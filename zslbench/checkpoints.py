@@ -143,6 +143,28 @@ def load_checkpoint(path: Path) -> dict:
     return state
 
 
+def check_checkpoint(path: Path) -> None:
+    """Refuse (CheckpointError) a checkpoint that :func:`load_checkpoint` would refuse, reading its header only.
+
+    safetensors checks that the header's tensor offsets fit the file, so random,
+    pickled and truncated files are caught here, before ``--resume`` writes anything.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        load_checkpoint(path)  # the legacy or not-found message
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            metadata = fh.metadata() or {}
+        if metadata.get(_FORMAT_KEY) != str(CHECKPOINT_FORMAT):
+            raise ValueError(f"format {metadata.get(_FORMAT_KEY)!r}, expected {CHECKPOINT_FORMAT}")
+        json.loads(metadata[_STATE_KEY])
+    except Exception as exc:
+        raise CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {_first_line(exc)}",
+                              f"the file is damaged or not a zslbench checkpoint; delete {path} to start training again") from None
+
+
 def load_resume_state(path: Path) -> dict | None:
     """The state to resume from, or None when no epoch was saved yet (a legacy pickle file is refused)."""
     path = Path(path)

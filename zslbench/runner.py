@@ -164,6 +164,12 @@ def resolve_resume(run_dir: Path) -> ResolvedRun:
     record = read_run_dir(run_dir, "pass the path printed at the end of a run", action="resume", require_status=False)
     if record.status.get("state") == "complete":
         raise UsageError(f"run {Path(run_dir)} is already complete", "start a new run instead of --resume")
+    from zslbench.checkpoints import LEGACY_SUFFIX, check_checkpoint
+
+    for name in (store.CHECKPOINT_FILE, store.VALIDATION_CHECKPOINT_FILE):  # refused before anything is written
+        path = Path(run_dir) / name
+        if path.exists() or path.with_suffix(LEGACY_SUFFIX).exists():
+            check_checkpoint(path)
     return resolve_stored_run(record)
 
 

@@ -145,6 +145,10 @@ class ZSLDataset:
         for split in REQUIRED_SPLITS if self.task == SINGLE_LABEL else ():
             if split not in self.splits:
                 raise ValueError(f"{self.name}: split {split!r} is missing")
+        from zslbench.data.split_check import check_split_integrity
+
+        check_split_integrity(self.name, self.splits, len(self.labels), self.labels,
+                              self.seen_classes, self.unseen_classes, self.train_classes, self.val_classes)
         seen, unseen = set(self.seen_classes.tolist()), set(self.unseen_classes.tolist())
         if seen & unseen:
             raise ValueError(f"{self.name}: seen and unseen classes overlap: {sorted(seen & unseen)[:5]}")
@@ -153,10 +157,6 @@ class ZSLDataset:
                 bad = set(np.unique(self.split_labels(split)).tolist()) - allowed
                 if bad:
                     raise ValueError(f"{self.name}: split {split} holds images of classes {sorted(bad)[:5]}")
-        from zslbench.data.split_check import check_split_integrity
-
-        check_split_integrity(self.name, self.splits, len(self.labels), self.labels,
-                              self.seen_classes, self.unseen_classes, self.train_classes, self.val_classes)
 
 
 def validation_split(dataset: ZSLDataset, seed: int = 0, heldout_fraction: float = 0.2,
