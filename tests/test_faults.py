@@ -455,7 +455,7 @@ def _subprocess_env(tmp_path: Path, site: Path | None = None) -> dict:
 
 
 def test_sigterm_marks_the_run_interrupted_exits_143_and_resumes(example_plugin, tmp_path):
-    site = tmp_path / "site"
+    site = tmp_path / "subprocess-site"
     write_dist_info(site, "zslbench-example", "0.1.0", {"example": "zslbench_example.plugin"})
     env = _subprocess_env(tmp_path, site)
     proc = subprocess.Popen([sys.executable, "-m", "zslbench", "run", "pixel-attr", "-d", "example-bars",

@@ -45,13 +45,23 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the block is done (e.g. while the final status is written)."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+    """SIGINT and SIGTERM wait until the block is done (e.g. while the final status is written).
+
+    The Python handlers are swapped for one that only remembers the signal (a
+    thread mask would not do: the kernel hands a process signal to any thread
+    that does not block it, e.g. one of torch's); after the block the
+    remembered signal is raised as KeyboardInterrupt / :class:`Terminated`.
+    """
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    blocked = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    pending: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: pending.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if pending:
+            raise Terminated() if pending[0] == signal.SIGTERM else KeyboardInterrupt()
