@@ -121,7 +121,6 @@ def load_checkpoint(path: Path) -> dict:
     from safetensors import safe_open
 
     path = Path(path)
-    hint = f"the file is damaged or not a zslbench checkpoint; delete {path} to start training again"
     if not path.is_file():
         legacy = path.with_suffix(LEGACY_SUFFIX)
         if legacy.is_file():
@@ -131,16 +130,27 @@ def load_checkpoint(path: Path) -> dict:
         raise CheckpointError(f"checkpoint {path} not found", "the run has not finished an epoch yet")
     try:
         with safe_open(str(path), framework="pt", device="cpu") as fh:
-            metadata = fh.metadata() or {}
-            if metadata.get(_FORMAT_KEY) != str(CHECKPOINT_FORMAT):
-                raise ValueError(f"format {metadata.get(_FORMAT_KEY)!r}, expected {CHECKPOINT_FORMAT}")
+            skeleton = _skeleton(fh.metadata())
             tensors = {key: fh.get_tensor(key) for key in fh.keys()}
-        state = _decode(json.loads(metadata[_STATE_KEY]), tensors)
+        state = _decode(skeleton, tensors)
+        if not isinstance(state, dict):
+            raise ValueError("it holds no training state")
     except Exception as exc:  # any parse failure means the same thing for the user: not loadable
-        raise CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {_first_line(exc)}", hint) from None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"cannot load checkpoint {path}: it holds no training state", hint)
+        raise _unloadable(path, exc) from None
     return state
+
+
+def _skeleton(metadata: dict | None) -> Any:
+    """The JSON structure of a checkpoint's header, after checking its format."""
+    metadata = metadata or {}
+    if metadata.get(_FORMAT_KEY) != str(CHECKPOINT_FORMAT):
+        raise ValueError(f"format {metadata.get(_FORMAT_KEY)!r}, expected {CHECKPOINT_FORMAT}")
+    return json.loads(metadata[_STATE_KEY])
+
+
+def _unloadable(path: Path, exc: BaseException) -> CheckpointError:
+    return CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {_first_line(exc)}",
+                           f"the file is damaged or not a zslbench checkpoint; delete {path} to start training again")
 
 
 def check_checkpoint(path: Path) -> None:
@@ -156,13 +166,9 @@ def check_checkpoint(path: Path) -> None:
         load_checkpoint(path)  # the legacy or not-found message
     try:
         with safe_open(str(path), framework="pt", device="cpu") as fh:
-            metadata = fh.metadata() or {}
-        if metadata.get(_FORMAT_KEY) != str(CHECKPOINT_FORMAT):
-            raise ValueError(f"format {metadata.get(_FORMAT_KEY)!r}, expected {CHECKPOINT_FORMAT}")
-        json.loads(metadata[_STATE_KEY])
+            _skeleton(fh.metadata())
     except Exception as exc:
-        raise CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {_first_line(exc)}",
-                              f"the file is damaged or not a zslbench checkpoint; delete {path} to start training again") from None
+        raise _unloadable(path, exc) from None
 
 
 def load_resume_state(path: Path) -> dict | None:

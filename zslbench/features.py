@@ -915,8 +915,12 @@ def _remember_weights(cache: FeatureCache, source_id: str, checksum: str) -> Non
     index = _read_weights_index(cache)
     index[source_id] = checksum
     tmp = _weights_index_path(cache).with_name(f"weights-index.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
-    os.replace(tmp, _weights_index_path(cache))  # atomic: readers never see half a file
+    try:
+        tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
+        os.replace(tmp, _weights_index_path(cache))  # atomic: readers never see half a file
+    except OSError:  # a read-only cache: the checksum is only a shortcut, the backbone is built next time
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def weights_source_id(backbone: str, pretrained: str | None) -> str:
