@@ -444,6 +444,64 @@ def test_disk_full_in_the_run_store_is_one_line_and_resumable(example_plugin, tm
     assert store.read_run(run).complete
 
 
+@pytest.fixture
+def tiny_filesystem(tmp_path):
+    """A real 2 MiB tmpfs (needs root with mount rights; skipped elsewhere); ``resize(size)`` frees space."""
+    mount_point = tmp_path / "tiny-fs"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+
+    def resize(size: str) -> None:
+        subprocess.run(["mount", "-o", f"remount,size={size}", str(mount_point)], check=True)
+
+    yield mount_point, resize
+    subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_a_really_full_disk_during_a_cache_build_is_one_line_and_resumable(tiny_filesystem):
+    from zslbench import features as F
+    from zslbench.data.dataset import ArrayImages, ZSLDataset
+    from zslbench.errors import DataError
+
+    mount_point, resize = tiny_filesystem
+    n = 12_000  # 12,000 x 256 float16 = 6 MB: does not fit in 2 MiB
+    labels = np.arange(n) % 10
+    ds = ZSLDataset(name="big", class_names=[f"c{i}" for i in range(10)], attribute_names=["a"],
+                    class_attributes=np.ones((10, 1)), labels=labels,
+                    splits={"trainval": np.flatnonzero(labels < 8)[:8000], "test_seen": np.flatnonzero(labels < 8)[8000:],
+                            "test_unseen": np.flatnonzero(labels >= 8)},
+                    seen_classes=np.arange(8), unseen_classes=np.arange(8, 10),
+                    images=ArrayImages(np.zeros((n, 1, 1, 3), np.uint8)))
+    tokens = np.random.default_rng(0).normal(size=(n, 256)).astype(np.float16)
+    key = F.make_key(ds, "bench", "w", "bench", 224)
+    cache = F.FeatureCache(root=mount_point / "cache")
+    with pytest.raises(DataError, match="disk full") as info:
+        cache.build_from_source(ds, F.ArraySource(tokens), key, chunk_rows=256)
+    assert "\n" not in str(info.value)
+    (partial,) = cache.ls()
+    assert partial.status == "partial"
+    resize("20m")
+    entry = cache.build_from_source(ds, F.ArraySource(tokens), key, chunk_rows=256)
+    assert cache.verify_file(entry.path) is None
+    np.testing.assert_array_equal(cache.read(entry, "test_unseen", dtype=None).features, tokens[ds.splits["test_unseen"]])
+
+
+def test_a_really_full_disk_under_the_run_store_is_one_line_and_resumable(example_plugin, tiny_filesystem):
+    mount_point, resize = tiny_filesystem
+    resize("100k")  # room for config and status, not for the checkpoints
+    result = invoke("run", "pixel-attr", "-d", "example-bars", "--out", mount_point / "runs", "--epochs", 3,
+                    "--set", "method.pooled_size=64", *QUICK)
+    assert_one_line_error(result, 1, "No space left on device")
+    run = only_run(mount_point / "runs")
+    assert json.loads((run / store.STATUS_FILE).read_text())["state"] == "failed"
+    resize("20m")
+    assert invoke("run", "--resume", run, *QUICK).exit_code == 0
+    assert store.read_run(run).complete
+
+
 # --------------------------------------------------------------------------- signals and the run store
 
 

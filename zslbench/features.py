@@ -47,6 +47,7 @@ import json
 import math
 import os
 import re
+import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -776,10 +777,15 @@ def _open_for_writing(path: Path, key: FeatureKey, dataset: ZSLDataset, chunk_ro
             warnings.warn(f"feature cache file {path} is unreadable ({exc}); starting it again", RuntimeWarning,
                           stacklevel=4)
         else:
-            if _resumable(f, key, dataset):
-                _drop_bad_chunks(f)
-                return f
-            f.close()
+            try:
+                if _resumable(f, key, dataset):
+                    _drop_bad_chunks(f)
+                    return f
+            except (KeyError, ValueError, RuntimeError, OSError) as exc:  # damaged metadata, e.g. after a full disk
+                warnings.warn(f"feature cache file {path} cannot be resumed ({exc}); starting it again",
+                              RuntimeWarning, stacklevel=4)
+            with contextlib.suppress(Exception):
+                f.close()
         path.unlink(missing_ok=True)
     return _create_file(path, key, dataset, chunk_rows)
 
@@ -874,14 +880,58 @@ def _fill(path: Path, key: FeatureKey, dataset: ZSLDataset, source: FeatureSourc
                 patch_shape = tuple(patches.shape[1:]) if patches is not None else None
                 _ensure_datasets(f, group, key, chunk_rows, int(cls.shape[1]), patch_shape)
                 start = written + offset * chunk_rows
+                _ensure_space(path, cls, patches if key.with_patches else None, key.dtype)
                 _write_chunk(f, group, start // chunk_rows, start, cls, patches if key.with_patches else None, key.dtype)
                 done += len(cls)
                 if progress:
                     progress(done, total)
         _finish(f, key, splits, chunk_rows)
-    finally:
-        with contextlib.suppress(Exception):  # closing after a failed write (disk full) may fail too
-            f.close()
+    except BaseException:
+        _close_after_failure(f, path)
+        raise
+    f.close()
+
+
+#: Free space kept beyond a chunk's own bytes, for HDF5's metadata (chunk index, attributes, flushes).
+_SPACE_MARGIN_BYTES = 8 << 20
+
+
+def _ensure_space(path: Path, cls: np.ndarray, patches: np.ndarray | None, dtype: str) -> None:
+    """Stop before a chunk that would not fit on the disk (OSError ENOSPC), while HDF5 can still close cleanly.
+
+    A real ENOSPC inside HDF5 leaves dirty metadata that can never be flushed
+    (the file is unusable and the library may crash at exit); checking the
+    free space first keeps the partial entry intact and resumable.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    needed = (cls.size + (patches.size if patches is not None else 0)) * itemsize + _SPACE_MARGIN_BYTES
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise OSError(errno.ENOSPC, f"No space left on device ({free} bytes free, a chunk needs {needed})", str(path))
+
+
+def _close_after_failure(f: Any, path: Path) -> None:
+    """Close a file whose last write failed, so that HDF5 holds nothing open at exit.
+
+    After a real ENOSPC, HDF5 cannot flush its dirty metadata and the close
+    fails; the file would stay open inside the library and crash the
+    interpreter at exit. Its content is then unusable anyway: truncating it
+    frees the space the close needs, and the file is removed (the next build
+    starts it again). A close that succeeds keeps the partial file, resumable.
+    :func:`_ensure_space` makes this rare: it stops a build cleanly before a
+    chunk that would not fit.
+    """
+    try:
+        f.close()
+        return
+    except Exception:
+        pass
+    with contextlib.suppress(OSError):
+        os.truncate(path, 0)
+    with contextlib.suppress(Exception):
+        f.close()
+    with contextlib.suppress(OSError):
+        path.unlink()
 
 
 def _finish(f: Any, key: FeatureKey, splits: dict[str, np.ndarray], chunk_rows: int) -> None:
