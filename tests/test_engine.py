@@ -6,7 +6,7 @@ from torch import nn
 
 from zslbench.config import TrainConfig
 from zslbench.checkpoints import load_checkpoint
-from zslbench.engine import lr_for_epoch, score_images, train
+from zslbench.training.engine import lr_for_epoch, score_images, train
 from zslbench.methods import ImageZSLModel
 
 

@@ -14,7 +14,7 @@ from zslbench import registry, store
 from zslbench.checkpoints import save_checkpoint
 from zslbench.cli import main
 from zslbench.data.dataset import ArrayImages, ZSLDataset
-from zslbench.explain import explain, load_trained_model, prepare_image
+from zslbench.results.explain import explain, load_trained_model, prepare_image
 from zslbench.methods import ImageZSLModel, MethodSpec
 from zslbench.registry import DatasetSpec, Entry, Origin
 

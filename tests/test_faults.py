@@ -64,7 +64,7 @@ def only_run(root: Path) -> Path:
 
 def interrupted_run(root: Path, monkeypatch, epochs: int = 3) -> Path:
     """A pixel-attr run stopped (Ctrl-C) right after its first checkpoint."""
-    from zslbench import engine
+    from zslbench.training import engine
 
     real = engine.save_checkpoint
 
@@ -305,7 +305,7 @@ def _damage(path: Path, what: str) -> None:
 
 @pytest.mark.parametrize("what", ["labels", "image_ids", "features"])
 def test_corrupt_entry_is_reported_by_verify_and_ls(what):
-    from zslbench.cache_cli import cache
+    from zslbench.features.cli import cache
 
     _, _, other = _cached_entry("other")
     ds, feats, path = _cached_entry("tiny")
@@ -337,7 +337,7 @@ def test_corrupt_entry_is_rebuilt_on_read(what):
 
 def test_cache_build_rebuilds_an_entry_with_corrupt_feature_bytes(cli_registry):
     from zslbench import features as F
-    from zslbench.cache_cli import cache
+    from zslbench.features.cli import cache
 
     args = ["build", "--dataset", "tiny", "--backbone", "fake-vit", "--pretrained", "none", "--device", "cpu",
             "--batch-size", "4"]
@@ -351,7 +351,7 @@ def test_cache_build_rebuilds_an_entry_with_corrupt_feature_bytes(cli_registry):
 
 
 def test_read_only_cache_is_readable_without_a_lock_file(monkeypatch):
-    from zslbench import features as F
+    from zslbench.features import cache as cache_module
     from test_features import CountingFactory, fetch
 
     ds, feats, path = _cached_entry("tiny")
@@ -365,7 +365,7 @@ def test_read_only_cache_is_readable_without_a_lock_file(monkeypatch):
             raise OSError(errno.EROFS, "Read-only file system", str(file))
         return real_open(file, flags, *args, **kwargs)
 
-    monkeypatch.setattr(F.os, "open", read_only_open)
+    monkeypatch.setattr(cache_module.os, "open", read_only_open)
     factory = CountingFactory()
     again = fetch(ds, factory=factory)
     assert factory.calls == 0  # a hit: no backbone, no build
@@ -374,13 +374,13 @@ def test_read_only_cache_is_readable_without_a_lock_file(monkeypatch):
 
 
 def test_a_miss_in_a_read_only_cache_is_one_line(cli_registry, monkeypatch):
-    from zslbench import features as F
-    from zslbench.cache_cli import cache
+    from zslbench.features import cache as cache_module
+    from zslbench.features.cli import cache
 
     def refuse(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(F, "_fill", refuse)
+    monkeypatch.setattr(cache_module, "fill_entry", refuse)
     result = CliRunner().invoke(cache, ["build", "--dataset", "tiny", "--backbone", "fake-vit", "--device", "cpu"])
     assert_one_line_error(result, 1, "is read-only")
 
@@ -402,9 +402,11 @@ def test_really_read_only_cache_directory(tmp_path):  # pragma: no cover - CI ru
 
 def test_disk_full_during_a_cache_build_is_one_line_and_resumable(cli_registry, monkeypatch):
     from zslbench import features as F
-    from zslbench.cache_cli import cache
+    from zslbench.features.cli import cache
 
-    real_write, calls = F._write_chunk, []
+    from zslbench.features import fileformat
+
+    real_write, calls = fileformat._write_chunk, []
 
     def full_disk(*args, **kwargs):  # h5py's report of ENOSPC: a RuntimeError carrying the errno
         calls.append(1)
@@ -414,12 +416,12 @@ def test_disk_full_during_a_cache_build_is_one_line_and_resumable(cli_registry, 
         return real_write(*args, **kwargs)
 
     args = ["build", "--dataset", "tiny", "--backbone", "fake-vit", "--device", "cpu", "--batch-size", "4"]
-    monkeypatch.setattr(F, "_write_chunk", full_disk)
+    monkeypatch.setattr(fileformat, "_write_chunk", full_disk)
     result = CliRunner().invoke(cache, args)
     assert_one_line_error(result, 1, "disk full while writing the feature cache")
     (info,) = F.FeatureCache().ls()
     assert info.status == "partial"
-    monkeypatch.setattr(F, "_write_chunk", real_write)
+    monkeypatch.setattr(fileformat, "_write_chunk", real_write)
     assert CliRunner().invoke(cache, args).exit_code == 0
     (info,) = F.FeatureCache().ls(verify=True)
     assert info.status == "complete"
@@ -609,7 +611,7 @@ def test_ctrl_c_during_start_up_is_one_line(example_plugin, tmp_path, monkeypatc
 
 
 def test_a_second_ctrl_c_while_the_status_is_written_still_records_it(example_plugin, tmp_path, monkeypatch):
-    from zslbench import engine
+    from zslbench.training import engine
 
     def stop(path, state):
         raise KeyboardInterrupt

@@ -29,14 +29,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from zslbench import distributed, registry
+from zslbench import registry
+from zslbench.training import distributed
 from zslbench.config import RunConfig, build_dataclass, deep_merge, load_toml, parse_set, resolve_run_config
 from zslbench.data.dataset import SINGLE_LABEL, ZSLDataset, validation_split
 from zslbench.errors import DataError, UsageError, ZSLBenchError
 from zslbench.methods import MethodContext, MethodSpec
 from zslbench.plugins import ensure_loaded
+from zslbench.tasks import Task, check_supported, get_task
+from zslbench.tasks.single_label import evaluate_with_curve, seen_positions
 from zslbench import signals, store
-from zslbench.run_lock import RunLock
 
 
 class RunInterrupted(ZSLBenchError):
@@ -59,6 +61,7 @@ class RunOutcome:
     run_dir: Path
     metrics: dict
     config: RunConfig
+    timings: dict = dataclasses.field(default_factory=dict)
 
 
 def _names_from_layers(layers: list[dict]) -> tuple[str, str]:
@@ -88,13 +91,9 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     method_name, dataset_name = _names_from_layers([file_layer, set_layer, cli_layer])
     spec: MethodSpec = registry.methods.get(method_name)
     dataset_spec = registry.datasets.get(dataset_name)
-    if dataset_spec.task not in spec.tasks:
-        raise UsageError(f"method {spec.name!r} does not support {dataset_spec.task} datasets like {dataset_spec.name!r}",
-                         f"{spec.name} supports: {', '.join(spec.tasks)}; see `zslbench list methods`")
+    task = get_task(dataset_spec.task)
     protocol = cli_layer.get("protocol", set_layer.get("protocol", file_layer.get("protocol")))
-    if dataset_spec.task != SINGLE_LABEL and protocol == "gbu":
-        raise UsageError(f"--protocol gbu is defined for single-label datasets, not {dataset_spec.name!r}",
-                         "use the standard protocol for multi-label runs")
+    check_supported(task, spec, protocol or task.protocols[0], dataset_spec.name)
     defaults = spec.dataset_defaults(dataset_spec.name) if spec.dataset_defaults else {}
     names = {"method": spec.name, "dataset": dataset_spec.name}
     layers = [defaults or {}, file_layer, set_layer, cli_layer, names]
@@ -195,20 +194,22 @@ def load_dataset(cfg: RunConfig, require_images: bool = True) -> ZSLDataset:
 
 def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress: bool = True) -> RunOutcome:
     """Carry out a run and store it; returns where it was stored and its metrics."""
-    from zslbench.engine import resolve_device, seed_everything
+    from zslbench.training.engine import resolve_device, seed_everything
 
     cfg, spec = resolved.config, resolved.method
     device = resolve_device(cfg.train.device)
     distributed.init_from_env(device.type)
     device = distributed.local_device(device)
     seed_everything(cfg.seed)
-    from zslbench.features import RES101_BACKBONE
+    from zslbench.features import FILE_BACKBONES
 
-    dataset = load_dataset(cfg, require_images=not (spec.kind == "feature" and cfg.backbone == RES101_BACKBONE))
+    dataset = load_dataset(cfg, require_images=not (spec.kind == "feature" and cfg.backbone in FILE_BACKBONES))
+    task = get_task(dataset.task)
+    check_supported(task, spec, cfg.protocol, cfg.dataset)
     if spec.kind == "image":
         # Build once before anything is stored: missing weights, bad option combinations
         # or missing word vectors stop here with nothing written to the run store.
-        spec.build(method_context(cfg, dataset, device), resolved.options)
+        spec.build(task.method_context(method_context(cfg, dataset, device), dataset), resolved.options)
         seed_everything(cfg.seed)
     if resume_dir is None:
         run_id = distributed.broadcast_object(store.new_run_id(cfg.seed))
@@ -216,17 +217,15 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     else:
         run_dir = Path(resume_dir)
     main = distributed.is_main()
-    lock = _open_run_dir(run_dir, cfg, resume_dir is not None, str(device)) if main else None
+    lock = store.open_run_dir(run_dir, cfg.to_dict(), resume_dir is not None, str(device),
+                              distributed.world_size()) if main else None
     t0 = time.perf_counter()
     try:
-        if dataset.task != SINGLE_LABEL:
-            from zslbench.multilabel.runner import run_multilabel
-
-            metrics, timings = run_multilabel(resolved, dataset, device, run_dir, resume_dir is not None, progress)
-        elif spec.kind == "image":
-            metrics, timings = _run_image_method(resolved, dataset, device, run_dir, resume_dir is not None, progress)
+        if spec.kind == "image":
+            metrics, timings = _run_image_method(resolved, task, dataset, device, run_dir, resume_dir is not None,
+                                                 progress)
         else:
-            metrics, timings = _run_feature_method(resolved, dataset, device, run_dir, progress)
+            metrics, timings = _run_feature_method(resolved, task, dataset, device, run_dir, progress)
         timings["total_seconds"] = time.perf_counter() - t0
         metrics["counts"] = dataset.counts()
         metrics["skipped_images"] = int(dataset.meta.get("skipped_images", 0))
@@ -236,14 +235,14 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
             store.write_status(run_dir, "complete", world_size=distributed.world_size())
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (signals.Terminated)
         if main:
-            _final_status(run_dir, "interrupted", hint=f"zslbench run --resume {run_dir}")
+            store.final_status(run_dir, "interrupted", hint=f"zslbench run --resume {run_dir}")
         interrupted = RunInterrupted(f"run interrupted; finished epochs are saved in {run_dir}",
                                      f"continue with `zslbench run --resume {run_dir}`")
         interrupted.exit_code = signals.exit_code_for(exc)
         raise interrupted from None
     except BaseException as exc:
         if main:
-            _final_status(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
+            store.final_status(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
         if isinstance(exc, OSError) and exc.errno in store.STORAGE_ERRNOS:
             raise store.RunStoreError(f"cannot write {exc.filename or run_dir}: {exc.strerror}",
                                       f"free space or fix permissions, then `zslbench run --resume {run_dir}`") from None
@@ -252,38 +251,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
         if lock is not None:
             lock.release()
     distributed.barrier()
-    return RunOutcome(run_dir, metrics, cfg)
-
-
-def _open_run_dir(run_dir: Path, cfg: RunConfig, resume: bool, device: str) -> RunLock:
-    """Create (or, on resume, lock and tidy) the run directory; returns the held write lock."""
-    world = distributed.world_size()
-    if not resume:
-        store.create_run_dir(run_dir, cfg.to_dict(), store.status_record("running", world_size=world))
-    lock = RunLock(run_dir)
-    try:
-        lock.acquire()  # before any write: a second writer changes nothing
-        if resume:
-            store.remove_temp_files(run_dir)
-            store.write_status(run_dir, "running", world_size=world)
-        store.atomic_write_json(run_dir / store.ENV_FILE, store.environment(device))
-    except OSError as exc:
-        lock.release()
-        raise store.RunStoreError(f"cannot write the run directory {run_dir}: {exc.strerror or exc}",
-                                  "choose a writable directory with --out or ZSLBENCH_RUNS") from None
-    except BaseException:
-        lock.release()
-        raise
-    return lock
-
-
-def _final_status(run_dir: Path, state: str, **extra: Any) -> None:
-    """Record how the run ended; a second Ctrl-C waits for it, a full disk only loses the record."""
-    with signals.signals_deferred():
-        try:
-            store.write_status(run_dir, state, **extra)
-        except OSError:
-            pass
+    return RunOutcome(run_dir, metrics, cfg, timings)
 
 
 def store_root(cfg: RunConfig) -> Path:
@@ -294,7 +262,7 @@ def store_root(cfg: RunConfig) -> Path:
 
 def method_context(cfg: RunConfig, dataset: ZSLDataset, device: torch.device) -> MethodContext:
     def attribute_vectors() -> np.ndarray:
-        from zslbench.text_encoders import attribute_vectors as encode
+        from zslbench.models.text_encoders import attribute_vectors as encode
 
         return encode(dataset, cfg.data.text_encoder, cfg.data)
 
@@ -306,25 +274,6 @@ def method_context(cfg: RunConfig, dataset: ZSLDataset, device: torch.device) ->
 
 
 # --------------------------------------------------------------------------- image methods
-
-
-def _image_sets(dataset: ZSLDataset, cfg: RunConfig):
-    from zslbench.data.transforms import ImageDataset, build_transform
-
-    recipe = dataset.meta.get("recipe", dataset.name)
-    size = int(cfg.data.image_size)
-    mean_std = input_normalisation(cfg)
-    seen = np.asarray(dataset.seen_classes)
-    remap = np.full(dataset.num_classes, -1, dtype=np.int64)
-    remap[seen] = np.arange(len(seen))
-    train_idx = np.asarray(dataset.splits["trainval"])
-    train_set = ImageDataset(dataset, train_idx, build_transform(recipe, size, train=cfg.data.augment, mean_std=mean_std),
-                             targets=remap[dataset.labels[train_idx]])
-    eval_tf = build_transform(recipe, size, train=False, mean_std=mean_std)
-    test_sets = {s: ImageDataset(dataset, np.asarray(dataset.splits[s]), eval_tf) for s in ("test_seen", "test_unseen")}
-    for ds in (train_set, *test_sets.values()):
-        ds.num_workers = cfg.data.num_workers
-    return train_set, test_sets
 
 
 def input_normalisation(cfg: RunConfig) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
@@ -340,41 +289,24 @@ def input_normalisation(cfg: RunConfig) -> tuple[tuple[float, ...], tuple[float,
         raise UsageError(f"unknown data.normalize {choice!r}", "choose auto, imagenet or half")
     if cfg.backbone is None:
         return None
-    from zslbench.backbones import expected_mean_std
+    from zslbench.models.backbones import expected_mean_std
 
     return expected_mean_std(cfg.backbone)
 
 
-def _evaluate_image_model(model, dataset: ZSLDataset, test_sets: dict, cfg: RunConfig, device, gamma: float | None):
-    from zslbench.engine import score_images
-    from zslbench.evaluation import evaluate
-
-    attrs = torch.as_tensor(dataset.class_attributes, dtype=torch.float32)
-    seen_scores, seen_labels = score_images(model, test_sets["test_seen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
-    unseen_scores, unseen_labels = score_images(model, test_sets["test_unseen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
-    return _evaluate_with_curve(seen_scores, seen_labels, unseen_scores, unseen_labels, dataset, gamma)
-
-
-def _evaluate_with_curve(seen_scores, seen_labels, unseen_scores, unseen_labels, dataset: ZSLDataset,
-                         gamma: float | None) -> tuple[Any, dict]:
-    """Test metrics plus a downsampled seen-unseen curve (kept so plots need no model)."""
-    from zslbench.evaluation import curve_points, evaluate, seen_unseen_curve
-
-    args = (seen_scores, seen_labels, unseen_scores, unseen_labels, dataset.seen_classes, dataset.unseen_classes)
-    return evaluate(*args, gamma=gamma), curve_points(seen_unseen_curve(*args))
-
-
-def _train_phase(resolved: ResolvedRun, dataset: ZSLDataset, device, checkpoint: Path, resume: bool,
+def _train_phase(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, checkpoint: Path, resume: bool,
                  progress: bool, label: str, epochs: int | None = None, on_epoch_end_factory=None):
+    """Build the method for ``task`` and train it on ``dataset``'s trainval images (resuming from ``checkpoint``)."""
     from zslbench.checkpoints import load_resume_state
-    from zslbench.engine import seed_everything, train
+    from zslbench.training.engine import seed_everything, train
 
     cfg = resolved.config
     train_cfg = dataclasses.replace(cfg.train, epochs=epochs) if epochs is not None else cfg.train
     seed_everything(cfg.seed)
-    model = resolved.method.build(method_context(cfg, dataset, device), resolved.options)
-    train_set, test_sets = _image_sets(dataset, cfg)
-    seen_attrs = torch.as_tensor(dataset.class_attributes[np.asarray(dataset.seen_classes)], dtype=torch.float32)
+    model = resolved.method.build(task.method_context(method_context(cfg, dataset, device), dataset), resolved.options)
+    train_set, test_sets = task.image_sets(dataset, int(cfg.data.image_size), cfg.data.num_workers,
+                                           mean_std=input_normalisation(cfg), augment=cfg.data.augment)
+    seen_attrs = task.training_vectors(dataset)
     state = load_resume_state(checkpoint) if resume else None
     hook = on_epoch_end_factory(model, test_sets) if on_epoch_end_factory else None
     result = train(model, train_set, seen_attrs, train_cfg, device, cfg.seed, checkpoint_path=checkpoint,
@@ -382,30 +314,30 @@ def _train_phase(resolved: ResolvedRun, dataset: ZSLDataset, device, checkpoint:
     return model, test_sets, result
 
 
-def _run_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_dir: Path, resume: bool,
+def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path, resume: bool,
                       progress: bool) -> tuple[dict, dict]:
+    """Train an image method (after GBU validation, when asked) and let the task evaluate it."""
     cfg = resolved.config
     timings: dict = {}
-    metrics: dict = {"protocol": cfg.protocol, "task": SINGLE_LABEL}
+    metrics: dict = {"protocol": cfg.protocol, "task": task.name}
     gamma = None
     epochs = None
     if cfg.protocol == "gbu":
-        validation, gamma, epochs, val_seconds = _validate_image_method(resolved, dataset, device, run_dir, resume, progress)
+        validation, gamma, epochs, val_seconds = _validate_image_method(resolved, task, dataset, device, run_dir,
+                                                                        resume, progress)
         metrics["validation"] = validation
         timings["validation_seconds"] = val_seconds
-    model, test_sets, result = _train_phase(resolved, dataset, device, run_dir / store.CHECKPOINT_FILE, resume,
+    model, eval_sets, result = _train_phase(resolved, task, dataset, device, run_dir / store.CHECKPOINT_FILE, resume,
                                             progress, label="train", epochs=epochs)
     timings["train_seconds"] = result.train_seconds
     timings["train_images_per_second"] = _mean_throughput(result.history)
     t_eval = time.perf_counter()
-    test, curve = _evaluate_image_model(model, dataset, test_sets, cfg, device, gamma)
+    evaluated = task.evaluate_model(model, dataset, eval_sets, cfg, device, gamma)
     timings["eval_seconds"] = time.perf_counter() - t_eval
-    metrics["test"] = test.to_dict()
-    metrics["curve"] = curve
+    metrics.update({k: v for k, v in evaluated.items() if k != "patch_selection"})
     metrics["history"] = [dataclasses.asdict(h) for h in result.history]
-    selection = _patch_selection_scores(model, dataset, test_sets, device, cfg.train.eval_batch_size)
-    if selection is not None:
-        metrics["patch_selection"] = selection
+    if "patch_selection" in evaluated:
+        metrics["patch_selection"] = evaluated["patch_selection"]
     return metrics, timings
 
 
@@ -415,8 +347,8 @@ def _mean_throughput(history) -> float:
     return images / seconds if seconds > 0 else 0.0
 
 
-def _validate_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_dir: Path, resume: bool,
-                           progress: bool):
+def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path,
+                           resume: bool, progress: bool):
     """GBU phase 1: choose the epoch count and gamma on validation data only."""
     from zslbench.evaluation import choose_calibration, evaluate
 
@@ -429,7 +361,7 @@ def _validate_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, r
 
     def factory(model, test_sets):
         def on_epoch_end(epoch: int) -> dict:
-            from zslbench.engine import score_images
+            from zslbench.training.engine import score_images
 
             attrs = torch.as_tensor(val_ds.class_attributes, dtype=torch.float32)
             ss, sl = score_images(model, test_sets["test_seen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
@@ -442,7 +374,8 @@ def _validate_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, r
         return on_epoch_end
 
     t0 = time.perf_counter()
-    _, _, result = _train_phase(resolved, val_ds, device, run_dir / store.VALIDATION_CHECKPOINT_FILE, resume, progress,
+    _, _, result = _train_phase(resolved, task, val_ds, device, run_dir / store.VALIDATION_CHECKPOINT_FILE, resume,
+                                progress,
                                 label="validate", on_epoch_end_factory=factory)
     scores = [h.extra["val_cs_h"] for h in result.history]
     best = int(np.argmax(scores))  # first epoch reaching the best validated H
@@ -460,62 +393,44 @@ def _validate_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, r
     return validation, validation["chosen_gamma"], validation["chosen_epochs"], validation["seconds"]
 
 
-@torch.no_grad()
-def _patch_selection_scores(model, dataset: ZSLDataset, test_sets: dict, device, batch_size: int) -> dict | None:
-    """Precision/recall of a method's kept patches against the object masks (synthetic data)."""
-    if dataset.masks is None or not hasattr(model, "patch_selection"):
-        return None
-    from torch.utils.data import DataLoader
-
-    from zslbench.data.masks import object_patches, selection_precision_recall
-
-    model.eval()
-    kept, indices = [], []
-    for split in ("test_seen", "test_unseen"):
-        for images, _, index in DataLoader(test_sets[split], batch_size=batch_size):
-            kept.append(model.patch_selection(images.to(device)).cpu().numpy())
-            indices.append(np.asarray(index))
-    kept_all = np.concatenate(kept)
-    truth = object_patches(dataset.masks[np.concatenate(indices)], tuple(model.patch_grid))
-    precision, recall = selection_precision_recall(kept_all, truth)
-    return {"precision": float(precision), "recall": float(recall), "grid": list(model.patch_grid),
-            "kept_fraction": float(kept_all.mean()), "object_fraction": float(truth.mean()),
-            "images": int(kept_all.shape[0])}
-
-
 # --------------------------------------------------------------------------- feature methods
 
 
-def _run_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_dir: Path,
+def _run_feature_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path,
                         progress: bool) -> tuple[dict, dict]:
-    """Fit a feature-level method on cached backbone features and evaluate it."""
-    from zslbench.features import get_features
-
+    """Fit a feature-level method on frozen features of ``task``'s splits and let the task evaluate it."""
     cfg = resolved.config
     if cfg.backbone is None:
         raise UsageError(f"method {cfg.method!r} needs a backbone for its features", "pass --backbone NAME")
     timings: dict = {}
     t0 = time.perf_counter()
-    feats = get_features(dataset, cfg.backbone, cfg.data, cfg.pretrained, str(device),
-                         splits=("trainval", "test_seen", "test_unseen"))
+    metrics: dict = {"protocol": cfg.protocol, "task": task.name}
+    feats = _read_features(cfg, dataset, task.feature_splits, device, metrics)
     timings["features_seconds"] = time.perf_counter() - t0
-    metrics: dict = {"protocol": cfg.protocol, "task": SINGLE_LABEL}
     gamma = None
     options = resolved.options
     if cfg.protocol == "gbu":
-        metrics["validation"], gamma, options = _validate_feature_method(resolved, dataset, feats, device)
+        metrics["validation"], gamma, options = _validate_feature_method(resolved, task, dataset, feats, device)
     t1 = time.perf_counter()
-    model = _fit_feature_model(resolved, dataset, feats["trainval"].features, device, options)
+    model = _fit_feature_model(resolved, task, dataset, feats["trainval"], device, options)
     timings["fit_seconds"] = time.perf_counter() - t1
-    ss = model.class_scores(feats["test_seen"].features, dataset.class_attributes)
-    us = model.class_scores(feats["test_unseen"].features, dataset.class_attributes)
-    test, curve = _evaluate_with_curve(ss, feats["test_seen"].labels, us, feats["test_unseen"].labels, dataset, gamma)
-    metrics["test"] = test.to_dict()
-    metrics["curve"] = curve
+    metrics.update(task.evaluate_features(model, dataset, feats, gamma))
     return metrics, timings
 
 
-def _validate_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, feats: dict, device):
+def _read_features(cfg: RunConfig, dataset: ZSLDataset, splits: tuple[str, ...], device, metrics: dict) -> dict:
+    """The splits' features: the dataset authors' files for ``authors-h5`` (fingerprint recorded), else the cache."""
+    from zslbench.features import AUTHORS_H5_BACKBONE, authors_h5_key, get_features, read_authors_features
+
+    if cfg.backbone == AUTHORS_H5_BACKBONE:
+        key = authors_h5_key(dataset)
+        metrics["features"] = {"source": AUTHORS_H5_BACKBONE, "fingerprint": key.fingerprint,
+                               "files": dict(dataset.meta.get("feature_files", {}))}
+        return read_authors_features(dataset, splits)
+    return get_features(dataset, cfg.backbone, cfg.data, cfg.pretrained, str(device), splits=splits)
+
+
+def _validate_feature_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, feats: dict, device):
     """GBU for feature methods: gamma (and the ``tune`` grid, if any) chosen on validation data only."""
     from zslbench.evaluation import choose_calibration, evaluate
 
@@ -524,15 +439,15 @@ def _validate_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, feats: 
 
     val_ds = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
     # The validation benchmark is drawn from trainval only: gather its rows once for every trial.
-    val_features = {split: select_images({"trainval": feats["trainval"]}, val_ds.splits[split]).features
+    val_features = {split: select_images({"trainval": feats["trainval"]}, val_ds.splits[split])
                     for split in ("trainval", "test_seen", "test_unseen")}
     sl, ul = val_ds.split_labels("test_seen"), val_ds.split_labels("test_unseen")
     trials = []
     for changes in tune_grid(cfg.tune):
         options = with_option(resolved.method, resolved.options, changes)
-        model = _fit_feature_model(resolved, val_ds, val_features["trainval"], device, options)
-        ss = model.class_scores(val_features["test_seen"], val_ds.class_attributes)
-        us = model.class_scores(val_features["test_unseen"], val_ds.class_attributes)
+        model = _fit_feature_model(resolved, task, val_ds, val_features["trainval"], device, options)
+        ss = model.class_scores(val_features["test_seen"].features, val_ds.class_attributes)
+        us = model.class_scores(val_features["test_unseen"].features, val_ds.class_attributes)
         g = float(choose_calibration(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes))
         m = evaluate(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes, gamma=g)
         trials.append({"options": changes, "gamma": g, "val_cs_h": m.cs_h, "val_t1": m.t1})
@@ -545,15 +460,15 @@ def _validate_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, feats: 
     return validation, chosen["gamma"], with_option(resolved.method, resolved.options, chosen["options"])
 
 
-def _fit_feature_model(resolved: ResolvedRun, dataset: ZSLDataset, features: np.ndarray, device, options=None):
-    from zslbench.engine import seed_everything
+def _fit_feature_model(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, split: Any, device, options=None):
+    """Build the feature-level method and fit it on ``split``'s features with ``task``'s targets."""
+    from zslbench.training.engine import seed_everything
 
     cfg = resolved.config
     seed_everything(cfg.seed)
     seen = np.asarray(dataset.seen_classes)
-    remap = np.full(dataset.num_classes, -1, dtype=np.int64)
-    remap[seen] = np.arange(len(seen))
-    targets = remap[dataset.split_labels("trainval")]
-    model = resolved.method.build(method_context(cfg, dataset, device), options or resolved.options)
-    model.fit(np.asarray(features, dtype=np.float32), targets, dataset.class_attributes[seen].astype(np.float32))
+    targets = task.feature_targets(dataset, split.image_ids)
+    model = resolved.method.build(task.method_context(method_context(cfg, dataset, device), dataset),
+                                  options or resolved.options)
+    model.fit(np.asarray(split.features, dtype=np.float32), targets, dataset.class_attributes[seen].astype(np.float32))
     return model

@@ -13,12 +13,9 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from zslbench.errors import UsageError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from zslbench.config import RunConfig
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("none", "step", "cosine")
@@ -65,8 +62,9 @@ def world_size_from_env() -> int:
         return 1
 
 
-def check_run_config(cfg: "RunConfig", world_size: int | None = None) -> None:
-    """Raise UsageError for the first setting of ``cfg`` that cannot give a meaningful run."""
+def check_run_config(cfg: Any, world_size: int | None = None) -> None:
+    """Raise UsageError for the first setting of ``cfg`` (a :class:`zslbench.config.RunConfig`) that cannot
+    give a meaningful run (typed ``Any``: config.py calls this module, which must not import it back)."""
     world = world_size if world_size is not None else world_size_from_env()
     _seed("seed", cfg.seed)
     _seed("data.synthetic_seed", cfg.data.synthetic_seed)

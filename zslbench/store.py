@@ -33,9 +33,12 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zslbench.errors import ZSLBenchError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from zslbench.run_lock import RunLock
 
 #: Bumped when the layout or the meaning of a stored field changes.
 SCHEMA_VERSION = 1
@@ -113,6 +116,43 @@ def create_run_dir(run_dir: Path, config: dict, status: dict) -> None:
                             "choose a writable directory with --out or ZSLBENCH_RUNS") from None
 
 
+def open_run_dir(run_dir: Path, config: dict, resume: bool, device: str, world_size: int = 1) -> RunLock:
+    """Create (or, on resume, lock and tidy) a run directory and write ``env.json``; returns the held write lock.
+
+    The lock is taken before any write, so a second writer changes nothing.
+    """
+    from zslbench.run_lock import RunLock
+
+    if not resume:
+        create_run_dir(run_dir, config, status_record("running", world_size=world_size))
+    lock = RunLock(run_dir)
+    try:
+        lock.acquire()
+        if resume:
+            remove_temp_files(run_dir)
+            write_status(run_dir, "running", world_size=world_size)
+        atomic_write_json(Path(run_dir) / ENV_FILE, environment(device))
+    except OSError as exc:
+        lock.release()
+        raise RunStoreError(f"cannot write the run directory {run_dir}: {exc.strerror or exc}",
+                            "choose a writable directory with --out or ZSLBENCH_RUNS") from None
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def final_status(run_dir: Path, state: str, **extra: Any) -> None:
+    """Record how a run ended; a second Ctrl-C waits for it, a full disk only loses the record."""
+    from zslbench.signals import signals_deferred
+
+    with signals_deferred():
+        try:
+            write_status(run_dir, state, **extra)
+        except OSError:
+            pass
+
+
 def remove_temp_files(run_dir: Path) -> list[Path]:
     """Delete the leftovers of interrupted atomic writes (e.g. a half-written checkpoint) in ``run_dir``."""
     removed = []
@@ -166,7 +206,7 @@ def environment(device: str) -> dict:
     import numpy
     import torch
 
-    import zslbench
+    from zslbench.version import __version__
     from zslbench import plugins
 
     try:
@@ -176,7 +216,7 @@ def environment(device: str) -> dict:
     except ImportError:  # pragma: no cover - timm is a dependency
         timm_version = None
     env = {
-        "zslbench": zslbench.__version__,
+        "zslbench": __version__,
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "timm": timm_version,
