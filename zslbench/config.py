@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from zslbench.errors import UsageError
+from zslbench.settings_check import check_run_config
 
 
 @dataclass
@@ -26,6 +27,9 @@ class DataConfig:
     attributes: str = "att"  # "att" (L2-normalised columns) or "original_att"
     image_size: int | None = None  # None: the dataset's/backbone's default
     text_encoder: str = "glove-6b-50d"  # word vectors of attribute names (SVIP's W2P)
+    # multi-label datasets: "auto" (the authors' label-vector pickle, searched in their layouts),
+    # "text-encoder" (encode the label names with text_encoder), or a pickle path
+    label_vectors: str = "auto"
     glove_path: str | None = None  # text file for the "glove-file" encoder
     normalize: str = "auto"  # auto: what the backbone's weights expect | imagenet | half (mean = std = 0.5)
     augment: bool = True  # random training augmentation of the dataset's recipe (crop, flip)
@@ -104,8 +108,9 @@ def load_toml(path: str | Path) -> dict:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise UsageError(f"config file not found: {p}") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"cannot read config file {p}: {exc}") from None
+    except (OSError, ValueError) as exc:  # TOMLDecodeError and UnicodeDecodeError (a binary file) are ValueErrors
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise UsageError(f"cannot read config file {p}: {first_line}", "a config file is UTF-8 TOML") from None
 
 
 def parse_set(items: list[str] | tuple[str, ...]) -> dict:
@@ -156,7 +161,8 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         if value is None and type(None) in args:
             return None
-        if isinstance(value, str) and value.lower() == "none" and type(None) in args:
+        # "none" means None only where it is not itself a valid string ("--pretrained none" is random weights)
+        if isinstance(value, str) and value.lower() == "none" and type(None) in args and str not in args:
             return None
         errors = []
         for arg in args:
@@ -241,6 +247,7 @@ def resolve_run_config(layers: list[dict], method_options_type: type | None) -> 
     cfg = build_dataclass(RunConfig, merged)
     if cfg.protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {cfg.protocol!r}", f"choose one of {', '.join(PROTOCOLS)}")
+    check_run_config(cfg)
     options = None
     if method_options_type is not None:
         options = build_dataclass(method_options_type, options_dict, prefix="method.")

@@ -38,7 +38,7 @@ from zslbench.methods import MethodContext, MethodSpec
 from zslbench.plugins import ensure_loaded
 from zslbench.tasks import Task, check_supported, get_task
 from zslbench.tasks.single_label import evaluate_with_curve, seen_positions
-from zslbench import store
+from zslbench import signals, store
 
 
 class RunInterrupted(ZSLBenchError):
@@ -109,13 +109,14 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     return ResolvedRun(cfg, spec, options)
 
 
-def read_run_dir(run_dir: str | Path, not_found_hint: str, action: str = "read run") -> store.RunRecord:
+def read_run_dir(run_dir: str | Path, not_found_hint: str, action: str = "read run",
+                 require_status: bool = True) -> store.RunRecord:
     """The stored record of ``run_dir``; a missing or unreadable directory is a UsageError ("cannot <action> ...")."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UsageError(f"run directory not found: {run_dir}", not_found_hint)
     try:
-        return store.read_run(run_dir)
+        return store.read_run(run_dir, require_status=require_status)
     except store.UnreadableRun as exc:
         raise UsageError(f"cannot {action} {run_dir}: {exc}") from None
 
@@ -162,9 +163,15 @@ def tune_grid(tune: dict[str, list]) -> list[dict]:
 
 def resolve_resume(run_dir: Path) -> ResolvedRun:
     """The resolved run of an existing run directory, for ``--resume``."""
-    record = read_run_dir(run_dir, "pass the path printed at the end of a run", action="resume")
+    record = read_run_dir(run_dir, "pass the path printed at the end of a run", action="resume", require_status=False)
     if record.status.get("state") == "complete":
         raise UsageError(f"run {Path(run_dir)} is already complete", "start a new run instead of --resume")
+    from zslbench.checkpoints import LEGACY_SUFFIX, check_checkpoint
+
+    for name in (store.CHECKPOINT_FILE, store.VALIDATION_CHECKPOINT_FILE):  # refused before anything is written
+        path = Path(run_dir) / name
+        if path.exists() or path.with_suffix(LEGACY_SUFFIX).exists():
+            check_checkpoint(path)
     return resolve_stored_run(record)
 
 
@@ -197,9 +204,9 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     distributed.init_from_env(device.type)
     device = distributed.local_device(device)
     seed_everything(cfg.seed)
-    from zslbench.features import RES101_BACKBONE
+    from zslbench.features import FILE_BACKBONES
 
-    dataset = load_dataset(cfg, require_images=not (spec.kind == "feature" and cfg.backbone == RES101_BACKBONE))
+    dataset = load_dataset(cfg, require_images=not (spec.kind == "feature" and cfg.backbone in FILE_BACKBONES))
     task = get_task(dataset.task)
     check_supported(task, spec, cfg.protocol, cfg.dataset)
     if spec.kind == "image":
@@ -213,35 +220,39 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     else:
         run_dir = Path(resume_dir)
     main = distributed.is_main()
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if resume_dir is None:
-            store.atomic_write_json(run_dir / store.CONFIG_FILE, cfg.to_dict())
-        store.write_status(run_dir, "running", world_size=distributed.world_size())
-        store.atomic_write_json(run_dir / store.ENV_FILE, store.environment(str(device)))
+    lock = store.open_run_dir(run_dir, cfg.to_dict(), resume_dir is not None, str(device),
+                              distributed.world_size()) if main else None
     t0 = time.perf_counter()
     try:
         if spec.kind == "image":
             metrics, timings = _run_image_method(resolved, task, dataset, device, run_dir, resume_dir is not None,
                                                  progress)
         else:
-            metrics, timings = _run_feature_method(resolved, dataset, device, run_dir, progress)
-    except KeyboardInterrupt:
+            metrics, timings = _run_feature_method(resolved, task, dataset, device, run_dir, progress)
+        timings["total_seconds"] = time.perf_counter() - t0
+        metrics["counts"] = dataset.counts()
+        metrics["skipped_images"] = int(dataset.meta.get("skipped_images", 0))
         if main:
-            store.write_status(run_dir, "interrupted", hint=f"zslbench run --resume {run_dir}")
-        raise RunInterrupted(f"run interrupted; finished epochs are saved in {run_dir}",
-                             f"continue with `zslbench run --resume {run_dir}`") from None
+            store.atomic_write_json(run_dir / store.METRICS_FILE, metrics)
+            store.atomic_write_json(run_dir / store.TIMINGS_FILE, timings)
+            store.write_status(run_dir, "complete", world_size=distributed.world_size())
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (signals.Terminated)
+        if main:
+            store.final_status(run_dir, "interrupted", hint=f"zslbench run --resume {run_dir}")
+        interrupted = RunInterrupted(f"run interrupted; finished epochs are saved in {run_dir}",
+                                     f"continue with `zslbench run --resume {run_dir}`")
+        interrupted.exit_code = signals.exit_code_for(exc)
+        raise interrupted from None
     except BaseException as exc:
         if main:
-            store.write_status(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
+            store.final_status(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, OSError) and exc.errno in store.STORAGE_ERRNOS:
+            raise store.RunStoreError(f"cannot write {exc.filename or run_dir}: {exc.strerror}",
+                                      f"free space or fix permissions, then `zslbench run --resume {run_dir}`") from None
         raise
-    timings["total_seconds"] = time.perf_counter() - t0
-    metrics["counts"] = dataset.counts()
-    metrics["skipped_images"] = int(dataset.meta.get("skipped_images", 0))
-    if main:
-        store.atomic_write_json(run_dir / store.METRICS_FILE, metrics)
-        store.atomic_write_json(run_dir / store.TIMINGS_FILE, timings)
-        store.write_status(run_dir, "complete", world_size=distributed.world_size())
+    finally:
+        if lock is not None:
+            lock.release()
     distributed.barrier()
     return RunOutcome(run_dir, metrics, cfg, timings)
 
@@ -289,6 +300,7 @@ def input_normalisation(cfg: RunConfig) -> tuple[tuple[float, ...], tuple[float,
 def _train_phase(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, checkpoint: Path, resume: bool,
                  progress: bool, label: str, epochs: int | None = None, on_epoch_end_factory=None):
     """Build the method for ``task`` and train it on ``dataset``'s trainval images (resuming from ``checkpoint``)."""
+    from zslbench.checkpoints import load_resume_state
     from zslbench.training.engine import seed_everything, train
 
     cfg = resolved.config
@@ -298,9 +310,7 @@ def _train_phase(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device,
     train_set, test_sets = task.image_sets(dataset, int(cfg.data.image_size), cfg.data.num_workers,
                                            mean_std=input_normalisation(cfg), augment=cfg.data.augment)
     seen_attrs = task.training_vectors(dataset)
-    state = None
-    if resume and checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = load_resume_state(checkpoint) if resume else None
     hook = on_epoch_end_factory(model, test_sets) if on_epoch_end_factory else None
     result = train(model, train_set, seen_attrs, train_cfg, device, cfg.seed, checkpoint_path=checkpoint,
                    resume=state, on_epoch_end=hook, progress=progress, label=label)
@@ -376,7 +386,8 @@ def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDatase
         return on_epoch_end
 
     t0 = time.perf_counter()
-    _, _, result = _train_phase(resolved, task, val_ds, device, run_dir / "checkpoint-validation.pt", resume, progress,
+    _, _, result = _train_phase(resolved, task, val_ds, device, run_dir / store.VALIDATION_CHECKPOINT_FILE, resume,
+                                progress,
                                 label="validate", on_epoch_end_factory=factory)
     scores = [h.extra["val_cs_h"] for h in result.history]
     best = int(np.argmax(scores))  # first epoch reaching the best validated H
@@ -397,36 +408,41 @@ def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDatase
 # --------------------------------------------------------------------------- feature methods
 
 
-def _run_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_dir: Path,
+def _run_feature_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path,
                         progress: bool) -> tuple[dict, dict]:
-    """Fit a feature-level method on cached backbone features and evaluate it."""
-    from zslbench.features import get_features
-
+    """Fit a feature-level method on frozen features of ``task``'s splits and let the task evaluate it."""
     cfg = resolved.config
     if cfg.backbone is None:
         raise UsageError(f"method {cfg.method!r} needs a backbone for its features", "pass --backbone NAME")
     timings: dict = {}
     t0 = time.perf_counter()
-    feats = get_features(dataset, cfg.backbone, cfg.data, cfg.pretrained, str(device),
-                         splits=("trainval", "test_seen", "test_unseen"))
+    metrics: dict = {"protocol": cfg.protocol, "task": task.name}
+    feats = _read_features(cfg, dataset, task.feature_splits, device, metrics)
     timings["features_seconds"] = time.perf_counter() - t0
-    metrics: dict = {"protocol": cfg.protocol, "task": SINGLE_LABEL}
     gamma = None
     options = resolved.options
     if cfg.protocol == "gbu":
-        metrics["validation"], gamma, options = _validate_feature_method(resolved, dataset, feats, device)
+        metrics["validation"], gamma, options = _validate_feature_method(resolved, task, dataset, feats, device)
     t1 = time.perf_counter()
-    model = _fit_feature_model(resolved, dataset, feats["trainval"].features, device, options)
+    model = _fit_feature_model(resolved, task, dataset, feats["trainval"], device, options)
     timings["fit_seconds"] = time.perf_counter() - t1
-    ss = model.class_scores(feats["test_seen"].features, dataset.class_attributes)
-    us = model.class_scores(feats["test_unseen"].features, dataset.class_attributes)
-    test, curve = evaluate_with_curve(ss, feats["test_seen"].labels, us, feats["test_unseen"].labels, dataset, gamma)
-    metrics["test"] = test.to_dict()
-    metrics["curve"] = curve
+    metrics.update(task.evaluate_features(model, dataset, feats, gamma))
     return metrics, timings
 
 
-def _validate_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, feats: dict, device):
+def _read_features(cfg: RunConfig, dataset: ZSLDataset, splits: tuple[str, ...], device, metrics: dict) -> dict:
+    """The splits' features: the dataset authors' files for ``authors-h5`` (fingerprint recorded), else the cache."""
+    from zslbench.features import AUTHORS_H5_BACKBONE, authors_h5_key, get_features, read_authors_features
+
+    if cfg.backbone == AUTHORS_H5_BACKBONE:
+        key = authors_h5_key(dataset)
+        metrics["features"] = {"source": AUTHORS_H5_BACKBONE, "fingerprint": key.fingerprint,
+                               "files": dict(dataset.meta.get("feature_files", {}))}
+        return read_authors_features(dataset, splits)
+    return get_features(dataset, cfg.backbone, cfg.data, cfg.pretrained, str(device), splits=splits)
+
+
+def _validate_feature_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, feats: dict, device):
     """GBU for feature methods: gamma (and the ``tune`` grid, if any) chosen on validation data only."""
     from zslbench.evaluation import choose_calibration, evaluate
 
@@ -435,15 +451,15 @@ def _validate_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, feats: 
 
     val_ds = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
     # The validation benchmark is drawn from trainval only: gather its rows once for every trial.
-    val_features = {split: select_images({"trainval": feats["trainval"]}, val_ds.splits[split]).features
+    val_features = {split: select_images({"trainval": feats["trainval"]}, val_ds.splits[split])
                     for split in ("trainval", "test_seen", "test_unseen")}
     sl, ul = val_ds.split_labels("test_seen"), val_ds.split_labels("test_unseen")
     trials = []
     for changes in tune_grid(cfg.tune):
         options = with_option(resolved.method, resolved.options, changes)
-        model = _fit_feature_model(resolved, val_ds, val_features["trainval"], device, options)
-        ss = model.class_scores(val_features["test_seen"], val_ds.class_attributes)
-        us = model.class_scores(val_features["test_unseen"], val_ds.class_attributes)
+        model = _fit_feature_model(resolved, task, val_ds, val_features["trainval"], device, options)
+        ss = model.class_scores(val_features["test_seen"].features, val_ds.class_attributes)
+        us = model.class_scores(val_features["test_unseen"].features, val_ds.class_attributes)
         g = float(choose_calibration(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes))
         m = evaluate(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes, gamma=g)
         trials.append({"options": changes, "gamma": g, "val_cs_h": m.cs_h, "val_t1": m.t1})
@@ -456,13 +472,15 @@ def _validate_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, feats: 
     return validation, chosen["gamma"], with_option(resolved.method, resolved.options, chosen["options"])
 
 
-def _fit_feature_model(resolved: ResolvedRun, dataset: ZSLDataset, features: np.ndarray, device, options=None):
+def _fit_feature_model(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, split: Any, device, options=None):
+    """Build the feature-level method and fit it on ``split``'s features with ``task``'s targets."""
     from zslbench.training.engine import seed_everything
 
     cfg = resolved.config
     seed_everything(cfg.seed)
     seen = np.asarray(dataset.seen_classes)
-    targets = seen_positions(dataset, dataset.split_labels("trainval"))
-    model = resolved.method.build(method_context(cfg, dataset, device), options or resolved.options)
-    model.fit(np.asarray(features, dtype=np.float32), targets, dataset.class_attributes[seen].astype(np.float32))
+    targets = task.feature_targets(dataset, split.image_ids)
+    model = resolved.method.build(task.method_context(method_context(cfg, dataset, device), dataset),
+                                  options or resolved.options)
+    model.fit(np.asarray(split.features, dtype=np.float32), targets, dataset.class_attributes[seen].astype(np.float32))
     return model
