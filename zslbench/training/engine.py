@@ -110,17 +110,10 @@ def lr_for_epoch(cfg: TrainConfig, epoch: int) -> float:
     raise UsageError(f"unknown schedule {cfg.schedule!r}", "train.schedule is one of none, step, cosine")
 
 
-#: Allowed values of the TrainConfig fields that shape the optimisation (checked before training starts).
-RECIPE_CHOICES = {
-    "warmup_grads": ("heads", "accumulate"),
-    "schedule_origin": ("warmup_end", "first_epoch"),
-    "reset_optimizer": ("never", "every_epoch"),
-}
-
-
 def check_recipe(cfg: TrainConfig) -> None:
-    """UsageError for an unknown value of a :data:`RECIPE_CHOICES` field."""
+    """UsageError for an unknown value of a recipe field (``settings_check.RECIPE_CHOICES``), for direct callers."""
     from zslbench.errors import UsageError
+    from zslbench.settings_check import RECIPE_CHOICES
 
     for name, allowed in RECIPE_CHOICES.items():
         if getattr(cfg, name) not in allowed:
