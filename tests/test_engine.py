@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from zslbench.checkpoints import load_checkpoint
 from zslbench.config import TrainConfig
 from zslbench.checkpoints import load_checkpoint
 from zslbench.training.engine import lr_for_epoch, score_images, train
@@ -152,7 +153,7 @@ def test_schedule_counted_from_the_first_epoch_after_a_heads_only_warm_up():
 
 
 def _adam_steps(checkpoint) -> set[int]:
-    state = torch.load(checkpoint, weights_only=False)["optimizer"]["state"]
+    state = load_checkpoint(checkpoint)["optimizer"]["state"]
     return {int(s["step"]) for s in state.values()}
 
 
@@ -166,7 +167,7 @@ def test_reset_optimizer_every_epoch_builds_a_new_adam_after_the_warm_up(tmp_pat
     # the warm-up keeps one optimizer through its epochs: 2 warm-up epochs -> 2 x steps on the heads
     cfg = _cfg(epochs=2, optimizer="adam", warmup_epochs=2, reset_optimizer="every_epoch", warmup_grads="accumulate")
     train(_fresh(), TinySet(), ATTRS, cfg, torch.device("cpu"), seed=0, checkpoint_path=ckpt, progress=False)
-    state = torch.load(ckpt, weights_only=False)["optimizer"]
+    state = load_checkpoint(ckpt)["optimizer"]
     assert _adam_steps(ckpt) == {2 * steps_per_epoch}
     assert len(state["param_groups"][0]["params"]) == 2  # the head's weight and bias only
 
