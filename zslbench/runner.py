@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,7 +197,14 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     seed_everything(cfg.seed)
     from zslbench.features import RES101_BACKBONE
 
+    from zslbench.loggers import check_loggers
+    from zslbench.progress import RunProgress, plan_run, status_line
+
+    check_loggers(cfg.loggers)  # a missing tracker package stops here, before anything is stored
     dataset = load_dataset(cfg, require_images=not (spec.kind == "feature" and cfg.backbone == RES101_BACKBONE))
+    plan = plan_run(cfg, spec.kind, dataset, str(device), distributed.world_size())
+    if progress and distributed.is_main():
+        print(status_line(plan), file=sys.stderr, flush=True)
     if spec.kind == "image":
         # Build once before anything is stored: missing weights, bad option combinations
         # or missing word vectors stop here with nothing written to the run store.
@@ -215,15 +223,23 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
         store.write_status(run_dir, "running", world_size=distributed.world_size())
         store.atomic_write_json(run_dir / store.ENV_FILE, store.environment(str(device)))
     t0 = time.perf_counter()
+    trackers = None
     try:
-        if dataset.task != SINGLE_LABEL:
-            from zslbench.multilabel.runner import run_multilabel
+        trackers = _open_trackers(cfg, run_dir) if main else None
+        with RunProgress(plan.total_steps, enabled=progress and main, trackers=trackers, plan=plan,
+                         description=f"{cfg.method} on {cfg.dataset}") as live:
+            if dataset.task != SINGLE_LABEL:
+                from zslbench.multilabel.runner import run_multilabel
 
-            metrics, timings = run_multilabel(resolved, dataset, device, run_dir, resume_dir is not None, progress)
-        elif spec.kind == "image":
-            metrics, timings = _run_image_method(resolved, dataset, device, run_dir, resume_dir is not None, progress)
-        else:
-            metrics, timings = _run_feature_method(resolved, dataset, device, run_dir, progress)
+                metrics, timings = run_multilabel(resolved, dataset, device, run_dir, resume_dir is not None, progress)
+            elif spec.kind == "image":
+                metrics, timings = _run_image_method(resolved, dataset, device, run_dir, resume_dir is not None,
+                                                     progress)
+            else:
+                metrics, timings = _run_feature_method(resolved, dataset, device, run_dir, progress)
+            live.end_eval()
+        if trackers is not None:
+            trackers.log_final(metrics)
     except KeyboardInterrupt:
         if main:
             store.write_status(run_dir, "interrupted", hint=f"zslbench run --resume {run_dir}")
@@ -233,6 +249,9 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
         if main:
             store.write_status(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        if trackers is not None:
+            trackers.close()
     timings["total_seconds"] = time.perf_counter() - t0
     metrics["counts"] = dataset.counts()
     metrics["skipped_images"] = int(dataset.meta.get("skipped_images", 0))
@@ -242,6 +261,15 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
         store.write_status(run_dir, "complete", world_size=distributed.world_size())
     distributed.barrier()
     return RunOutcome(run_dir, metrics, cfg)
+
+
+def _open_trackers(cfg: RunConfig, run_dir: Path):
+    """The run's experiment trackers (None when ``cfg.loggers`` is empty)."""
+    if not cfg.loggers:
+        return None
+    from zslbench.loggers import open_trackers
+
+    return open_trackers(cfg.loggers, run_dir, cfg.to_dict())
 
 
 def store_root(cfg: RunConfig) -> Path:
@@ -350,6 +378,7 @@ def _run_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_di
     epochs = None
     if cfg.protocol == "gbu":
         validation, gamma, epochs, val_seconds = _validate_image_method(resolved, dataset, device, run_dir, resume, progress)
+        _replan_training(epochs)
         metrics["validation"] = validation
         timings["validation_seconds"] = val_seconds
     model, test_sets, result = _train_phase(resolved, dataset, device, run_dir / store.CHECKPOINT_FILE, resume,
@@ -366,6 +395,15 @@ def _run_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_di
     if selection is not None:
         metrics["patch_selection"] = selection
     return metrics, timings
+
+
+def _replan_training(epochs: int) -> None:
+    """The validated protocol retrains for the chosen epoch count: correct the whole-run bar's total."""
+    from zslbench import progress as live_progress
+
+    live = live_progress.current()
+    if live is not None:
+        live.set_phase_epochs("train", epochs)
 
 
 def _mean_throughput(history) -> float:
