@@ -196,7 +196,7 @@ def train(model: nn.Module, train_set: Dataset, class_attributes: torch.Tensor, 
     pin = device.type == "cuda"
     t_start = time.perf_counter()
     steps = live_progress.loader_steps(len(train_set), cfg.batch_size, cfg.max_steps_per_epoch, distributed.world_size())
-    live = live_progress.current() if progress else None
+    live = live_progress.current()
     # Outside a run (direct calls) the engine shows its own bar; inside one it reports into the run's.
     own = live is None
     if own:

@@ -850,6 +850,67 @@ def _remember_weights(cache: FeatureCache, source_id: str, checksum: str) -> Non
     os.replace(tmp, _weights_index_path(cache))  # atomic: readers never see half a file
 
 
+def _weights_sources_path(cache: FeatureCache) -> Path:
+    return cache.root / "weights-sources.json"
+
+
+def _read_weights_sources(cache: FeatureCache) -> dict:
+    """``{weights checksum: weights source id}`` of the entries built in this cache."""
+    try:
+        return json.loads(_weights_sources_path(cache).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _remember_source(cache: FeatureCache, checksum: str, source_id: str) -> None:
+    sources = _read_weights_sources(cache)
+    if sources.get(checksum) == source_id:
+        return
+    sources[checksum] = source_id
+    cache.root.mkdir(parents=True, exist_ok=True)
+    tmp = _weights_sources_path(cache).with_name(f"weights-sources.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(sources, indent=1, sort_keys=True))
+    os.replace(tmp, _weights_sources_path(cache))
+
+
+@dataclass(frozen=True)
+class WeightsProvenance:
+    """Where an entry's backbone weights came from, and whether building it again gives the same features."""
+
+    source: str  # "timm", "random init (seed 0)", "file model.pth", "res101.mat (published)", "unknown"
+    reproducible: bool | None  # None: unknown (an entry built before zslbench recorded its source)
+
+
+def weights_provenance(cache: FeatureCache, parts: dict) -> WeightsProvenance:
+    """The :class:`WeightsProvenance` of an entry's key parts (for ``zslbench cache ls``)."""
+    checksum = str(parts.get("weights_checksum", ""))
+    if checksum.startswith("res101.mat:"):
+        return WeightsProvenance("res101.mat (published)", True)
+    source_id = _read_weights_sources(cache).get(checksum)
+    if source_id is None:
+        return WeightsProvenance("unknown", None)
+    reproducible = _read_weights_index(cache).get(source_id) == checksum
+    source = _describe_source(source_id)
+    if not reproducible and source.startswith("random init"):
+        source = "random init (unseeded)"
+    return WeightsProvenance(source, reproducible)
+
+
+def _describe_source(source_id: str) -> str:
+    """A short reading of :func:`weights_source_id`'s string."""
+    fields = source_id.split("|")
+    pretrained = fields[1] if len(fields) > 1 else "?"
+    if pretrained.startswith("file:"):
+        return f"file {Path(pretrained[5:]).name}"
+    if pretrained in ("None", ""):  # the backbone's default: timm weights for timm models, else random init
+        from zslbench.backbones import SYNTHETIC_VIT_CONFIGS
+
+        pretrained = "none" if fields[0] in SYNTHETIC_VIT_CONFIGS else "timm"
+    if pretrained == "none":
+        return f"random init (seed {FEATURE_INIT_SEED})"
+    return "timm weights" if pretrained == "timm" else pretrained
+
+
 def weights_source_id(backbone: str, pretrained: str | None) -> str:
     """What identifies a backbone's weights before it is built.
 
@@ -881,10 +942,24 @@ BackboneFactory = Callable[[str, "str | None", int], Any]
 TransformFactory = Callable[[str, int, bool], Callable]
 
 
+#: Seed of randomly initialised weights in feature extraction (``pretrained none``, the synthetic ViTs).
+FEATURE_INIT_SEED = 0
+
+
 def _default_backbone_factory(name: str, pretrained: str | None, image_size: int) -> Any:
+    """The backbone, with any random initialisation drawn from :data:`FEATURE_INIT_SEED`.
+
+    A frozen feature extractor with random weights is then one fixed network,
+    whatever the caller's RNG state (``cache build`` and a run's seed alike):
+    its checksum is reproducible and the entry ``cache build`` made is reused.
+    """
+    import torch
+
     from zslbench.backbones import create_backbone
 
-    return create_backbone(name, pretrained, image_size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(FEATURE_INIT_SEED)
+        return create_backbone(name, pretrained, image_size)
 
 
 def _default_transform_factory(recipe: str, image_size: int, train: bool, backbone_name: str | None = None) -> Callable:
@@ -980,6 +1055,7 @@ def ensure_features(dataset: ZSLDataset, backbone_name: str, data_cfg: Any = Non
         if actual != key.weights_checksum:  # the remembered checksum went stale (e.g. weights replaced in place)
             _remember_weights(cache, source_id, actual)
             key = replace(key, weights_checksum=actual)
+    _remember_source(cache, key.weights_checksum, source_id)
     if transform_factory is not None:
         transform = transform_factory(recipe, size, False)
     else:

@@ -98,18 +98,31 @@ class WandbTracker:
         self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "zslbench"), name=name, group=group,
                               dir=str(self.dir), mode=mode, reinit="create_new",
                               settings=wandb.Settings(silent=True, console="off", x_disable_stats=True))
+        self._axes: set[str] = set()
 
     def log_config(self, config: dict) -> None:
         self.run.config.update(config, allow_val_change=True)
 
     def log_scalars(self, scalars: dict[str, float], step: int) -> None:
-        # Steps of different phases (per step, per epoch) are not one axis: each key carries its own step.
+        # Per-step and per-epoch scalars are not on one axis: each prefix ("train", "train_epoch", ...)
+        # gets its own step metric, declared once.
+        by_prefix: dict[str, dict[str, float]] = {}
         for key, value in scalars.items():
-            prefix = key.split("/")[0]
-            self.run.log({key: value, f"{prefix}/step": step})
+            by_prefix.setdefault(key.split("/")[0], {})[key] = value
+        for prefix, values in by_prefix.items():
+            if prefix not in self._axes:
+                self.run.define_metric(f"{prefix}/step")
+                self.run.define_metric(f"{prefix}/*", step_metric=f"{prefix}/step")
+                self._axes.add(prefix)
+            self.run.log({**values, f"{prefix}/step": step})
 
     def close(self) -> None:
-        self.run.finish(quiet=True)
+        import wandb
+
+        self.run.finish()
+        # finish() returns before the background service has written the run's files; teardown waits for it,
+        # so the run directory is complete when the zslbench run ends.
+        wandb.teardown()
 
 
 class TrackerGroup:

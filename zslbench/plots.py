@@ -18,7 +18,6 @@ says without reading pixels.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -112,28 +111,33 @@ def curve_series(record: RunRecord, label: str | None = None) -> CurveSeries:
                        calibrated, test.get("cs_gamma"), float(test.get("ausuc", float("nan"))))
 
 
-def mean_curve(series: Sequence[CurveSeries], points: int = 201) -> dict:
+def curve_envelope(seen: np.ndarray, unseen: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """The best unseen accuracy reachable with seen accuracy >= S, for each S of ``grid``.
+
+    This reads a seen-unseen curve (a monotone staircase over gamma) as a
+    function U(S); beyond the curve's largest S it is 0, where the curve
+    meets the S axis, so the area under it is unchanged.
+    """
+    order = np.argsort(-seen, kind="stable")
+    best = np.maximum.accumulate(unseen[order])  # best U among points with seen >= seen[order[i]]
+    thresholds = seen[order]
+    # For each grid S: the last point (in descending seen) whose seen is still >= S.
+    position = np.searchsorted(-thresholds, -grid, side="right") - 1
+    return np.where(position >= 0, best[np.clip(position, 0, None)], 0.0)
+
+
+def mean_curve(series: Sequence[CurveSeries], points: int = 401) -> dict:
     """Mean unseen accuracy over runs as a function of seen accuracy, and its spread (fractions).
 
-    Each run's curve is read as U(S) and interpolated on a common grid of S
-    from 0 to the largest S of any run; a run contributes only inside its own
-    range of S. ``std`` is the sample standard deviation where at least two
-    runs cover S (NaN elsewhere).
+    Each run's curve is read as U(S) (:func:`curve_envelope`) on a common grid
+    of S from 0 to the largest S of any run; ``std`` is the sample standard
+    deviation over the runs at each S.
     """
     top = max(float(np.max(item.seen)) for item in series)
     grid = np.linspace(0.0, top, points)
-    rows = []
-    for item in series:
-        order = np.argsort(item.seen, kind="stable")
-        seen, unseen = item.seen[order], item.unseen[order]
-        rows.append(np.interp(grid, seen, unseen, left=np.nan, right=np.nan))
-    stacked = np.vstack(rows)
-    covered = np.sum(np.isfinite(stacked), axis=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # grid points no run (or one run) covers are NaN on purpose
-        mean = np.nanmean(stacked, axis=0)
-        std = np.where(covered >= 2, np.nanstd(stacked, axis=0, ddof=1), np.nan)
-    return {"seen": grid, "unseen": mean, "std": std, "runs": covered}
+    stacked = np.vstack([curve_envelope(item.seen, item.unseen, grid) for item in series])
+    std = stacked.std(axis=0, ddof=1) if len(series) > 1 else np.zeros(points)
+    return {"seen": grid, "unseen": stacked.mean(axis=0), "std": std}
 
 
 def plot_seen_unseen_curves(series: Sequence[CurveSeries], out: str | Path, title: str = "",
@@ -153,9 +157,9 @@ def plot_seen_unseen_curves(series: Sequence[CurveSeries], out: str | Path, titl
     """
     if not series:
         raise UsageError("no seen-unseen curves to plot")
-    fig = _new_figure(5.4, 4.6)
-    ax = fig.add_subplot(1, 1, 1)
     labels = list(dict.fromkeys(item.label for item in series))
+    fig = _new_figure(5.4, 4.6 + 0.25 * ((len(labels) + 3) // 2))  # room for the legend below
+    ax = fig.add_subplot(1, 1, 1)
     drawn, groups = [], []
     xs, ys = [], []
     for i, label in enumerate(labels):
@@ -172,13 +176,15 @@ def plot_seen_unseen_curves(series: Sequence[CurveSeries], out: str | Path, titl
             legend = f"{label} (AUSUC {aus[0]:.1f})"
         else:
             curve = mean_curve(members)
-            seen, unseen = 100 * curve["seen"], 100 * curve["unseen"]
-            band = (unseen - 100 * curve["std"], unseen + 100 * curve["std"])
+            # Close the staircase on the S axis, where every run's curve ends.
+            seen = 100 * np.append(curve["seen"], curve["seen"][-1])
+            unseen = 100 * np.append(curve["unseen"], 0.0)
+            spread = 100 * np.append(curve["std"], 0.0)
+            band = (unseen - spread, unseen + spread)
             legend = f"{label} (AUSUC {aus.mean():.1f} ± {aus.std(ddof=1):.1f}, mean of {len(members)} runs)"
-            ok = np.isfinite(band[0])
-            ax.fill_between(seen[ok], np.clip(band[0][ok], 0, None), band[1][ok], color=colour, alpha=0.22,
-                            linewidth=0, label="band: ± 1 std over seeds")
-            ys.append(band[1][ok])
+            ax.fill_between(seen, np.clip(band[0], 0, None), band[1], color=colour, alpha=0.2, linewidth=0,
+                            label="band: ± 1 std over seeds")
+            ys.append(band[1])
         ax.plot(seen, unseen, color=colour, linewidth=1.6, label=legend)
         xs.append(seen)
         ys.append(unseen)
@@ -205,7 +211,7 @@ def plot_seen_unseen_curves(series: Sequence[CurveSeries], out: str | Path, titl
     ax.set_ylabel("unseen accuracy U (%)")
     ax.grid(alpha=0.3)
     ax.set_title(title or "seen-unseen accuracy curve (γ swept)", fontsize=10)
-    _dedupe_legend(ax, fontsize=7)
+    _dedupe_legend(fig, ax, fontsize=7)
     paths = save_figure(fig, out, formats)
     return {"path": str(paths[0]), "paths": [str(p) for p in paths], "xlim": list(xlim), "ylim": list(ylim),
             "series": drawn, "groups": groups}
@@ -221,18 +227,18 @@ def _mean_point(points: Sequence[tuple[float, float]]) -> tuple[float, float, fl
 def _draw_point(ax, point, colour: str, marker: str, size: float, legend: str | None) -> None:
     s, u, ds, du = point
     if ds or du:
-        ax.errorbar(s, u, xerr=ds, yerr=du, color="black", linewidth=0.8, capsize=2, zorder=3)
+        ax.errorbar(s, u, xerr=ds, yerr=du, color=colour, linewidth=0.9, capsize=2.5, zorder=3)
     ax.plot(s, u, marker=marker, markersize=size, color=colour, markeredgecolor="black", linestyle="none",
             label=legend, zorder=4)
 
 
-def _dedupe_legend(ax, **kwargs) -> None:
-    """One legend entry per label (the band of every label is one entry)."""
+def _dedupe_legend(fig, ax, **kwargs) -> None:
+    """One legend entry per label (the band of every label is one entry), below the axes so it hides no data."""
     handles, labels = ax.get_legend_handles_labels()
     seen: dict[str, object] = {}
     for handle, label in zip(handles, labels):
         seen.setdefault(label, handle)
-    ax.legend(list(seen.values()), list(seen.keys()), loc="best", **kwargs)
+    fig.legend(list(seen.values()), list(seen.keys()), loc="outside lower center", ncols=2, frameon=False, **kwargs)
 
 
 # --------------------------------------------------------------------------- per-class accuracy
