@@ -8,7 +8,7 @@ PLUGINS := plugins/svip plugins/baselines plugins/epsilon
 PLUGIN_PROJECTS := $(addsuffix /pyproject.toml,$(PLUGINS))
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench readme-figures clean
 
 install: $(STAMP)
 
@@ -27,5 +27,15 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q benchmarks --benchmark-only --benchmark-json=.benchmarks/latest.json
 
+# The figure and the report shown in README.md: 3 seeds of svip and baseline on synthetic-tiny.
+README_RUNS := .readme-runs
+readme-figures: $(STAMP)
+	rm -rf $(README_RUNS) docs/report
+	for seed in 0 1 2; do for method in svip baseline; do \
+	  $(BIN)/zslbench run $$method --dataset synthetic-tiny --seed $$seed --out $(README_RUNS) --quiet || exit 1; \
+	done; done
+	$(BIN)/zslbench report svip baseline --dataset synthetic-tiny --runs $(README_RUNS) --out docs/report
+	mkdir -p docs/img && cp docs/report/synthetic-tiny-curves.png docs/img/seen-unseen-curves.png
+
 clean:
-	rm -rf $(VENV) .pytest_cache .benchmarks
+	rm -rf $(VENV) .pytest_cache .benchmarks $(README_RUNS)
