@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from zslbench import loggers
-from zslbench.engine import EpochLog, train
+from zslbench.training.engine import train
 from zslbench.errors import UsageError
 from zslbench.progress import RunProgress
 

@@ -14,8 +14,9 @@ from torch.utils.data import DataLoader
 
 from zslbench import progress
 from zslbench.config import RunConfig
-from zslbench.engine import score_images, train
-from zslbench.progress import QueueProgress, RunProgress, finished_run_line, loader_steps, plan_run, status_line
+from zslbench.training.engine import score_images, train
+from zslbench.progress import RunProgress, loader_steps, plan_run, status_line
+from zslbench.results.queue import QueueProgress, finished_run_line
 
 from test_engine import ATTRS, TinySet, _cfg, _fresh
 
@@ -116,7 +117,7 @@ def test_a_queue_prints_one_line_per_finished_run_when_not_on_a_terminal():
     with QueueProgress(2, "ablation runs", stream) as queue:
         queue.started("svip on synthetic (seed 0)")
         queue.finished(_Config("svip", "synthetic", 0), metrics, "runs/x", 12.3)
-        queue.finished(_Config("svip", "synthetic", 1), {"test": {"zsl_map": 0.25, "top_k": [3]}}, "runs/y")
+        queue.finished(_Config("svip", "synthetic", 1), {"task": "multi-label", "test": {"zsl_map": 0.25, "top_k": [3]}}, "runs/y")
     lines = stream.getvalue().splitlines()
     assert lines == ["[1/2] svip on synthetic, seed 0: T1 41.2 U 30.5 S 60.1 H 40.5 AUSUC 20.0 (12s) -> runs/x",
                      "[2/2] svip on synthetic, seed 1: zsl_map 25.0 -> runs/y"]

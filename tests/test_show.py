@@ -67,7 +67,7 @@ def test_title_counts_the_classes_shown(tiny, tmp_path):
 
 def test_multilabel_tiles_list_every_label_and_no_image_repeats(tmp_path, monkeypatch):
     from zslbench.data.show import plan_example_grid
-    from zslbench.multilabel.synthetic import load_synthetic_multilabel
+    from zslbench.data.synthetic_multilabel import load_synthetic_multilabel
 
     monkeypatch.setenv("ZSLBENCH_CACHE", str(tmp_path / "cache"))
     from zslbench.config import DataConfig

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-import zslbench
+from zslbench.version import __version__
+from zslbench import api
 from zslbench.errors import ZSLBenchError
 
 
@@ -62,7 +63,7 @@ class ZSLBenchGroup(click.Group):
 
 
 @click.group(cls=ZSLBenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(zslbench.__version__, prog_name="zslbench")
+@click.version_option(__version__, prog_name="zslbench")
 def main() -> None:
     """zslbench: a pluggable zero-shot learning benchmark toolkit."""
 
@@ -100,16 +101,11 @@ def run(method, dataset, config_file, set_items, seed, protocol, epochs, device,
         from zslbench.progress import starting_line
 
         click.echo(starting_line(method, dataset, resume_dir), err=True)  # before torch is imported
-    from zslbench.runner import execute_run, resolve_resume, resolve_run
-
-    if resume_dir:
-        resolved = resolve_resume(Path(resume_dir))
-    else:
-        resolved = resolve_run(method, dataset, config_file, set_items,
-                               _overrides(seed, protocol, epochs, device, backbone, pretrained, data_root,
-                                          skip_bad_images, out, tags, loggers))
-    outcome = execute_run(resolved, Path(resume_dir) if resume_dir else None, progress=not quiet)
-    from zslbench import distributed
+    outcome = api.run(method, dataset, config=config_file, set=set_items, resume=resume_dir, progress=not quiet,
+                      seed=seed, protocol=protocol, epochs=epochs, device=device, backbone=backbone,
+                      pretrained=pretrained, data_root=data_root, skip_bad_images=skip_bad_images, out=out, tags=tags,
+                      loggers=loggers)
+    from zslbench.training import distributed
 
     if distributed.is_main():
         _print_summary(outcome)
@@ -142,38 +138,17 @@ def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-def _overrides(seed, protocol, epochs, device, backbone, pretrained, data_root, skip_bad_images, out, tags,
-               loggers=()) -> dict:
-    layer: dict = {}
-    if loggers:
-        layer["loggers"] = list(dict.fromkeys(loggers))
-    for key, value in (("seed", seed), ("protocol", protocol), ("backbone", backbone), ("pretrained", pretrained),
-                       ("out", out)):
-        if value is not None:
-            layer[key] = value
-    if tags:
-        layer["tags"] = list(tags)
-    if epochs is not None:
-        layer.setdefault("train", {})["epochs"] = epochs
-    if device is not None:
-        layer.setdefault("train", {})["device"] = device
-    if data_root is not None:
-        layer.setdefault("data", {})["root"] = data_root
-    if skip_bad_images:
-        layer.setdefault("data", {})["skip_bad_images"] = True
-    return layer
-
-
-def _print_summary(outcome) -> None:
+def _print_summary(outcome: api.Run) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from zslbench.metric_names import headline_keys, metric_label
+    from zslbench.metric_names import metric_label
+    from zslbench.tasks import get_task
 
-    test = outcome.metrics.get("test", {})
+    test = outcome.test
     table = Table(title=f"{outcome.config.method} on {outcome.config.dataset} (seed {outcome.config.seed}, "
                         f"protocol {outcome.config.protocol})")
-    keys = headline_keys(test)  # the same names and labels as compare and report
+    keys = get_task(outcome.metrics.get("task", "single-label")).summary_columns(test)
     for k in keys:
         table.add_column(metric_label(k), justify="right")
     table.add_row(*[f"{100 * test[k]:.1f}" for k in keys])
@@ -184,7 +159,7 @@ def _print_summary(outcome) -> None:
     if "patch_selection" in outcome.metrics:
         ps = outcome.metrics["patch_selection"]
         console.print(f"patch selection vs object masks: precision {ps['precision']:.3f}, recall {ps['recall']:.3f}")
-    click.echo(f"run stored in {outcome.run_dir}")
+    click.echo(f"run stored in {outcome.dir}")
 
 
 # --------------------------------------------------------------------------- list
@@ -307,10 +282,11 @@ def data_show(name: str, out: str, root: str | None, per_class: int, max_classes
 
 def _mount_optional_commands() -> None:
     """Commands that live in their own modules (one job each), imported when used."""
-    for name, module, attr in (("cache", "zslbench.cache_cli", "cache"), ("compare", "zslbench.compare", "compare_command"),
-                               ("ablate", "zslbench.ablate", "ablate_command"),
-                               ("report", "zslbench.report", "report_command"),
-                               ("explain", "zslbench.explain", "explain_command")):
+    for name, module, attr in (("cache", "zslbench.features.cli", "cache"),
+                               ("compare", "zslbench.results.compare", "compare_command"),
+                               ("ablate", "zslbench.results.ablate", "ablate_command"),
+                               ("report", "zslbench.results.report", "report_command"),
+                               ("explain", "zslbench.results.explain", "explain_command")):
         main.add_lazy_command(name, module, attr)
 
 

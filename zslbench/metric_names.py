@@ -15,10 +15,6 @@ METRIC_LABELS = {
     "cs_u": "CS-U", "cs_s": "CS-S", "cs_h": "CS-H",
     "oracle_u": "oracle U", "oracle_s": "oracle S", "oracle_h": "oracle H",
 }
-#: Headline single-label metrics of a run, in table order (calibrated ones when present).
-SINGLE_LABEL_HEADLINE = ("t1", "u", "s", "h", "ausuc", "cs_u", "cs_s", "cs_h")
-
-
 def canonical_key(key: str) -> str:
     """The stored spelling of a metric key: ``zsl_f1@3`` -> ``zsl_f1_at_3``."""
     return key.replace("@", "_at_")
@@ -32,13 +28,3 @@ def canonical_metrics(test: dict) -> dict:
 def metric_label(key: str) -> str:
     """The label shown for ``key`` everywhere (tables, summaries, progress lines)."""
     return METRIC_LABELS.get(key, key)
-
-
-def headline_keys(test: dict) -> list[str]:
-    """The headline metrics present in a run's test metrics: T1/U/S/H/AUSUC(/CS-*) or mAP and F1@K."""
-    single = [k for k in SINGLE_LABEL_HEADLINE if test.get(k) is not None]
-    if single:
-        return single
-    ks = test.get("top_k", []) or []
-    keys = ["zsl_map", *[f"zsl_f1_at_{k}" for k in ks], "gzsl_map", *[f"gzsl_f1_at_{k}" for k in ks]]
-    return [k for k in keys if test.get(k) is not None]

@@ -13,9 +13,9 @@
   executes, :func:`current` returns it, so the engine's training loop and
   scoring (reached through several run flows) report into it without every
   caller passing it along.
-* :class:`QueueProgress` tracks a queue of runs (``ablate``, ``compare
-  --run-missing``, sweeps): a rich bar on a terminal, otherwise one
-  :func:`finished_run_line` per finished run.
+* A queue of runs (``ablate``, ``compare --run-missing``, sweeps) is tracked
+  by :class:`zslbench.results.queue.QueueProgress` (one line per finished run
+  when not on a terminal).
 """
 
 from __future__ import annotations
@@ -25,9 +25,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence, TextIO
-
-from zslbench.metric_names import headline_keys, metric_label
+from typing import Any, Protocol, TextIO
 
 _ACTIVE: contextvars.ContextVar["RunProgress | None"] = contextvars.ContextVar("zslbench_run_progress", default=None)
 
@@ -37,7 +35,7 @@ def current() -> "RunProgress | None":
     return _ACTIVE.get()
 
 
-def _is_terminal(stream: TextIO) -> bool:
+def is_terminal(stream: TextIO) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
@@ -175,7 +173,7 @@ class RunProgress:
         self.trackers = trackers
         self.stream = stream or sys.stderr
         # No steps to count (feature methods): plain messages, and the feature cache's own bar.
-        self.rich = enabled and self.total > 0 and _is_terminal(self.stream)
+        self.rich = enabled and self.total > 0 and is_terminal(self.stream)
         self.description = description
         self.done = 0
         self._t0 = time.perf_counter()
@@ -355,85 +353,3 @@ def format_losses(losses: dict[str, float]) -> str:
     main = [f"loss {losses['loss']:.4f}"] if "loss" in losses else []
     rest = [f"{k} {v:.4f}" for k, v in losses.items() if k != "loss"]
     return " ".join(main + ([f"({', '.join(rest)})"] if rest else []))
-
-
-# --------------------------------------------------------------------------- queues of runs
-
-
-def finished_run_line(index: int, total: int, method: str, dataset: str, seed: int, metrics: dict,
-                      seconds: float | None, run_dir: Any) -> str:
-    """``[2/6] svip on synthetic, seed 1: T1 41.2 U 30.5 S 60.1 H 40.5 (12.3s) -> runs/...``."""
-    test = (metrics or {}).get("test", {}) or {}
-    keys = headline_keys(test)[:6]
-    scores = " ".join(f"{metric_label(k)} {100 * float(test[k]):.1f}" for k in keys) or "no test metrics"
-    took = f" ({format_duration(seconds)})" if seconds is not None else ""
-    return f"[{index}/{total}] {method} on {dataset}, seed {seed}: {scores}{took} -> {run_dir}"
-
-
-class QueueProgress:
-    """Progress over a queue of runs: a rich bar on a terminal, else one line per finished run.
-
-    Usage::
-
-        with QueueProgress(len(jobs), "ablation runs") as queue:
-            for job in jobs:
-                queue.started(f"{method} on {dataset} (seed {seed})")
-                outcome = execute_run(job, progress=False)
-                queue.finished(outcome.config, outcome.metrics, outcome.run_dir, seconds)
-    """
-
-    def __init__(self, total: int, description: str = "runs", stream: TextIO | None = None):
-        self.total = total
-        self.description = description
-        self.stream = stream or sys.stderr
-        self.rich = _is_terminal(self.stream)
-        self.finished_count = 0
-        self._progress = None
-        self._task = None
-
-    def __enter__(self) -> "QueueProgress":
-        if self.rich:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
-                                      MofNCompleteColumn(), TimeElapsedColumn(), console=Console(file=self.stream))
-            self._progress.__enter__()
-            self._task = self._progress.add_task(self.description, total=self.total)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, description=f"{self.description}: done")
-            self._progress.__exit__(*exc)
-            self._progress = None
-
-    def started(self, what: str) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, description=f"{self.description}: {what}")
-
-    def finished(self, config: Any, metrics: dict, run_dir: Any, seconds: float | None = None) -> str:
-        """Record a finished run; returns its line (printed when not on a terminal, above the bar otherwise)."""
-        self.finished_count += 1
-        line = finished_run_line(self.finished_count, self.total, config.method, config.dataset, config.seed,
-                                 metrics, seconds, run_dir)
-        if self._progress is not None:
-            self._progress.console.print(line, markup=False, highlight=False)
-            self._progress.advance(self._task)
-        else:
-            print(line, file=self.stream, flush=True)
-        return line
-
-
-def run_jobs_with_progress(jobs: Sequence[Any], run_one, description: str, stream: TextIO | None = None) -> list:
-    """Run ``run_one(job)`` (returning a RunOutcome) for each resolved job under a :class:`QueueProgress`."""
-    outcomes = []
-    with QueueProgress(len(jobs), description, stream) as queue:
-        for job in jobs:
-            cfg = job.config
-            queue.started(f"{cfg.method} on {cfg.dataset} (seed {cfg.seed})")
-            t0 = time.perf_counter()
-            outcome = run_one(job)
-            queue.finished(outcome.config, outcome.metrics, outcome.run_dir, time.perf_counter() - t0)
-            outcomes.append(outcome)
-    return outcomes

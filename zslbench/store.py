@@ -129,7 +129,7 @@ def environment(device: str) -> dict:
     import numpy
     import torch
 
-    import zslbench
+    from zslbench.version import __version__
     from zslbench import plugins
 
     try:
@@ -140,7 +140,7 @@ def environment(device: str) -> dict:
         timm_version = None
     commit, dirty = git_state()
     env = {
-        "zslbench": zslbench.__version__,
+        "zslbench": __version__,
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "timm": timm_version,

@@ -148,6 +148,11 @@ def save_example_grid(dataset: ZSLDataset, out_path: str | Path, per_class: int 
             ax.contour(np.asarray(dataset.masks[tile.index], dtype=float), levels=[0.5], colors="white",
                        linewidths=0.8)
     fig.suptitle(grid.title, fontsize=8)
-    from zslbench.plots import save_figure
-
-    return save_figure(fig, out_path)[0]
+    out = Path(out_path)
+    fmt = out.suffix.lstrip(".").lower()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, format=fmt if fmt in ("pdf", "svg") else "png", dpi=100)  # the suffix picks the format
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}", "choose another --out path") from exc
+    return out

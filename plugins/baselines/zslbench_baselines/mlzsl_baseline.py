@@ -4,7 +4,7 @@ The backbone's patch features are mean-pooled, one linear layer projects the
 pooled feature into the label word-vector space, and each label's score is the
 dot product with its word vector (a linear visual-semantic embedding, as in
 the "Fast0Tag"-style baselines of the field). It is trained with the same
-ranking loss as Epsilon (:func:`zslbench.multilabel.losses.rank_loss`), on the
+ranking loss as Epsilon (:func:`zslbench.training.losses.rank_loss`), on the
 same backbone and training recipe, so the two differ only in the head.
 """
 
@@ -16,12 +16,12 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from zslbench.backbones import ViTAdapter, create_backbone
+from zslbench.models.backbones import ViTAdapter, create_backbone
 from zslbench.data.dataset import MULTI_LABEL
 from zslbench.errors import UsageError
 from zslbench.methods import ImageZSLModel, MethodContext, MethodSpec
-from zslbench.multilabel.losses import rank_loss
-from zslbench.multilabel.specs import default_backbone
+from zslbench.training.losses import rank_loss
+from zslbench.data.multilabel_specs import default_backbone
 
 POOLING = ("mean", "cls", "cls+mean")
 

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from zslbench import distributed
 from zslbench import progress as live_progress
+from zslbench.training import distributed
 from zslbench.config import TrainConfig
 from zslbench.progress import RunProgress
 from zslbench.store import atomic_torch_save

@@ -38,9 +38,9 @@ def run_queue(jobs: Sequence[tuple[str, str, dict]], set_items: Sequence[str] = 
 
     Inner runs print nothing; on a terminal one rich progress bar (on stderr)
     tracks the queue, elsewhere one line per finished run
-    (:class:`zslbench.progress.QueueProgress`). Returns the run directories, in order.
+    (:class:`zslbench.results.queue.QueueProgress`). Returns the run directories, in order.
     """
-    from zslbench.progress import run_jobs_with_progress
+    from zslbench.results.queue import run_jobs_with_progress
     from zslbench.runner import execute_run, resolve_run
 
     resolved = [resolve_run(method, dataset, None, list(set_items), overrides) for method, dataset, overrides in jobs]

@@ -1,35 +1,32 @@
-"""One multi-label run: train an image method on the seen labels, score every test image against
-all labels, evaluate mAP and F1@K (ZSL and GZSL).
+"""The multi-label task: a row of +1 / -1 / 0 over all labels per image, evaluated by mAP and F1@K.
 
-Called by :func:`zslbench.runner.execute_run` when the dataset's task is
-``multi-label``; it reuses the core engine (training loop, checkpoints,
-``--resume``) and the run store. Training targets are the (B, L_s) rows of
-the seen-label annotations (+1 / -1 / 0, float), the engine's
-``class_attributes`` are the seen labels' word vectors (L_s, D); at test time
-the model scores all L labels with all word vectors (L, D).
+Training targets are the (B, L_s) rows of the seen-label annotations (float),
+against the seen labels' word vectors (L_s, D); at test time the model scores
+all L labels with all word vectors (L, D) and the task reports ZSL and GZSL
+mAP and F1@K (:mod:`zslbench.evaluation.multi_label`).
 
 Only the ``standard`` protocol exists for multi-label data: train for
 ``train.epochs`` and report the last epoch; nothing is chosen on test data.
+Only image methods train on multi-label data.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
-from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from zslbench import store
 from zslbench.data.dataset import MULTI_LABEL, ArrayImages, ZSLDataset
 from zslbench.data.transforms import ImageDataset, build_transform
-from zslbench.errors import UsageError
-from zslbench.multilabel.metrics import MultiLabelMetrics, evaluate_multilabel
+from zslbench.evaluation.multi_label import MultiLabelMetrics, evaluate_multilabel
+from zslbench.tasks.base import Task, unseen_complement
 
 #: Top-K of F1@K when a dataset does not say (the NUS-WIDE values).
 DEFAULT_TOP_K = (3, 5)
+#: Summary-table metrics, in order; ``{k}`` is each of the run's top-K.
+SUMMARY_METRICS = ("zsl_map", "zsl_f1_at_{k}", "gzsl_map", "gzsl_f1_at_{k}")
 
 
 class MultiLabelImageDataset(ImageDataset):
@@ -83,34 +80,10 @@ def multilabel_image_sets(dataset: ZSLDataset, image_size: int, num_workers: int
     return train_set, test_set
 
 
-def _check_supported(resolved: Any) -> None:
-    cfg, spec = resolved.config, resolved.method
-    if MULTI_LABEL not in spec.tasks:
-        raise UsageError(f"method {spec.name!r} does not support multi-label datasets like {cfg.dataset!r}",
-                         f"{spec.name} supports: {', '.join(spec.tasks)}; see `zslbench list methods`")
-    if cfg.protocol != "standard":
-        raise UsageError(f"protocol {cfg.protocol!r} is not defined for multi-label datasets",
-                         "use --protocol standard (the default)")
-    if spec.kind != "image":
-        raise UsageError(f"method {spec.name!r} is a feature method; multi-label runs support image methods only")
-
-
-def _context(cfg: Any, dataset: ZSLDataset, device: torch.device):
-    """The method context, with the label information a multi-label method needs in ``extras``."""
-    from zslbench.runner import method_context
-
-    context = method_context(cfg, dataset, device)
-    extras = {**context.extras, "task": MULTI_LABEL, "label_names": list(dataset.class_names),
-              "label_vector_dim": int(dataset.class_attributes.shape[1]),
-              "top_k": tuple(dataset.meta.get("top_k", DEFAULT_TOP_K))}
-    # attribute_vectors would encode the names of the word-vector dimensions: meaningless here.
-    return dataclasses.replace(context, attribute_vectors=None, extras=extras)
-
-
 def score_test_images(model: torch.nn.Module, dataset: ZSLDataset, test_set: MultiLabelImageDataset, cfg: Any,
-                      device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+                      device: Any) -> tuple[np.ndarray, np.ndarray]:
     """Scores (N_test, L) of every test image against all labels, and the image indices of the rows."""
-    from zslbench.engine import score_images
+    from zslbench.training.engine import score_images
 
     vectors = torch.as_tensor(dataset.class_attributes, dtype=torch.float32)
     scores, image_indices = score_images(model, test_set, vectors, cfg.train.eval_batch_size, device, cfg.train.amp)
@@ -129,36 +102,39 @@ def _per_label_ap(dataset: ZSLDataset, metrics: MultiLabelMetrics) -> dict:
     return {"unseen": {names[int(i)]: float(ap) for i, ap in zip(dataset.unseen_classes, metrics.zsl.per_label_ap)}}
 
 
-def run_multilabel(resolved: Any, dataset: ZSLDataset, device: torch.device, run_dir: Path, resume: bool,
-                   progress: bool) -> tuple[dict, dict]:
-    """Train, score and evaluate one multi-label run; returns (metrics, timings) for the run store."""
-    from zslbench.engine import seed_everything, train
-    from zslbench.runner import _mean_throughput
+class MultiLabelTask(Task):
+    """A row of labels per image (NUS-WIDE, Open Images, the synthetic multi-label benchmarks)."""
 
-    _check_supported(resolved)
-    cfg = resolved.config
-    seed_everything(cfg.seed)
-    model = resolved.method.build(_context(cfg, dataset, device), resolved.options)
-    from zslbench.runner import input_normalisation
+    name = MULTI_LABEL
+    protocols = ("standard",)
+    method_kinds = ("image",)
 
-    train_set, test_set = multilabel_image_sets(dataset, int(cfg.data.image_size), cfg.data.num_workers,
-                                                mean_std=input_normalisation(cfg), augment=cfg.data.augment)
-    seen_vectors = torch.as_tensor(dataset.class_attributes[np.asarray(dataset.seen_classes)], dtype=torch.float32)
-    checkpoint = run_dir / store.CHECKPOINT_FILE
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False) if resume and checkpoint.exists() else None
-    result = train(model, train_set, seen_vectors, cfg.train, device, cfg.seed, checkpoint_path=checkpoint,
-                   resume=state, progress=progress, label="train")
-    t_eval = time.perf_counter()
-    scores, image_indices = score_test_images(model, dataset, test_set, cfg, device)
-    test = evaluate_scores(dataset, scores, image_indices)
-    timings = {"train_seconds": result.train_seconds, "train_images_per_second": _mean_throughput(result.history),
-               "eval_seconds": time.perf_counter() - t_eval}
-    metrics = {
-        "protocol": cfg.protocol,
-        "task": MULTI_LABEL,
-        "test": test.to_dict(),
-        "per_label_ap": _per_label_ap(dataset, test),
-        "label_vectors": dataset.meta.get("label_vectors", f"text-encoder:{cfg.data.text_encoder}"),
-        "history": [dataclasses.asdict(h) for h in result.history],
-    }
-    return metrics, timings
+    def method_context(self, context: Any, dataset: ZSLDataset) -> Any:
+        """The method context, with the label information a multi-label method needs in ``extras``."""
+        extras = {**context.extras, "task": MULTI_LABEL, "label_names": list(dataset.class_names),
+                  "label_vector_dim": int(dataset.class_attributes.shape[1]),
+                  "top_k": tuple(dataset.meta.get("top_k", DEFAULT_TOP_K))}
+        # attribute_vectors would encode the names of the word-vector dimensions: meaningless here.
+        return dataclasses.replace(context, attribute_vectors=None, extras=extras)
+
+    def image_sets(self, dataset: ZSLDataset, image_size: int, num_workers: int = 0, mean_std: Any = None,
+                   augment: bool = True) -> tuple[Any, dict[str, Any]]:
+        train_set, test_set = multilabel_image_sets(dataset, image_size, num_workers, mean_std, augment)
+        return train_set, {"test": test_set}
+
+    def evaluate_model(self, model: Any, dataset: ZSLDataset, eval_sets: dict[str, Any], cfg: Any, device: Any,
+                       gamma: float | None) -> dict:
+        scores, image_indices = score_test_images(model, dataset, eval_sets["test"], cfg, device)
+        test = evaluate_scores(dataset, scores, image_indices)
+        return {"test": test.to_dict(), "per_label_ap": _per_label_ap(dataset, test),
+                "label_vectors": dataset.meta.get("label_vectors", f"text-encoder:{cfg.data.text_encoder}")}
+
+    def evaluate_scores(self, scores: Any, labels: Any, seen_classes: Sequence[int],
+                        unseen_classes: Sequence[int] | None = None, gamma: float | None = None,
+                        top_k: Sequence[int] = DEFAULT_TOP_K) -> dict:
+        unseen = unseen_complement(int(np.shape(scores)[1]), seen_classes, unseen_classes)
+        return evaluate_multilabel(scores, labels, list(seen_classes), unseen, top_k=top_k).to_dict()
+
+    def summary_columns(self, test: dict) -> list[str]:
+        keys = [key.format(k=k) for key in SUMMARY_METRICS for k in (test.get("top_k", []) if "{k}" in key else [0])]
+        return [k for k in keys if test.get(k) is not None]
