@@ -17,6 +17,10 @@ from zslbench.features.cache import FeatureCache, read_json_index, read_weights_
 from zslbench.features.sources import FEATURE_INIT_SEED
 
 
+#: Weights-checksum prefixes of features imported from published files, and how ``cache ls`` names them.
+_PUBLISHED = {"res101.mat:": "res101.mat (published)", "authors-h5:": "authors' HDF5 features"}
+
+
 @dataclass(frozen=True)
 class WeightsProvenance:
     """Where an entry's backbone weights came from, and whether building it again gives the same features."""
@@ -37,8 +41,9 @@ def remember_source(cache: FeatureCache, checksum: str, source_id: str) -> None:
 def weights_provenance(cache: FeatureCache, parts: dict) -> WeightsProvenance:
     """The :class:`WeightsProvenance` of an entry, from its key parts."""
     checksum = str(parts.get("weights_checksum", ""))
-    if checksum.startswith("res101.mat:"):
-        return WeightsProvenance("res101.mat (published)", True)
+    for prefix, source in _PUBLISHED.items():  # features read from a file: the file is their identity
+        if checksum.startswith(prefix):
+            return WeightsProvenance(source, True)
     source_id = read_json_index(_sources_path(cache)).get(checksum)
     if source_id is None:
         return WeightsProvenance("unknown", None)
