@@ -238,7 +238,7 @@ def data() -> None:
 @click.argument("name")
 @click.option("--root", help="Dataset root (default $ZSLBENCH_DATA/<name>).")
 def data_check(name: str, root: str | None) -> None:
-    """Validate a dataset copy; exit 1 when it cannot be used."""
+    """Validate a dataset copy; exit 1 when no method (feature or image) can use it."""
     from zslbench import registry
     from zslbench.config import DataConfig
     from zslbench.plugins import ensure_loaded
