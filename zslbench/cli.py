@@ -12,9 +12,8 @@ from pathlib import Path
 
 import click
 
-from zslbench.version import __version__
 from zslbench import api
-from zslbench.errors import ZSLBenchError
+from zslbench.errors import DataError, ZSLBenchError
 
 
 class CLIError(click.ClickException):
@@ -28,6 +27,8 @@ class CLIError(click.ClickException):
 class ZSLBenchGroup(click.Group):
     """Turns :class:`ZSLBenchError` raised by any command into a one-line error.
 
+    Ctrl-C and SIGTERM (raised as :class:`zslbench.signals.Terminated`) end any
+    command with one line and exit 130 / 143, at start-up as much as mid-run.
     Commands registered with :meth:`add_lazy_command` are imported only when
     used, so ``zslbench run`` can print its first line before torch loads.
     """
@@ -56,16 +57,38 @@ class ZSLBenchGroup(click.Group):
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
+        from zslbench import signals
+
         try:
-            return super().invoke(ctx)
+            with signals.sigterm_as_interrupt():
+                return super().invoke(ctx)
         except ZSLBenchError as exc:
             raise CLIError(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt as exc:
+            raise CLIError("interrupted", signals.exit_code_for(exc)) from None
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings on the command line are one line each (no source excerpt)."""
+    return f"Warning: {message}\n"
+
+
+def _print_versions(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        from zslbench.plugins import version_report
+
+        click.echo(version_report())
+        ctx.exit()
 
 
 @click.group(cls=ZSLBenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="zslbench")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_versions,
+              help="Show the versions of zslbench and of its installed plugins, and exit.")
 def main() -> None:
     """zslbench: a pluggable zero-shot learning benchmark toolkit."""
+    import warnings
+
+    warnings.formatwarning = _one_line_warning
 
 
 # --------------------------------------------------------------------------- run
@@ -247,7 +270,10 @@ def data_check(name: str, root: str | None) -> None:
     spec = registry.datasets.get(name)
     if spec.check is None:
         dataset = spec.load(DataConfig(root=root))
-        dataset.validate()
+        try:
+            dataset.validate()
+        except ValueError as exc:
+            raise DataError(str(exc), "the dataset's loader produced inconsistent splits") from None
         click.echo(f"{spec.name}: ok (embedded, no download needed)")
         for key, value in dataset.counts().items():
             click.echo(f"  {key}: {value}")

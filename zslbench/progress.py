@@ -39,6 +39,13 @@ def is_terminal(stream: TextIO) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
+def replan_phase(label: str, epochs: int) -> None:
+    """The running run's phase ``label`` takes ``epochs`` epochs (the validated protocol's chosen count)."""
+    live = current()
+    if live is not None:
+        live.set_phase_epochs(label, epochs)
+
+
 def format_duration(seconds: float) -> str:
     """``75`` -> ``1m15s``; ``3700`` -> ``1h01m``."""
     if not math.isfinite(seconds) or seconds < 0:
