@@ -10,7 +10,7 @@ PLUGIN_PROJECTS := $(addsuffix /pyproject.toml,$(PLUGINS))
 DISTRIBUTIONS := . $(PLUGINS)
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: install demo test bench dist clean
+.PHONY: install demo test bench dist readme-figures clean
 
 install: $(STAMP)
 
@@ -36,5 +36,15 @@ dist: $(STAMP)
 	for project in $(DISTRIBUTIONS); do $(BIN)/python -m build --no-isolation --outdir dist $$project || exit 1; done
 	ls dist
 
+# The figure and the report shown in README.md: 3 seeds of svip and baseline on synthetic-tiny.
+README_RUNS := .readme-runs
+readme-figures: $(STAMP)
+	rm -rf $(README_RUNS) docs/report
+	for seed in 0 1 2; do for method in svip baseline; do \
+	  $(BIN)/zslbench run $$method --dataset synthetic-tiny --seed $$seed --out $(README_RUNS) --quiet || exit 1; \
+	done; done
+	$(BIN)/zslbench report svip baseline --dataset synthetic-tiny --runs $(README_RUNS) --out docs/report
+	mkdir -p docs/img && cp docs/report/synthetic-tiny-curves.png docs/img/seen-unseen-curves.png
+
 clean:
-	rm -rf $(VENV) .pytest_cache .benchmarks dist build
+	rm -rf $(VENV) .pytest_cache .benchmarks dist build $(README_RUNS)

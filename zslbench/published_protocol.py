@@ -193,11 +193,6 @@ def published_from_history(history: Sequence[dict]) -> tuple[dict, list[dict]]:
 #: Table columns of ``compare --published`` beside the honest T1 / H / CS-H: the published numbers and their gaps.
 PUBLISHED_COLUMNS = ("published_t1", "published_gap_t1", "published_u", "published_s", "published_h",
                      "published_gap_h")
-PUBLISHED_LABELS = {
-    "published_t1": "T1 chosen on test", "published_gap_t1": "Δ T1 (chosen − honest)",
-    "published_u": "U chosen on test", "published_s": "S chosen on test", "published_h": "H chosen on test",
-    "published_gap_h": "Δ H (chosen − honest)",
-}
 LEGEND_PUBLISHED = ("'chosen on test': the as-published protocol (--protocol published): the best epoch on the test "
                     "sets, each number maximised separately, GZSL with a stacking offset swept on test probabilities "
                     "and per-image accuracy; chosen on test data, not a result. Δ: that number minus the honest "
