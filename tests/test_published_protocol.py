@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from zslbench.published_protocol import (STACKING_OFFSETS, epoch_record, published_from_history, published_metrics,
+from zslbench.published_protocol import (STACKING_OFFSETS, epoch_record, from_history, published_metrics,
                                          stacked_accuracies)
 
 SEEN, UNSEEN = [0, 1, 3], [2, 4]
@@ -110,10 +110,10 @@ def test_stacked_accuracies_add_the_offset_to_unseen_probabilities():
     assert acc.tolist() == [0.5, 0.0, 0.5]
 
 
-def test_published_from_history_reads_the_records_the_epoch_hook_stored():
+def test_from_history_reads_the_records_the_epoch_hook_stored():
     records = _records(_epochs())
     history = [{"epoch": r.epoch, "extra": {"published_record": r.to_dict()}} for r in records]
-    published, per_epoch = published_from_history(history)
+    published, per_epoch = from_history(history)
     assert published == published_metrics(records).to_dict()
     assert [p["epoch"] for p in per_epoch] == [0, 1, 2]
     with pytest.raises(ValueError):

@@ -156,6 +156,15 @@ def record_from_dict(values: dict) -> EpochTestRecord:
     return EpochTestRecord(**{k: values[k] for k in EpochTestRecord.__dataclass_fields__})
 
 
+def check_method(name: str, kind: str) -> None:
+    """UsageError unless the method trains in epochs (an image method): the protocol evaluates after each one."""
+    from zslbench.errors import UsageError
+
+    if kind != "image":
+        raise UsageError(f"--protocol published evaluates after every training epoch; {name!r} has no epochs",
+                         "use it with an image method (svip, baseline, ...)")
+
+
 def test_scoring_hook(dataset, batch_size: int, device, amp: bool):
     """An ``on_epoch_end_factory`` for the runner: after every epoch, score both test sets and keep the record.
 
@@ -181,7 +190,7 @@ def test_scoring_hook(dataset, batch_size: int, device, amp: bool):
     return factory
 
 
-def published_from_history(history: Sequence[dict]) -> tuple[dict, list[dict]]:
+def from_history(history: Sequence[dict]) -> tuple[dict, list[dict]]:
     """``metrics["published"]`` and the per-epoch records from a run's stored history."""
     records = [record_from_dict(h["extra"]["published_record"]) for h in history
                if "published_record" in (h.get("extra") or {})]

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zslbench import registry
+from zslbench import published_protocol, registry
 from zslbench.training import distributed
 from zslbench.config import RunConfig, build_dataclass, deep_merge, load_toml, parse_set, resolve_run_config
 from zslbench.data.dataset import SINGLE_LABEL, ZSLDataset, validation_split
@@ -96,9 +96,8 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     task = get_task(dataset_spec.task)
     protocol = cli_layer.get("protocol", set_layer.get("protocol", file_layer.get("protocol")))
     check_supported(task, spec, protocol or task.protocols[0], dataset_spec.name)
-    if protocol == "published" and spec.kind != "image":
-        raise UsageError(f"--protocol published evaluates after every training epoch; {spec.name!r} has no epochs",
-                         "use it with an image method (svip, baseline, ...)")
+    if protocol == "published":
+        published_protocol.check_method(spec.name, spec.kind)
     defaults = spec.dataset_defaults(dataset_spec.name) if spec.dataset_defaults else {}
     names = {"method": spec.name, "dataset": dataset_spec.name}
     layers = [defaults or {}, file_layer, set_layer, cli_layer, names]
@@ -349,11 +348,8 @@ def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, de
         replan_phase("train", epochs)  # the whole-run bar: retraining takes the chosen epoch count
         metrics["validation"] = validation
         timings["validation_seconds"] = val_seconds
-    hook = None
-    if cfg.protocol == "published":
-        from zslbench.published_protocol import test_scoring_hook
-
-        hook = test_scoring_hook(dataset, cfg.train.eval_batch_size, device, cfg.train.amp)
+    hook = (published_protocol.test_scoring_hook(dataset, cfg.train.eval_batch_size, device, cfg.train.amp)
+            if cfg.protocol == "published" else None)
     model, eval_sets, result = _train_phase(resolved, task, dataset, device, run_dir / store.CHECKPOINT_FILE, resume,
                                             progress, label="train", epochs=epochs, on_epoch_end_factory=hook)
     timings["train_seconds"] = result.train_seconds
@@ -364,9 +360,7 @@ def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, de
     metrics.update({k: v for k, v in evaluated.items() if k != "patch_selection"})
     metrics["history"] = [dataclasses.asdict(h) for h in result.history]
     if cfg.protocol == "published":
-        from zslbench.published_protocol import published_from_history
-
-        metrics["published"], metrics["published_per_epoch"] = published_from_history(metrics["history"])
+        metrics["published"], metrics["published_per_epoch"] = published_protocol.from_history(metrics["history"])
     if "patch_selection" in evaluated:
         metrics["patch_selection"] = evaluated["patch_selection"]
     return metrics, timings

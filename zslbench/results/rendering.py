@@ -28,33 +28,24 @@ from zslbench.results.selection import run_command
 #: Headline metrics of every single-label run, in table order.
 STANDARD_METRICS = ("t1", "u", "s", "h", "ausuc")
 
-
 #: Calibrated-stacking metrics: present only for runs of the validated (gbu) protocol.
 CALIBRATED_METRICS = ("cs_u", "cs_s", "cs_h")
-
 
 #: Gamma tuned on the test set itself: shown only on request, always labelled as such.
 ORACLE_METRICS = ("oracle_u", "oracle_s", "oracle_h")
 
-
 #: Metrics of the ablation table (the layout of the SVIP paper's Table 2).
 ABLATION_METRICS = ("t1", "u", "s", "h")
 
-
-
 NOISE_MARK = "≈"
-
 
 LEGEND_NOISE = (f"{NOISE_MARK}: the difference is within one standard deviation (or a method has a single seed), "
                 "so it is not a reliable difference")
 
-
 LEGEND_CALIBRATED = ("CS-U/S/H: calibrated stacking with gamma chosen on validation data only "
                      "(validated gbu protocol)")
 
-
 LEGEND_ORACLE = "oracle U/S/H: gamma tuned on the test set itself, an upper bound for analysis, not a result"
-
 
 FORMATS = ("table", "markdown", "csv", "json", "latex")
 
