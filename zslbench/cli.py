@@ -252,7 +252,7 @@ def _mount_optional_commands() -> None:
 
     for module, attr in (("zslbench.cache_cli", "cache"), ("zslbench.compare", "compare_command"),
                          ("zslbench.ablate", "ablate_command"), ("zslbench.report", "report_command"),
-                         ("zslbench.explain", "explain_command")):
+                         ("zslbench.explain", "explain_command"), ("zslbench.pretrain_cli", "pretrain_command")):
         try:
             command = getattr(importlib.import_module(module), attr)
         except ModuleNotFoundError as exc:

@@ -101,6 +101,10 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     _check_tune(cfg, spec, options)
     if cfg.backbone is None and spec.default_backbone is not None:
         cfg.backbone = spec.default_backbone(dataset_spec.name)
+    if cfg.pretrained is None:
+        from zslbench.pretrain import default_pretrained
+
+        cfg.pretrained = default_pretrained(dataset_spec.name, cfg.backbone)
     if cfg.data.image_size is None:
         cfg.data.image_size = dataset_spec.default_image_size
     return ResolvedRun(cfg, spec, options)
@@ -256,10 +260,16 @@ def method_context(cfg: RunConfig, dataset: ZSLDataset, device: torch.device) ->
 
         return encode(dataset, cfg.data.text_encoder, cfg.data)
 
+    pretrained = cfg.pretrained
+    from zslbench.pretrain import SYNTHETIC_PRETRAINED, ensure_pretrained
+
+    if pretrained == SYNTHETIC_PRETRAINED:  # built once on first use, then read from the cache
+        pretrained = str(ensure_pretrained(cfg.dataset, cfg.data.synthetic_seed))
     return MethodContext(
         dataset_name=cfg.dataset, attribute_names=list(dataset.attribute_names), num_attributes=dataset.num_attributes,
         image_size=int(cfg.data.image_size), attribute_groups=dataset.attribute_groups, backbone=cfg.backbone,
-        pretrained=cfg.pretrained, device=str(device), attribute_vectors=attribute_vectors, seed=cfg.seed,
+        pretrained=pretrained, device=str(device), attribute_vectors=attribute_vectors, seed=cfg.seed,
+        object_masks=dataset.masks,
     )
 
 
@@ -365,6 +375,10 @@ def _run_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_di
     selection = _patch_selection_scores(model, dataset, test_sets, device, cfg.train.eval_batch_size)
     if selection is not None:
         metrics["patch_selection"] = selection
+    if dataset.attribute_groups:
+        from zslbench.run_diagnostics import family_metrics
+
+        metrics["families"] = family_metrics(model, dataset, test_sets, cfg, device)
     return metrics, timings
 
 
@@ -430,16 +444,25 @@ def _patch_selection_scores(model, dataset: ZSLDataset, test_sets: dict, device,
 
     model.eval()
     kept, indices = [], []
+    from zslbench.run_diagnostics import selection_quality
+
+    scores = []
     for split in ("test_seen", "test_unseen"):
         for images, _, index in DataLoader(test_sets[split], batch_size=batch_size):
+            if hasattr(model, "set_batch_indices"):
+                model.set_batch_indices(index.to(device))
             kept.append(model.patch_selection(images.to(device)).cpu().numpy())
+            if hasattr(model, "selection_scores"):
+                scores.append(model.selection_scores(images.to(device)).float().cpu().numpy())
             indices.append(np.asarray(index))
     kept_all = np.concatenate(kept)
     truth = object_patches(dataset.masks[np.concatenate(indices)], tuple(model.patch_grid))
     precision, recall = selection_precision_recall(kept_all, truth)
-    return {"precision": float(precision), "recall": float(recall), "grid": list(model.patch_grid),
-            "kept_fraction": float(kept_all.mean()), "object_fraction": float(truth.mean()),
-            "images": int(kept_all.shape[0])}
+    out = {"precision": float(precision), "recall": float(recall), "grid": list(model.patch_grid),
+           "kept_fraction": float(kept_all.mean()), "object_fraction": float(truth.mean()),
+           "images": int(kept_all.shape[0])}
+    out.update(selection_quality(kept_all, np.concatenate(scores) if scores else None, truth, precision, recall))
+    return out
 
 
 # --------------------------------------------------------------------------- feature methods

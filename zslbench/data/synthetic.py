@@ -19,6 +19,7 @@ with vectorised numpy on first use and cached as one HDF5 file under
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 import os
@@ -102,9 +103,11 @@ class SyntheticPreset:
         return self.num_classes * self.images_per_class
 
 
+#: Version-1 presets. ``synthetic`` itself is now version 2 (:mod:`zslbench.data.synthetic_v2`);
+#: the old benchmark stays loadable as ``synthetic-v1`` so stored runs stay comparable.
 SYNTHETIC_PRESETS: dict[str, SyntheticPreset] = {
-    "synthetic": SyntheticPreset(
-        name="synthetic",
+    "synthetic-v1": SyntheticPreset(
+        name="synthetic-v1",
         image_size=64,
         shapes=SHAPES,
         colours=tuple(COLOUR_RGB),
@@ -121,9 +124,11 @@ SYNTHETIC_PRESETS: dict[str, SyntheticPreset] = {
         patterns=("solid", "striped"),
         num_unseen=6,
         images_per_class=12,
-        description="24 classes (4 shapes x 3 colours x 2 patterns, 6 unseen), 12 images/class, 32x32; for tests",
+        description=("v1 smoke test, every method scores at chance: 24 classes (4 shapes x 3 colours x "
+                     "2 patterns, 6 unseen), 12 images/class, 32x32; for tests"),
     ),
 }
+SYNTHETIC_PRESETS["synthetic-tiny-v1"] = dataclasses.replace(SYNTHETIC_PRESETS["synthetic-tiny"], name="synthetic-tiny-v1")
 
 
 @dataclass
@@ -526,8 +531,19 @@ def load_synthetic(preset: str, seed: int = 0) -> ZSLDataset:
 
 
 def dataset_specs() -> list[DatasetSpec]:
-    """Dataset registrations for the presets (the core plugin registers these)."""
-    return [
+    """Dataset registrations for the v1 and v2 presets (the core plugin registers these)."""
+    from zslbench.data import synthetic_v2
+
+    v2 = [
+        DatasetSpec(
+            name=name,
+            load=lambda data_cfg, _name=name: synthetic_v2.load_synthetic_v2(_name, data_cfg.synthetic_seed),
+            task="single-label", default_image_size=preset.image_size, needs_download=False,
+            description=f"embedded synthetic benchmark {preset.description}",
+        )
+        for name, preset in synthetic_v2.PRESETS.items()
+    ]
+    return v2 + [
         DatasetSpec(
             name=name,
             load=lambda data_cfg, _name=name: load_synthetic(_name, data_cfg.synthetic_seed),

@@ -32,6 +32,12 @@ import torch.nn.functional as F
 from zslbench.errors import DataError, UsageError
 from zslbench.methods import MethodContext, MethodSpec
 
+
+#: Default backbone of each synthetic dataset (v2 ``synthetic`` uses the pretrained tiny ViT by default).
+SYNTHETIC_BACKBONES = {"synthetic": "vit-synthetic-v2", "synthetic-v2-tiny": "vit-synthetic-v2-tiny",
+                       "synthetic-v1": "vit-synthetic", "synthetic-tiny": "vit-synthetic-tiny",
+                       "synthetic-tiny-v1": "vit-synthetic-tiny"}
+
 SOURCE = "Xian et al., TPAMI 2018 (GBU), Proposed Split, ResNet-101 features (res101.mat)"
 #: The backbone name of the published res101 features (zslbench.features.RES101_BACKBONE).
 RES101_BACKBONE = "resnet101-xlsa17"
@@ -45,7 +51,7 @@ def default_backbone(dataset_name: str) -> str:
     name = dataset_name.lower()
     if name in ("awa2", "cub", "sun"):
         return RES101_BACKBONE
-    return {"synthetic": "vit-synthetic", "synthetic-tiny": "vit-synthetic-tiny"}.get(name, "vit_base_patch16_224")
+    return SYNTHETIC_BACKBONES.get(name, "vit_base_patch16_224")
 
 
 def _fit_inputs(features: np.ndarray, targets: np.ndarray,
