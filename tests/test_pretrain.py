@@ -63,7 +63,7 @@ def test_fingerprint_follows_the_generator_version(monkeypatch):
 
 
 def test_pretrain_builds_a_cached_checkpoint_that_the_backbone_loads():
-    from zslbench.backbones import create_backbone
+    from zslbench.models.backbones import create_backbone
 
     recipe = dataclasses.replace(TINY, num_images=32)
     path = pretrain.pretrain(recipe, progress=False)

@@ -208,9 +208,8 @@ def test_unknown_preset_and_bad_seed_are_usage_errors(cache):
 
 def test_dataset_specs_load_the_presets(cache):
     specs = {spec.name: spec for spec in dataset_specs()}
-    assert set(specs) == {"synthetic", "synthetic-v2-tiny", "synthetic-v1", "synthetic-tiny", "synthetic-tiny-v1"}
+    assert set(specs) == {"synthetic-v1", "synthetic-tiny", "synthetic-tiny-v1"}  # `synthetic` is v2 now
     assert specs["synthetic-v1"].default_image_size == 64 and specs["synthetic-tiny"].default_image_size == 32
-    assert specs["synthetic"].default_image_size == 96  # version 2
-    assert not specs["synthetic"].needs_download and specs["synthetic"].task == "single-label"
+    assert not specs["synthetic-v1"].needs_download and specs["synthetic-v1"].task == "single-label"
     ds = specs["synthetic-tiny"].load(types.SimpleNamespace(synthetic_seed=2))
     assert ds.name == "synthetic-tiny" and ds.meta["seed"] == 2

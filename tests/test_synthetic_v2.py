@@ -98,7 +98,7 @@ def test_loaded_dataset_has_masks_groups_and_a_no_flip_recipe():
 def test_registered_names_keep_the_old_presets_under_versioned_names():
     from zslbench.data.synthetic import SYNTHETIC_PRESETS, dataset_specs
 
-    names = {spec.name for spec in dataset_specs()}
+    names = {spec.name for spec in [*dataset_specs(), *v2.dataset_specs()]}
     assert {"synthetic", "synthetic-v2-tiny", "synthetic-v1", "synthetic-tiny", "synthetic-tiny-v1"} <= names
     assert SYNTHETIC_PRESETS["synthetic-v1"].num_classes == 108  # the old `synthetic`
     assert SYNTHETIC_PRESETS["synthetic-tiny-v1"].image_size == SYNTHETIC_PRESETS["synthetic-tiny"].image_size

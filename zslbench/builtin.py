@@ -15,16 +15,16 @@ from zslbench.hookspecs import hookimpl
 
 @hookimpl
 def register_datasets(register: Callable) -> None:
-    from zslbench.data import synthetic, xlsa17
-    from zslbench.multilabel import specs as multilabel_specs
+    from zslbench.data import synthetic, synthetic_v2, xlsa17_specs
+    from zslbench.data import multilabel_specs
 
-    for spec in (*synthetic.dataset_specs(), *xlsa17.dataset_specs(), *multilabel_specs.dataset_specs()):
+    for spec in (*synthetic.dataset_specs(), *synthetic_v2.dataset_specs(), *xlsa17_specs.dataset_specs(), *multilabel_specs.dataset_specs()):
         register(spec)
 
 
 @hookimpl
 def register_backbones(register: Callable) -> None:
-    from zslbench import backbones
+    from zslbench.models import backbones
 
     for spec in backbones.backbone_specs():
         register(spec)
@@ -32,7 +32,7 @@ def register_backbones(register: Callable) -> None:
 
 @hookimpl
 def register_text_encoders(register: Callable) -> None:
-    from zslbench import text_encoders
+    from zslbench.models import text_encoders
 
     for spec in text_encoders.text_encoder_specs():
         register(spec)

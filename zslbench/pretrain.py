@@ -91,7 +91,7 @@ def default_pretrained(dataset_name: str, backbone: str | None) -> str | None:
 
 def fingerprint(recipe: PretrainRecipe) -> str:
     """16 hex digits over the recipe, the generator version and the backbone configuration."""
-    from zslbench.backbones import SYNTHETIC_VIT_CONFIGS
+    from zslbench.models.backbones import SYNTHETIC_VIT_CONFIGS
     from zslbench.data.synthetic_v2 import GENERATOR_VERSION, PRESETS
 
     payload = {"recipe": dataclasses.asdict(recipe), "generator_version": GENERATOR_VERSION,
@@ -168,12 +168,12 @@ def pretrain(recipe: PretrainRecipe, progress: bool = True) -> Path:
     """Pretrain the backbone of ``recipe`` and cache it; returns the checkpoint path (kept if already there)."""
     from safetensors.torch import save_file
 
-    from zslbench.backbones import create_backbone
+    from zslbench.models.backbones import create_backbone
     from zslbench.config import TrainConfig
     from zslbench.data.dataset import ArrayImages
     from zslbench.data.synthetic_v2 import PRESETS, class_values
     from zslbench.data.transforms import ImageDataset, build_transform
-    from zslbench.engine import seed_everything, train
+    from zslbench.training.engine import seed_everything, train
 
     path = checkpoint_path(recipe)
     if path.exists():

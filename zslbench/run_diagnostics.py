@@ -19,7 +19,7 @@ def family_metrics(model, dataset: ZSLDataset, test_sets: dict, cfg, device) -> 
     setting); ``seen``: test-seen images predicted among the seen classes.
     Fractions, not percent, like the rest of metrics.json.
     """
-    from zslbench.engine import score_images
+    from zslbench.training.engine import score_images
 
     groups = dataset.attribute_groups
     names = list(dataset.meta.get("family_names") or [f"family{i}" for i in range(len(groups))])

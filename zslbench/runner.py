@@ -29,12 +29,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from zslbench import distributed, registry
+from zslbench import registry
+from zslbench.training import distributed
 from zslbench.config import RunConfig, build_dataclass, deep_merge, load_toml, parse_set, resolve_run_config
 from zslbench.data.dataset import SINGLE_LABEL, ZSLDataset, validation_split
 from zslbench.errors import DataError, UsageError, ZSLBenchError
 from zslbench.methods import MethodContext, MethodSpec
 from zslbench.plugins import ensure_loaded
+from zslbench.tasks import Task, check_supported, get_task
+from zslbench.tasks.single_label import evaluate_with_curve, seen_positions
 from zslbench import store
 
 
@@ -58,6 +61,7 @@ class RunOutcome:
     run_dir: Path
     metrics: dict
     config: RunConfig
+    timings: dict = dataclasses.field(default_factory=dict)
 
 
 def _names_from_layers(layers: list[dict]) -> tuple[str, str]:
@@ -87,13 +91,9 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     method_name, dataset_name = _names_from_layers([file_layer, set_layer, cli_layer])
     spec: MethodSpec = registry.methods.get(method_name)
     dataset_spec = registry.datasets.get(dataset_name)
-    if dataset_spec.task not in spec.tasks:
-        raise UsageError(f"method {spec.name!r} does not support {dataset_spec.task} datasets like {dataset_spec.name!r}",
-                         f"{spec.name} supports: {', '.join(spec.tasks)}; see `zslbench list methods`")
+    task = get_task(dataset_spec.task)
     protocol = cli_layer.get("protocol", set_layer.get("protocol", file_layer.get("protocol")))
-    if dataset_spec.task != SINGLE_LABEL and protocol == "gbu":
-        raise UsageError(f"--protocol gbu is defined for single-label datasets, not {dataset_spec.name!r}",
-                         "use the standard protocol for multi-label runs")
+    check_supported(task, spec, protocol or task.protocols[0], dataset_spec.name)
     defaults = spec.dataset_defaults(dataset_spec.name) if spec.dataset_defaults else {}
     names = {"method": spec.name, "dataset": dataset_spec.name}
     layers = [defaults or {}, file_layer, set_layer, cli_layer, names]
@@ -191,20 +191,22 @@ def load_dataset(cfg: RunConfig, require_images: bool = True) -> ZSLDataset:
 
 def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress: bool = True) -> RunOutcome:
     """Carry out a run and store it; returns where it was stored and its metrics."""
-    from zslbench.engine import resolve_device, seed_everything
+    from zslbench.training.engine import resolve_device, seed_everything
 
     cfg, spec = resolved.config, resolved.method
     device = resolve_device(cfg.train.device)
     distributed.init_from_env(device.type)
     device = distributed.local_device(device)
     seed_everything(cfg.seed)
-    from zslbench.features import RES101_BACKBONE
+    from zslbench.features import FILE_BACKBONES
 
-    dataset = load_dataset(cfg, require_images=not (spec.kind == "feature" and cfg.backbone == RES101_BACKBONE))
+    dataset = load_dataset(cfg, require_images=not (spec.kind == "feature" and cfg.backbone in FILE_BACKBONES))
+    task = get_task(dataset.task)
+    check_supported(task, spec, cfg.protocol, cfg.dataset)
     if spec.kind == "image":
         # Build once before anything is stored: missing weights, bad option combinations
         # or missing word vectors stop here with nothing written to the run store.
-        spec.build(method_context(cfg, dataset, device), resolved.options)
+        spec.build(task.method_context(method_context(cfg, dataset, device), dataset), resolved.options)
         seed_everything(cfg.seed)
     if resume_dir is None:
         run_id = distributed.broadcast_object(store.new_run_id(cfg.seed))
@@ -220,14 +222,11 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
         store.atomic_write_json(run_dir / store.ENV_FILE, store.environment(str(device)))
     t0 = time.perf_counter()
     try:
-        if dataset.task != SINGLE_LABEL:
-            from zslbench.multilabel.runner import run_multilabel
-
-            metrics, timings = run_multilabel(resolved, dataset, device, run_dir, resume_dir is not None, progress)
-        elif spec.kind == "image":
-            metrics, timings = _run_image_method(resolved, dataset, device, run_dir, resume_dir is not None, progress)
+        if spec.kind == "image":
+            metrics, timings = _run_image_method(resolved, task, dataset, device, run_dir, resume_dir is not None,
+                                                 progress)
         else:
-            metrics, timings = _run_feature_method(resolved, dataset, device, run_dir, progress)
+            metrics, timings = _run_feature_method(resolved, task, dataset, device, run_dir, progress)
     except KeyboardInterrupt:
         if main:
             store.write_status(run_dir, "interrupted", hint=f"zslbench run --resume {run_dir}")
@@ -245,7 +244,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
         store.atomic_write_json(run_dir / store.TIMINGS_FILE, timings)
         store.write_status(run_dir, "complete", world_size=distributed.world_size())
     distributed.barrier()
-    return RunOutcome(run_dir, metrics, cfg)
+    return RunOutcome(run_dir, metrics, cfg, timings)
 
 
 def store_root(cfg: RunConfig) -> Path:
@@ -256,7 +255,7 @@ def store_root(cfg: RunConfig) -> Path:
 
 def method_context(cfg: RunConfig, dataset: ZSLDataset, device: torch.device) -> MethodContext:
     def attribute_vectors() -> np.ndarray:
-        from zslbench.text_encoders import attribute_vectors as encode
+        from zslbench.models.text_encoders import attribute_vectors as encode
 
         return encode(dataset, cfg.data.text_encoder, cfg.data)
 
@@ -276,25 +275,6 @@ def method_context(cfg: RunConfig, dataset: ZSLDataset, device: torch.device) ->
 # --------------------------------------------------------------------------- image methods
 
 
-def _image_sets(dataset: ZSLDataset, cfg: RunConfig):
-    from zslbench.data.transforms import ImageDataset, build_transform
-
-    recipe = dataset.meta.get("recipe", dataset.name)
-    size = int(cfg.data.image_size)
-    mean_std = input_normalisation(cfg)
-    seen = np.asarray(dataset.seen_classes)
-    remap = np.full(dataset.num_classes, -1, dtype=np.int64)
-    remap[seen] = np.arange(len(seen))
-    train_idx = np.asarray(dataset.splits["trainval"])
-    train_set = ImageDataset(dataset, train_idx, build_transform(recipe, size, train=cfg.data.augment, mean_std=mean_std),
-                             targets=remap[dataset.labels[train_idx]])
-    eval_tf = build_transform(recipe, size, train=False, mean_std=mean_std)
-    test_sets = {s: ImageDataset(dataset, np.asarray(dataset.splits[s]), eval_tf) for s in ("test_seen", "test_unseen")}
-    for ds in (train_set, *test_sets.values()):
-        ds.num_workers = cfg.data.num_workers
-    return train_set, test_sets
-
-
 def input_normalisation(cfg: RunConfig) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
     """Mean/std for the photo recipes: ``data.normalize``, by default what the backbone's weights expect."""
     from zslbench.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -308,40 +288,23 @@ def input_normalisation(cfg: RunConfig) -> tuple[tuple[float, ...], tuple[float,
         raise UsageError(f"unknown data.normalize {choice!r}", "choose auto, imagenet or half")
     if cfg.backbone is None:
         return None
-    from zslbench.backbones import expected_mean_std
+    from zslbench.models.backbones import expected_mean_std
 
     return expected_mean_std(cfg.backbone)
 
 
-def _evaluate_image_model(model, dataset: ZSLDataset, test_sets: dict, cfg: RunConfig, device, gamma: float | None):
-    from zslbench.engine import score_images
-    from zslbench.evaluation import evaluate
-
-    attrs = torch.as_tensor(dataset.class_attributes, dtype=torch.float32)
-    seen_scores, seen_labels = score_images(model, test_sets["test_seen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
-    unseen_scores, unseen_labels = score_images(model, test_sets["test_unseen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
-    return _evaluate_with_curve(seen_scores, seen_labels, unseen_scores, unseen_labels, dataset, gamma)
-
-
-def _evaluate_with_curve(seen_scores, seen_labels, unseen_scores, unseen_labels, dataset: ZSLDataset,
-                         gamma: float | None) -> tuple[Any, dict]:
-    """Test metrics plus a downsampled seen-unseen curve (kept so plots need no model)."""
-    from zslbench.evaluation import curve_points, evaluate, seen_unseen_curve
-
-    args = (seen_scores, seen_labels, unseen_scores, unseen_labels, dataset.seen_classes, dataset.unseen_classes)
-    return evaluate(*args, gamma=gamma), curve_points(seen_unseen_curve(*args))
-
-
-def _train_phase(resolved: ResolvedRun, dataset: ZSLDataset, device, checkpoint: Path, resume: bool,
+def _train_phase(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, checkpoint: Path, resume: bool,
                  progress: bool, label: str, epochs: int | None = None, on_epoch_end_factory=None):
-    from zslbench.engine import seed_everything, train
+    """Build the method for ``task`` and train it on ``dataset``'s trainval images (resuming from ``checkpoint``)."""
+    from zslbench.training.engine import seed_everything, train
 
     cfg = resolved.config
     train_cfg = dataclasses.replace(cfg.train, epochs=epochs) if epochs is not None else cfg.train
     seed_everything(cfg.seed)
-    model = resolved.method.build(method_context(cfg, dataset, device), resolved.options)
-    train_set, test_sets = _image_sets(dataset, cfg)
-    seen_attrs = torch.as_tensor(dataset.class_attributes[np.asarray(dataset.seen_classes)], dtype=torch.float32)
+    model = resolved.method.build(task.method_context(method_context(cfg, dataset, device), dataset), resolved.options)
+    train_set, test_sets = task.image_sets(dataset, int(cfg.data.image_size), cfg.data.num_workers,
+                                           mean_std=input_normalisation(cfg), augment=cfg.data.augment)
+    seen_attrs = task.training_vectors(dataset)
     state = None
     if resume and checkpoint.exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
@@ -351,34 +314,34 @@ def _train_phase(resolved: ResolvedRun, dataset: ZSLDataset, device, checkpoint:
     return model, test_sets, result
 
 
-def _run_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_dir: Path, resume: bool,
+def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path, resume: bool,
                       progress: bool) -> tuple[dict, dict]:
+    """Train an image method (after GBU validation, when asked) and let the task evaluate it."""
     cfg = resolved.config
     timings: dict = {}
-    metrics: dict = {"protocol": cfg.protocol, "task": SINGLE_LABEL}
+    metrics: dict = {"protocol": cfg.protocol, "task": task.name}
     gamma = None
     epochs = None
     if cfg.protocol == "gbu":
-        validation, gamma, epochs, val_seconds = _validate_image_method(resolved, dataset, device, run_dir, resume, progress)
+        validation, gamma, epochs, val_seconds = _validate_image_method(resolved, task, dataset, device, run_dir,
+                                                                        resume, progress)
         metrics["validation"] = validation
         timings["validation_seconds"] = val_seconds
-    model, test_sets, result = _train_phase(resolved, dataset, device, run_dir / store.CHECKPOINT_FILE, resume,
+    model, eval_sets, result = _train_phase(resolved, task, dataset, device, run_dir / store.CHECKPOINT_FILE, resume,
                                             progress, label="train", epochs=epochs)
     timings["train_seconds"] = result.train_seconds
     timings["train_images_per_second"] = _mean_throughput(result.history)
     t_eval = time.perf_counter()
-    test, curve = _evaluate_image_model(model, dataset, test_sets, cfg, device, gamma)
+    evaluated = task.evaluate_model(model, dataset, eval_sets, cfg, device, gamma)
     timings["eval_seconds"] = time.perf_counter() - t_eval
-    metrics["test"] = test.to_dict()
-    metrics["curve"] = curve
+    metrics.update({k: v for k, v in evaluated.items() if k != "patch_selection"})
     metrics["history"] = [dataclasses.asdict(h) for h in result.history]
-    selection = _patch_selection_scores(model, dataset, test_sets, device, cfg.train.eval_batch_size)
-    if selection is not None:
-        metrics["patch_selection"] = selection
+    if "patch_selection" in evaluated:
+        metrics["patch_selection"] = evaluated["patch_selection"]
     if dataset.attribute_groups:
         from zslbench.run_diagnostics import family_metrics
 
-        metrics["families"] = family_metrics(model, dataset, test_sets, cfg, device)
+        metrics["families"] = family_metrics(model, dataset, eval_sets, cfg, device)
     return metrics, timings
 
 
@@ -388,8 +351,8 @@ def _mean_throughput(history) -> float:
     return images / seconds if seconds > 0 else 0.0
 
 
-def _validate_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_dir: Path, resume: bool,
-                           progress: bool):
+def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path,
+                           resume: bool, progress: bool):
     """GBU phase 1: choose the epoch count and gamma on validation data only."""
     from zslbench.evaluation import choose_calibration, evaluate
 
@@ -402,7 +365,7 @@ def _validate_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, r
 
     def factory(model, test_sets):
         def on_epoch_end(epoch: int) -> dict:
-            from zslbench.engine import score_images
+            from zslbench.training.engine import score_images
 
             attrs = torch.as_tensor(val_ds.class_attributes, dtype=torch.float32)
             ss, sl = score_images(model, test_sets["test_seen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
@@ -415,7 +378,7 @@ def _validate_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, r
         return on_epoch_end
 
     t0 = time.perf_counter()
-    _, _, result = _train_phase(resolved, val_ds, device, run_dir / "checkpoint-validation.pt", resume, progress,
+    _, _, result = _train_phase(resolved, task, val_ds, device, run_dir / "checkpoint-validation.pt", resume, progress,
                                 label="validate", on_epoch_end_factory=factory)
     scores = [h.extra["val_cs_h"] for h in result.history]
     best = int(np.argmax(scores))  # first epoch reaching the best validated H
@@ -433,71 +396,44 @@ def _validate_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, r
     return validation, validation["chosen_gamma"], validation["chosen_epochs"], validation["seconds"]
 
 
-@torch.no_grad()
-def _patch_selection_scores(model, dataset: ZSLDataset, test_sets: dict, device, batch_size: int) -> dict | None:
-    """Precision/recall of a method's kept patches against the object masks (synthetic data)."""
-    if dataset.masks is None or not hasattr(model, "patch_selection"):
-        return None
-    from torch.utils.data import DataLoader
-
-    from zslbench.data.masks import object_patches, selection_precision_recall
-
-    model.eval()
-    kept, indices = [], []
-    from zslbench.run_diagnostics import selection_quality
-
-    scores = []
-    for split in ("test_seen", "test_unseen"):
-        for images, _, index in DataLoader(test_sets[split], batch_size=batch_size):
-            if hasattr(model, "set_batch_indices"):
-                model.set_batch_indices(index.to(device))
-            kept.append(model.patch_selection(images.to(device)).cpu().numpy())
-            if hasattr(model, "selection_scores"):
-                scores.append(model.selection_scores(images.to(device)).float().cpu().numpy())
-            indices.append(np.asarray(index))
-    kept_all = np.concatenate(kept)
-    truth = object_patches(dataset.masks[np.concatenate(indices)], tuple(model.patch_grid))
-    precision, recall = selection_precision_recall(kept_all, truth)
-    out = {"precision": float(precision), "recall": float(recall), "grid": list(model.patch_grid),
-           "kept_fraction": float(kept_all.mean()), "object_fraction": float(truth.mean()),
-           "images": int(kept_all.shape[0])}
-    out.update(selection_quality(kept_all, np.concatenate(scores) if scores else None, truth, precision, recall))
-    return out
-
-
 # --------------------------------------------------------------------------- feature methods
 
 
-def _run_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_dir: Path,
+def _run_feature_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path,
                         progress: bool) -> tuple[dict, dict]:
-    """Fit a feature-level method on cached backbone features and evaluate it."""
-    from zslbench.features import get_features
-
+    """Fit a feature-level method on frozen features of ``task``'s splits and let the task evaluate it."""
     cfg = resolved.config
     if cfg.backbone is None:
         raise UsageError(f"method {cfg.method!r} needs a backbone for its features", "pass --backbone NAME")
     timings: dict = {}
     t0 = time.perf_counter()
-    feats = get_features(dataset, cfg.backbone, cfg.data, cfg.pretrained, str(device),
-                         splits=("trainval", "test_seen", "test_unseen"))
+    metrics: dict = {"protocol": cfg.protocol, "task": task.name}
+    feats = _read_features(cfg, dataset, task.feature_splits, device, metrics)
     timings["features_seconds"] = time.perf_counter() - t0
-    metrics: dict = {"protocol": cfg.protocol, "task": SINGLE_LABEL}
     gamma = None
     options = resolved.options
     if cfg.protocol == "gbu":
-        metrics["validation"], gamma, options = _validate_feature_method(resolved, dataset, feats, device)
+        metrics["validation"], gamma, options = _validate_feature_method(resolved, task, dataset, feats, device)
     t1 = time.perf_counter()
-    model = _fit_feature_model(resolved, dataset, feats["trainval"].features, device, options)
+    model = _fit_feature_model(resolved, task, dataset, feats["trainval"], device, options)
     timings["fit_seconds"] = time.perf_counter() - t1
-    ss = model.class_scores(feats["test_seen"].features, dataset.class_attributes)
-    us = model.class_scores(feats["test_unseen"].features, dataset.class_attributes)
-    test, curve = _evaluate_with_curve(ss, feats["test_seen"].labels, us, feats["test_unseen"].labels, dataset, gamma)
-    metrics["test"] = test.to_dict()
-    metrics["curve"] = curve
+    metrics.update(task.evaluate_features(model, dataset, feats, gamma))
     return metrics, timings
 
 
-def _validate_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, feats: dict, device):
+def _read_features(cfg: RunConfig, dataset: ZSLDataset, splits: tuple[str, ...], device, metrics: dict) -> dict:
+    """The splits' features: the dataset authors' files for ``authors-h5`` (fingerprint recorded), else the cache."""
+    from zslbench.features import AUTHORS_H5_BACKBONE, authors_h5_key, get_features, read_authors_features
+
+    if cfg.backbone == AUTHORS_H5_BACKBONE:
+        key = authors_h5_key(dataset)
+        metrics["features"] = {"source": AUTHORS_H5_BACKBONE, "fingerprint": key.fingerprint,
+                               "files": dict(dataset.meta.get("feature_files", {}))}
+        return read_authors_features(dataset, splits)
+    return get_features(dataset, cfg.backbone, cfg.data, cfg.pretrained, str(device), splits=splits)
+
+
+def _validate_feature_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, feats: dict, device):
     """GBU for feature methods: gamma (and the ``tune`` grid, if any) chosen on validation data only."""
     from zslbench.evaluation import choose_calibration, evaluate
 
@@ -506,15 +442,15 @@ def _validate_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, feats: 
 
     val_ds = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
     # The validation benchmark is drawn from trainval only: gather its rows once for every trial.
-    val_features = {split: select_images({"trainval": feats["trainval"]}, val_ds.splits[split]).features
+    val_features = {split: select_images({"trainval": feats["trainval"]}, val_ds.splits[split])
                     for split in ("trainval", "test_seen", "test_unseen")}
     sl, ul = val_ds.split_labels("test_seen"), val_ds.split_labels("test_unseen")
     trials = []
     for changes in tune_grid(cfg.tune):
         options = with_option(resolved.method, resolved.options, changes)
-        model = _fit_feature_model(resolved, val_ds, val_features["trainval"], device, options)
-        ss = model.class_scores(val_features["test_seen"], val_ds.class_attributes)
-        us = model.class_scores(val_features["test_unseen"], val_ds.class_attributes)
+        model = _fit_feature_model(resolved, task, val_ds, val_features["trainval"], device, options)
+        ss = model.class_scores(val_features["test_seen"].features, val_ds.class_attributes)
+        us = model.class_scores(val_features["test_unseen"].features, val_ds.class_attributes)
         g = float(choose_calibration(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes))
         m = evaluate(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes, gamma=g)
         trials.append({"options": changes, "gamma": g, "val_cs_h": m.cs_h, "val_t1": m.t1})
@@ -527,15 +463,15 @@ def _validate_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, feats: 
     return validation, chosen["gamma"], with_option(resolved.method, resolved.options, chosen["options"])
 
 
-def _fit_feature_model(resolved: ResolvedRun, dataset: ZSLDataset, features: np.ndarray, device, options=None):
-    from zslbench.engine import seed_everything
+def _fit_feature_model(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, split: Any, device, options=None):
+    """Build the feature-level method and fit it on ``split``'s features with ``task``'s targets."""
+    from zslbench.training.engine import seed_everything
 
     cfg = resolved.config
     seed_everything(cfg.seed)
     seen = np.asarray(dataset.seen_classes)
-    remap = np.full(dataset.num_classes, -1, dtype=np.int64)
-    remap[seen] = np.arange(len(seen))
-    targets = remap[dataset.split_labels("trainval")]
-    model = resolved.method.build(method_context(cfg, dataset, device), options or resolved.options)
-    model.fit(np.asarray(features, dtype=np.float32), targets, dataset.class_attributes[seen].astype(np.float32))
+    targets = task.feature_targets(dataset, split.image_ids)
+    model = resolved.method.build(task.method_context(method_context(cfg, dataset, device), dataset),
+                                  options or resolved.options)
+    model.fit(np.asarray(split.features, dtype=np.float32), targets, dataset.class_attributes[seen].astype(np.float32))
     return model

@@ -15,6 +15,10 @@ value still appears among the seen classes, so zero-shot transfer is possible.
 Data are deterministic in (preset, seed, :data:`GENERATOR_VERSION`), generated
 with vectorised numpy on first use and cached as one HDF5 file under
 ``paths.cache_dir("synthetic")`` (``$ZSLBENCH_CACHE`` overrides the location).
+
+This module is longer than 500 lines because the generator is one recipe: the presets, the class
+design, the drawing and the array cache change together and are versioned together
+(``generator_version``); split, each part would need the others' internals.
 """
 
 from __future__ import annotations
@@ -531,19 +535,8 @@ def load_synthetic(preset: str, seed: int = 0) -> ZSLDataset:
 
 
 def dataset_specs() -> list[DatasetSpec]:
-    """Dataset registrations for the v1 and v2 presets (the core plugin registers these)."""
-    from zslbench.data import synthetic_v2
-
-    v2 = [
-        DatasetSpec(
-            name=name,
-            load=lambda data_cfg, _name=name: synthetic_v2.load_synthetic_v2(_name, data_cfg.synthetic_seed),
-            task="single-label", default_image_size=preset.image_size, needs_download=False,
-            description=f"embedded synthetic benchmark {preset.description}",
-        )
-        for name, preset in synthetic_v2.PRESETS.items()
-    ]
-    return v2 + [
+    """Dataset registrations for the version-1 presets (the core plugin registers these)."""
+    return [
         DatasetSpec(
             name=name,
             load=lambda data_cfg, _name=name: load_synthetic(_name, data_cfg.synthetic_seed),

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zslbench.backbones import ViTAdapter, create_backbone
+from zslbench.models.backbones import ViTAdapter, create_backbone
 from zslbench.errors import UsageError
 from zslbench.methods import ImageZSLModel, MethodContext, MethodSpec
 

@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zslbench.backbones import ViTAdapter
+from zslbench.models.backbones import ViTAdapter
 from zslbench.errors import UsageError
-from zslbench.multilabel.losses import rank_loss
+from zslbench.training.losses import rank_loss
 
 FUSIONS = ("gate", "residual", "union")
 READOUTS = ("max", "logsumexp")

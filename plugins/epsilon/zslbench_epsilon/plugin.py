@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Callable
 
 import zslbench
-from zslbench.backbones import create_backbone
+from zslbench.models.backbones import create_backbone
 from zslbench.data.dataset import MULTI_LABEL
 from zslbench.errors import UsageError
 from zslbench.methods import MethodContext, MethodSpec
-from zslbench.multilabel.specs import default_backbone
+from zslbench.data.multilabel_specs import default_backbone
 
 from zslbench_epsilon.model import EpsilonModel, EpsilonOptions
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import zslbench
-from zslbench.backbones import create_backbone
+from zslbench.models.backbones import create_backbone
 from zslbench.errors import UsageError
 from zslbench.methods import MethodContext, MethodSpec
 

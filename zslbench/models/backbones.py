@@ -24,6 +24,11 @@ plus small from-scratch configurations for the synthetic datasets. Weights:
 ``"none"`` (random init), ``"timm"`` (timm's pretrained weights, read from the
 local Hugging Face / torch hub cache only; an error says how to get them) or a
 path to a ``.safetensors`` / ``.pth`` / ``.pt`` checkpoint (shapes checked).
+
+This module is longer than 500 lines because the adapter and its construction belong together:
+:func:`create_backbone` builds exactly the :class:`ViTAdapter` configurations defined here (synthetic
+sizes, timm names, checkpoint layouts), and the token grouping and attention aggregation are the
+adapter's own steps.
 """
 
 from __future__ import annotations
