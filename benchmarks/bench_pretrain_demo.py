@@ -29,7 +29,7 @@ DEMO = [
 
 
 def test_pretrain_synthetic(benchmark, tmp_path, monkeypatch):
-    from zslbench.pretrain import pretrain, recipe_for
+    from zslbench.training.pretrain import pretrain, recipe_for
 
     monkeypatch.setenv("ZSLBENCH_CACHE", str(tmp_path / "cache"))
     path = benchmark.pedantic(pretrain, args=(recipe_for("synthetic"),), kwargs={"progress": False},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zslbench import diagnostics
+from zslbench.evaluation import diagnostics
 
 
 def _one_hot(values: list[tuple[int, int]], sizes=(3, 3)) -> np.ndarray:

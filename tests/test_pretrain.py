@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from zslbench import pretrain
+from zslbench.training import pretrain
 from zslbench.data import synthetic_v2 as v2
 from zslbench.errors import UsageError
 

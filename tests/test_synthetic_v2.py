@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from zslbench.data import synthetic_v2 as v2
-from zslbench.diagnostics import family_blind_ceilings
+from zslbench.evaluation.diagnostics import family_blind_ceilings
 
 
 @pytest.fixture(autouse=True)

@@ -225,7 +225,7 @@ def _mount_optional_commands() -> None:
     for module, attr in (("zslbench.features.cli", "cache"), ("zslbench.results.compare", "compare_command"),
                          ("zslbench.results.ablate", "ablate_command"), ("zslbench.results.report", "report_command"),
                          ("zslbench.results.explain", "explain_command"),
-                         ("zslbench.pretrain_cli", "pretrain_command")):
+                         ("zslbench.training.pretrain_cli", "pretrain_command")):
         try:
             command = getattr(importlib.import_module(module), attr)
         except ModuleNotFoundError as exc:

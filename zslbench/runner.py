@@ -102,7 +102,7 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     if cfg.backbone is None and spec.default_backbone is not None:
         cfg.backbone = spec.default_backbone(dataset_spec.name)
     if cfg.pretrained is None:
-        from zslbench.pretrain import default_pretrained
+        from zslbench.training.pretrain import default_pretrained
 
         cfg.pretrained = default_pretrained(dataset_spec.name, cfg.backbone)
     if cfg.data.image_size is None:
@@ -260,7 +260,7 @@ def method_context(cfg: RunConfig, dataset: ZSLDataset, device: torch.device) ->
         return encode(dataset, cfg.data.text_encoder, cfg.data)
 
     pretrained = cfg.pretrained
-    from zslbench.pretrain import SYNTHETIC_PRETRAINED, ensure_pretrained
+    from zslbench.training.pretrain import SYNTHETIC_PRETRAINED, ensure_pretrained
 
     if pretrained == SYNTHETIC_PRETRAINED:  # built once on first use, then read from the cache
         pretrained = str(ensure_pretrained(cfg.dataset, cfg.data.synthetic_seed))
@@ -339,7 +339,7 @@ def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, de
     if "patch_selection" in evaluated:
         metrics["patch_selection"] = evaluated["patch_selection"]
     if dataset.attribute_groups:
-        from zslbench.run_diagnostics import family_metrics
+        from zslbench.tasks.diagnostics import family_metrics
 
         metrics["families"] = family_metrics(model, dataset, eval_sets, cfg, device)
     return metrics, timings

@@ -17,7 +17,7 @@ same. Version 2 contains, by construction, the problem SVIP addresses:
   the class grid (``k`` body values x ``k`` head values), so a predictor blind
   to either family can tell at most ``k`` of the ``k^2`` unseen classes apart:
   its best T1 is ``1/k`` (10% for ``k = 10``), against chance ``1/k^2``
-  (:func:`zslbench.diagnostics.family_blind_ceilings` computes it exactly from
+  (:func:`zslbench.evaluation.diagnostics.family_blind_ceilings` computes it exactly from
   the class-attribute matrix). The remaining classes are seen; every value
   still appears among them, so zero-shot transfer is possible.
 * Per-pixel segmentation (0 background, 1 body, 2 head, 3 distractor); the
@@ -215,7 +215,7 @@ def draw_images(preset: SyntheticV2Preset, values: np.ndarray, seed: int, stream
                 workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Pixels and segmentation of images with (body, head) ``values`` (N, 2); batch b draws from ``[seed, stream, b]``.
 
-    The benchmark uses stream 1; the pretraining set (:mod:`zslbench.pretrain`)
+    The benchmark uses stream 1; the pretraining set (:mod:`zslbench.training.pretrain`)
     another one, so no random stream, hence no image, is shared.
     """
     size = preset.image_size

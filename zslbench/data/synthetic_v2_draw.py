@@ -11,17 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zslbench.data.synthetic import _interp_matrix
+from zslbench.data.synthetic import COLOUR_RGB, _interp_matrix
 
 #: Colours of heads, object bodies and distractors (RGB, 0..1).
-PALETTE: dict[str, tuple[float, float, float]] = {
-    "red": (0.86, 0.10, 0.10),
-    "green": (0.12, 0.68, 0.18),
-    "blue": (0.12, 0.28, 0.92),
-    "yellow": (0.96, 0.86, 0.08),
-    "purple": (0.56, 0.16, 0.74),
-    "orange": (1.00, 0.52, 0.04),
-}
+PALETTE: dict[str, tuple[float, float, float]] = dict(COLOUR_RGB)  # the version-1 class colours
 _PALETTE_RGB = np.array(list(PALETTE.values()), dtype=np.float32)
 
 BODY_SHAPES = ("circle", "square", "triangle", "diamond")

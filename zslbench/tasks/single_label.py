@@ -118,7 +118,7 @@ def patch_selection_scores(model: Any, dataset: Any, eval_sets: dict, device: An
 
     from zslbench.data.masks import object_patches, selection_precision_recall
 
-    from zslbench.run_diagnostics import selection_quality
+    from zslbench.tasks.diagnostics import selection_quality
 
     model.eval()
     kept, indices, scores = [], [], []

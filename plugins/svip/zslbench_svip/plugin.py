@@ -157,7 +157,7 @@ def method_defaults(dataset_name: str, reference: bool = False) -> dict:
         "sun": (45, 3.0, 0.3, 512),
         # ours: 4x4 = 16 groups (vit-synthetic), 2x2 = 4 groups (vit-synthetic-tiny); M kept at ~80% of the
         # groups like 40/49, PatchCls width at 1/6 of the grouped token width like 512/3072; lambda_patch 1
-        # chosen over 3 on synthetic validation classes (docs/methods/svip.md, "Tuning on synthetic")
+        # chosen over 3 on synthetic validation classes (docs/methods/svip.md, "Tuning on synthetic-v1")
         "synthetic-v1": (12, 1.0, 0.3, 64),
         "synthetic-tiny": (3, 1.0, 0.3, 32),
         "synthetic-tiny-v1": (3, 1.0, 0.3, 32),

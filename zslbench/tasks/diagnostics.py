@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from zslbench import diagnostics
+from zslbench.evaluation import diagnostics
 from zslbench.data.dataset import ZSLDataset
 
 

@@ -15,7 +15,7 @@ def pretrain_command(dataset: str, data_seed: int) -> None:
     Runs on DATASET use it by default (--pretrained synthetic-pretrained); this
     command only builds it ahead of time and prints where it is.
     """
-    from zslbench.pretrain import checkpoint_path, ensure_pretrained, fingerprint, recipe_for
+    from zslbench.training.pretrain import checkpoint_path, ensure_pretrained, fingerprint, recipe_for
 
     recipe = recipe_for(dataset, data_seed)
     existed = checkpoint_path(recipe).exists()
