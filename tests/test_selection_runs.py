@@ -50,3 +50,11 @@ def test_mask_oracle_on_a_dataset_without_masks_stops_before_a_run_directory(tmp
     assert result.exit_code == 2, result.output
     assert "mask-oracle needs object masks" in result.output and "cub" in result.output
     assert not Path(tmp_path / "runs").exists()
+
+
+def test_feature_methods_read_features_of_the_pretrained_backbone(tmp_path):
+    result = _run("run", "eszsl", "--dataset", "synthetic-v2-tiny", "--out", tmp_path / "runs", "--quiet")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = list((tmp_path / "runs").glob("*/*/*/"))
+    assert store.read_run(run_dir).config["pretrained"] == "synthetic-pretrained"
+    assert list((tmp_path / "cache" / "pretrained").glob("*.safetensors"))

@@ -253,17 +253,22 @@ def store_root(cfg: RunConfig) -> Path:
     return runs_dir(cfg.out)
 
 
+def weights_path(cfg: RunConfig) -> str | None:
+    """``cfg.pretrained`` with ``synthetic-pretrained`` replaced by its cached checkpoint (built on first use)."""
+    from zslbench.training.pretrain import SYNTHETIC_PRETRAINED, ensure_pretrained
+
+    if cfg.pretrained == SYNTHETIC_PRETRAINED:
+        return str(ensure_pretrained(cfg.dataset, cfg.data.synthetic_seed))
+    return cfg.pretrained
+
+
 def method_context(cfg: RunConfig, dataset: ZSLDataset, device: torch.device) -> MethodContext:
     def attribute_vectors() -> np.ndarray:
         from zslbench.models.text_encoders import attribute_vectors as encode
 
         return encode(dataset, cfg.data.text_encoder, cfg.data)
 
-    pretrained = cfg.pretrained
-    from zslbench.training.pretrain import SYNTHETIC_PRETRAINED, ensure_pretrained
-
-    if pretrained == SYNTHETIC_PRETRAINED:  # built once on first use, then read from the cache
-        pretrained = str(ensure_pretrained(cfg.dataset, cfg.data.synthetic_seed))
+    pretrained = weights_path(cfg)
     return MethodContext(
         dataset_name=cfg.dataset, attribute_names=list(dataset.attribute_names), num_attributes=dataset.num_attributes,
         image_size=int(cfg.data.image_size), attribute_groups=dataset.attribute_groups, backbone=cfg.backbone,
@@ -430,7 +435,7 @@ def _read_features(cfg: RunConfig, dataset: ZSLDataset, splits: tuple[str, ...],
         metrics["features"] = {"source": AUTHORS_H5_BACKBONE, "fingerprint": key.fingerprint,
                                "files": dict(dataset.meta.get("feature_files", {}))}
         return read_authors_features(dataset, splits)
-    return get_features(dataset, cfg.backbone, cfg.data, cfg.pretrained, str(device), splits=splits)
+    return get_features(dataset, cfg.backbone, cfg.data, weights_path(cfg), str(device), splits=splits)
 
 
 def _validate_feature_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, feats: dict, device):
