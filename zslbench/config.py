@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from zslbench.errors import UsageError
+from zslbench.settings_check import check_run_config
 
 
 @dataclass
@@ -75,6 +76,8 @@ class RunConfig:
     pretrained: str | None = None  # None: method default; "none"; "timm"; or a checkpoint path
     out: str | None = None  # run store root; default $ZSLBENCH_RUNS or ./runs
     tags: list[str] = field(default_factory=list)
+    # experiment trackers fed during the run ("tensorboard", "wandb"); they never change results
+    loggers: list[str] = field(default_factory=list)
     validation_fraction: float = 0.2  # held-out share of train-class images (gbu protocol)
     # method option -> candidate values chosen on validation data (gbu protocol, feature methods),
     # e.g. --set 'tune.alpha=[-3, -2, -1, 0, 1]'
@@ -101,8 +104,9 @@ def load_toml(path: str | Path) -> dict:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise UsageError(f"config file not found: {p}") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"cannot read config file {p}: {exc}") from None
+    except (OSError, ValueError) as exc:  # TOMLDecodeError and UnicodeDecodeError (a binary file) are ValueErrors
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise UsageError(f"cannot read config file {p}: {first_line}", "a config file is UTF-8 TOML") from None
 
 
 def parse_set(items: list[str] | tuple[str, ...]) -> dict:
@@ -239,6 +243,7 @@ def resolve_run_config(layers: list[dict], method_options_type: type | None) -> 
     cfg = build_dataclass(RunConfig, merged)
     if cfg.protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {cfg.protocol!r}", f"choose one of {', '.join(PROTOCOLS)}")
+    check_run_config(cfg)
     options = None
     if method_options_type is not None:
         options = build_dataclass(method_options_type, options_dict, prefix="method.")

@@ -36,26 +36,16 @@ def run_queue(jobs: Sequence[tuple[str, str, dict]], set_items: Sequence[str] = 
               description: str = "missing runs") -> list[Path]:
     """Train and evaluate each ``(method, dataset, overrides)`` with ``zslbench run``'s defaults.
 
-    Inner runs print nothing; one rich progress bar (on stderr) tracks the
-    queue. Returns the run directories, in order.
+    Inner runs print nothing; on a terminal one rich progress bar (on stderr)
+    tracks the queue, elsewhere one line per finished run
+    (:class:`zslbench.results.queue.QueueProgress`). Returns the run directories, in order.
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from zslbench.results.queue import run_jobs_with_progress
     from zslbench.runner import execute_run, resolve_run
 
     resolved = [resolve_run(method, dataset, None, list(set_items), overrides) for method, dataset, overrides in jobs]
-    run_dirs: list[Path] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True)) as progress:
-        task = progress.add_task(description, total=len(resolved))
-        for job in resolved:
-            cfg = job.config
-            progress.update(task, description=f"{description}: {cfg.method} on {cfg.dataset} (seed {cfg.seed})")
-            run_dirs.append(execute_run(job, progress=False).run_dir)
-            progress.advance(task)
-        progress.update(task, description=f"{description}: done")
-    return run_dirs
+    outcomes = run_jobs_with_progress(resolved, lambda job: execute_run(job, progress=False), description)
+    return [outcome.run_dir for outcome in outcomes]
 
 
 def _no_runs_error(methods: Sequence[str], datasets: Sequence[str], root: Path, explicit_root: Path | None,

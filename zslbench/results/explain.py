@@ -1,8 +1,8 @@
 """``zslbench explain``: what a trained model looks at, for one image.
 
 The run's stored config is resolved again (like ``--resume``, but for complete
-runs too), the model rebuilt with its method's factory and ``checkpoint.pt``
-loaded. Then, for one image of the dataset (``--index``) or any image file
+runs too), the model rebuilt with its method's factory and ``checkpoint.safetensors``
+loaded (safetensors, never pickle: see :mod:`zslbench.checkpoints`). Then, for one image of the dataset (``--index``) or any image file
 (``--image``), after the dataset's evaluation transform:
 
 * a method that selects patches (``patch_selection(images) -> (B, rows*cols)``
@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from zslbench import store
+from zslbench.checkpoints import LEGACY_SUFFIX, load_checkpoint
 from zslbench.config import RunConfig
 from zslbench.data.dataset import ZSLDataset
 from zslbench.errors import DataError, UsageError, ZSLBenchError
@@ -48,18 +49,17 @@ class LoadedRun:
 
 
 def load_trained_model(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
-    """Rebuild the model of ``run_dir`` and load its ``checkpoint.pt`` (UsageError naming what is missing)."""
+    """Rebuild the model of ``run_dir`` and load its ``checkpoint.safetensors`` (UsageError naming what is missing)."""
     from zslbench.training.engine import resolve_device
     from zslbench.runner import load_dataset, method_context, read_run_dir, resolve_stored_run
 
     run_dir = Path(run_dir)
     record = read_run_dir(run_dir, "pass a directory under <runs>/<dataset>/<method>/")
     checkpoint_path = run_dir / store.CHECKPOINT_FILE
-    if not checkpoint_path.exists():
-        raise UsageError(f"run {run_dir} has no {store.CHECKPOINT_FILE}",
-                         "explain needs a trained image method; feature methods store no model")
     resolved = resolve_stored_run(record)
     cfg, spec, options = resolved.config, resolved.method, resolved.options
+    if not checkpoint_path.exists() and not checkpoint_path.with_suffix(LEGACY_SUFFIX).exists():
+        raise _missing_checkpoint_error(run_dir, record.status.get("state"), spec.kind)
     torch_device = resolve_device(device)
     dataset = load_dataset(cfg)
     # Every weight comes from the checkpoint: building with random init skips reading pretrained weights.
@@ -67,15 +67,37 @@ def load_trained_model(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     model = spec.build(method_context(build_cfg, dataset, torch_device), options)
     if not isinstance(model, torch.nn.Module):
         raise UsageError(f"method {spec.name!r} is not an image method: nothing to explain")
+    checkpoint = load_checkpoint(checkpoint_path)  # the same safe loader as --resume
     try:
-        # The engine's checkpoints hold optimizer and RNG states (numpy objects) next to the weights.
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
         model.load_state_dict(checkpoint["model"])
-    except (OSError, RuntimeError, KeyError, EOFError, ValueError) as exc:
-        raise DataError(f"cannot load {checkpoint_path}: {type(exc).__name__}: {exc}",
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        raise DataError(f"cannot load {checkpoint_path}: {type(exc).__name__}: {first_line}",
                         "the checkpoint is damaged or from another model configuration") from None
     model.to(torch_device).eval()
     return LoadedRun(run_dir, cfg, spec, options, dataset, model, torch_device)
+
+
+def _missing_checkpoint_error(run_dir: Path, state: str | None, kind: str) -> UsageError:
+    """Why a run has no model to explain: a feature method, or an image run stopped before its first epoch."""
+    if kind == "feature":
+        return UsageError(f"run {run_dir} is of a feature method, which stores no model",
+                          "explain needs a run of an image method (e.g. svip, baseline)")
+    if state in ("interrupted", "failed", "running"):
+        return UsageError(f"run {run_dir} is {state} and stopped before its first epoch finished: "
+                          f"there is no {store.CHECKPOINT_FILE} yet",
+                          f"continue it with `zslbench run --resume {run_dir}`, then explain it")
+    return UsageError(f"run {run_dir} has no {store.CHECKPOINT_FILE}",
+                      "the file was removed; re-run the method to explain it")
+
+
+def default_image_index(dataset: ZSLDataset) -> int:
+    """The image explained when none is named: the first test image of an unseen class (test data, never training)."""
+    for split in ("test_unseen", "test", "test_seen"):
+        indices = np.asarray(dataset.splits.get(split, []))
+        if len(indices):
+            return int(indices[0])
+    raise DataError(f"dataset {dataset.name} has no test images", "pass --index N or --image PATH")
 
 
 # --------------------------------------------------------------------------- images
@@ -116,7 +138,10 @@ def to_display(tensor: torch.Tensor, transform: Any) -> np.ndarray:
 
 
 def prepare_image(loaded: LoadedRun, index: int | None = None, image_path: str | Path | None = None) -> PreparedImage:
-    """Image ``index`` of the run's dataset, or an image file, through the dataset's eval transform."""
+    """Image ``index`` of the run's dataset, or an image file, through the dataset's eval transform.
+
+    With neither, the first unseen test image (:func:`default_image_index`).
+    """
     from zslbench.data.dataset import FileImages
     from zslbench.data.transforms import ImageDataset, build_transform
     from zslbench.results.plots import resize_mask
@@ -127,8 +152,10 @@ def prepare_image(loaded: LoadedRun, index: int | None = None, image_path: str |
 
     transform = build_transform(dataset.meta.get("recipe", dataset.name), size, train=False,
                                 mean_std=input_normalisation(loaded.config))
-    if (index is None) == (image_path is None):
-        raise UsageError("pass exactly one of --index N and --image PATH")
+    if index is not None and image_path is not None:
+        raise UsageError("pass at most one of --index N and --image PATH")
+    if index is None and image_path is None:
+        index = default_image_index(dataset)
     if index is not None:
         if not 0 <= index < len(dataset.labels):
             raise UsageError(f"image index {index} is outside 0..{len(dataset.labels) - 1} of {dataset.name}")
@@ -203,15 +230,15 @@ def explain(loaded: LoadedRun, image: PreparedImage, out: str | Path, top_k: int
 
 @click.command("explain")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--index", type=int, help="Image index of the run's dataset.")
+@click.option("--index", type=int, help="Image index of the run's dataset (default: its first unseen test image).")
 @click.option("--image", "image_path", type=click.Path(dir_okay=False), help="An image file instead.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Figure to write (.png, .pdf or .svg).")
 @click.option("--top", "top_k", default=6, show_default=True, help="Attribute maps to show (highest first).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or auto.")
 def explain_command(run_dir: str, index: int | None, image_path: str | None, out: str, top_k: int, device: str) -> None:
-    """Draw the kept patches and/or attribute maps of RUN_DIR's model on one image."""
-    if (index is None) == (image_path is None):
-        raise UsageError("pass exactly one of --index N and --image PATH")
+    """Draw the kept patches and/or attribute maps of RUN_DIR's model on one (test) image."""
+    if index is not None and image_path is not None:
+        raise UsageError("pass at most one of --index N and --image PATH")
     if top_k < 1:
         raise UsageError(f"--top must be at least 1, got {top_k}")
     loaded = load_trained_model(run_dir, device)
