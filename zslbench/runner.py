@@ -103,9 +103,8 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     _check_tune(cfg, spec, options)
     if cfg.backbone is None and spec.default_backbone is not None:
         cfg.backbone = spec.default_backbone(dataset_spec.name)
-    if cfg.pretrained is None:
+    if cfg.pretrained is None:  # synthetic v2 on its own ViT: the pretrained tiny backbone
         from zslbench.training.pretrain import default_pretrained
-
         cfg.pretrained = default_pretrained(dataset_spec.name, cfg.backbone)
     if cfg.data.image_size is None:
         cfg.data.image_size = dataset_spec.default_image_size
@@ -282,26 +281,17 @@ def store_root(cfg: RunConfig) -> Path:
     return runs_dir(cfg.out)
 
 
-def weights_path(cfg: RunConfig) -> str | None:
-    """``cfg.pretrained`` with ``synthetic-pretrained`` replaced by its cached checkpoint (built on first use)."""
-    from zslbench.training.pretrain import SYNTHETIC_PRETRAINED, ensure_pretrained
-
-    if cfg.pretrained == SYNTHETIC_PRETRAINED:
-        return str(ensure_pretrained(cfg.dataset, cfg.data.synthetic_seed))
-    return cfg.pretrained
-
-
 def method_context(cfg: RunConfig, dataset: ZSLDataset, device: torch.device) -> MethodContext:
     def attribute_vectors() -> np.ndarray:
         from zslbench.models.text_encoders import attribute_vectors as encode
 
         return encode(dataset, cfg.data.text_encoder, cfg.data)
 
-    pretrained = weights_path(cfg)
+    from zslbench.training.pretrain import weights_path
     return MethodContext(
         dataset_name=cfg.dataset, attribute_names=list(dataset.attribute_names), num_attributes=dataset.num_attributes,
         image_size=int(cfg.data.image_size), attribute_groups=dataset.attribute_groups, backbone=cfg.backbone,
-        pretrained=pretrained, device=str(device), attribute_vectors=attribute_vectors, seed=cfg.seed,
+        pretrained=weights_path(cfg), device=str(device), attribute_vectors=attribute_vectors, seed=cfg.seed,
         object_masks=dataset.masks,
     )
 
@@ -372,10 +362,6 @@ def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, de
     metrics["history"] = [dataclasses.asdict(h) for h in result.history]
     if "patch_selection" in evaluated:
         metrics["patch_selection"] = evaluated["patch_selection"]
-    if dataset.attribute_groups:
-        from zslbench.tasks.diagnostics import family_metrics
-
-        metrics["families"] = family_metrics(model, dataset, eval_sets, cfg, device)
     return metrics, timings
 
 
@@ -465,6 +451,7 @@ def _read_features(cfg: RunConfig, dataset: ZSLDataset, splits: tuple[str, ...],
         metrics["features"] = {"source": AUTHORS_H5_BACKBONE, "fingerprint": key.fingerprint,
                                "files": dict(dataset.meta.get("feature_files", {}))}
         return read_authors_features(dataset, splits)
+    from zslbench.training.pretrain import weights_path
     return get_features(dataset, cfg.backbone, cfg.data, weights_path(cfg), str(device), splits=splits)
 
 

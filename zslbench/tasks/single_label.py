@@ -90,6 +90,10 @@ class SingleLabelTask(Task):
         selection = patch_selection_scores(model, dataset, eval_sets, device, cfg.train.eval_batch_size)
         if selection is not None:
             entries["patch_selection"] = selection
+        if dataset.attribute_groups:  # per-family accuracy and the family-blind ceilings
+            from zslbench.tasks.diagnostics import family_metrics
+
+            entries["families"] = family_metrics(model, dataset, eval_sets, cfg, device)
         return entries
 
     def evaluate_scores(self, scores: Any, labels: Any, seen_classes: Sequence[int],

@@ -89,6 +89,13 @@ def default_pretrained(dataset_name: str, backbone: str | None) -> str | None:
     return SYNTHETIC_PRETRAINED if recipe is not None and backbone == recipe.backbone else None
 
 
+def weights_path(cfg) -> str | None:
+    """A run config's ``pretrained``, with ``synthetic-pretrained`` replaced by its cached checkpoint (built on first use)."""
+    if cfg.pretrained == SYNTHETIC_PRETRAINED:
+        return str(ensure_pretrained(cfg.dataset, cfg.data.synthetic_seed))
+    return cfg.pretrained
+
+
 def fingerprint(recipe: PretrainRecipe) -> str:
     """16 hex digits over the recipe, the generator version and the backbone configuration."""
     from zslbench.models.backbones import SYNTHETIC_VIT_CONFIGS
