@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zslbench.data.synthetic import COLOUR_RGB, _interp_matrix
+from zslbench.data.synthetic import COLOUR_RGB, _interp_matrix, _shape_distance
 
 #: Colours of heads, object bodies and distractors (RGB, 0..1).
 PALETTE: dict[str, tuple[float, float, float]] = dict(COLOUR_RGB)  # the version-1 class colours
@@ -27,20 +27,6 @@ _TOP_EXTENT = {"circle": 1.0, "square": 0.82, "triangle": 1.2, "diamond": 1.15}
 #: Segmentation labels.
 BACKGROUND, BODY, HEAD, DISTRACTOR = 0, 1, 2, 3
 
-
-
-def _body_distance(shape: str, u: np.ndarray, v: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Signed distance (pixels, negative inside) to a body outline; v points down."""
-    au, av = np.abs(u), np.abs(v)
-    if shape == "circle":
-        return np.sqrt(u * u + v * v) - r
-    if shape == "square":
-        return np.maximum(au, av) - 0.82 * r
-    if shape == "diamond":
-        return (au + av - 1.15 * r) * np.float32(1 / np.sqrt(2))
-    if shape == "triangle":  # apex up, circumradius 1.2 r
-        return np.maximum(v, np.float32(np.sqrt(3) / 2) * au - 0.5 * v) - 0.6 * r
-    raise ValueError(f"unknown body shape {shape!r}")
 
 
 def _head_distance(shape: str, u: np.ndarray, v: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -124,7 +110,7 @@ def _paint(canvas: np.ndarray, seg: np.ndarray, el: _Elements, window: int, rng:
     shapes, patterns = el.shape[active], el.pattern[active]
     distance = np.empty((m, window, window), dtype=np.float32)
     names = BODY_SHAPES if el.kind == "body" else HEAD_SHAPES
-    measure = _body_distance if el.kind == "body" else _head_distance
+    measure = _shape_distance if el.kind == "body" else _head_distance  # bodies: the v1 outlines
     for s, shape in enumerate(names):
         idx = np.flatnonzero(shapes == s)
         if len(idx):
