@@ -314,7 +314,8 @@ def _mount_optional_commands() -> None:
                                ("compare", "zslbench.results.compare", "compare_command"),
                                ("ablate", "zslbench.results.ablate", "ablate_command"),
                                ("report", "zslbench.results.report", "report_command"),
-                               ("explain", "zslbench.results.explain", "explain_command")):
+                               ("explain", "zslbench.results.explain", "explain_command"),
+                               ("pretrain", "zslbench.training.pretrain_cli", "pretrain_command")):
         main.add_lazy_command(name, module, attr)
 
 

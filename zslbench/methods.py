@@ -42,6 +42,7 @@ class MethodContext:
     attribute_vectors: Callable[[], np.ndarray] | None = None
     seed: int = 0
     extras: dict = field(default_factory=dict)
+    object_masks: np.ndarray | None = None  # (N, H, W) bool per dataset image, where the dataset has masks
 
 
 class ImageZSLModel(nn.Module):
@@ -63,6 +64,10 @@ class ImageZSLModel(nn.Module):
     def head_parameters(self) -> Iterable[nn.Parameter]:
         """Parameters trained during a heads-only warm-up (default: all)."""
         return self.parameters()
+
+    # Optional: ``set_batch_indices(indices)`` - a model that defines it is told the dataset image
+    # indices (B,) of the batch before each training step and each scoring call (e.g. to look up
+    # per-image object masks for selection controls).
 
 
 @runtime_checkable

@@ -105,6 +105,9 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     _check_tune(cfg, spec, options)
     if cfg.backbone is None and spec.default_backbone is not None:
         cfg.backbone = spec.default_backbone(dataset_spec.name)
+    if cfg.pretrained is None:  # synthetic v2 on its own ViT: the pretrained tiny backbone
+        from zslbench.training.pretrain import default_pretrained
+        cfg.pretrained = default_pretrained(dataset_spec.name, cfg.backbone)
     if cfg.data.image_size is None:
         cfg.data.image_size = dataset_spec.default_image_size
     return ResolvedRun(cfg, spec, options)
@@ -286,10 +289,12 @@ def method_context(cfg: RunConfig, dataset: ZSLDataset, device: torch.device) ->
 
         return encode(dataset, cfg.data.text_encoder, cfg.data)
 
+    from zslbench.training.pretrain import weights_path
     return MethodContext(
         dataset_name=cfg.dataset, attribute_names=list(dataset.attribute_names), num_attributes=dataset.num_attributes,
         image_size=int(cfg.data.image_size), attribute_groups=dataset.attribute_groups, backbone=cfg.backbone,
-        pretrained=cfg.pretrained, device=str(device), attribute_vectors=attribute_vectors, seed=cfg.seed,
+        pretrained=weights_path(cfg), device=str(device), attribute_vectors=attribute_vectors, seed=cfg.seed,
+        object_masks=dataset.masks,
     )
 
 
@@ -452,7 +457,8 @@ def _read_features(cfg: RunConfig, dataset: ZSLDataset, splits: tuple[str, ...],
         metrics["features"] = {"source": AUTHORS_H5_BACKBONE, "fingerprint": key.fingerprint,
                                "files": dict(dataset.meta.get("feature_files", {}))}
         return read_authors_features(dataset, splits)
-    return get_features(dataset, cfg.backbone, cfg.data, cfg.pretrained, str(device), splits=splits)
+    from zslbench.training.pretrain import weights_path
+    return get_features(dataset, cfg.backbone, cfg.data, weights_path(cfg), str(device), splits=splits)
 
 
 def _validate_feature_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, feats: dict, device):

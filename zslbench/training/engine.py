@@ -277,9 +277,11 @@ def _train_epoch(model: nn.Module, wrapped: nn.Module, optimizer: torch.optim.Op
     images_seen = 0
     t0 = time.perf_counter()
     trainable = [p for p in model.parameters() if p.requires_grad]
-    for step, (images, targets, _) in enumerate(loader):
+    for step, (images, targets, index) in enumerate(loader):
         if step >= steps:
             break
+        if hasattr(model, "set_batch_indices"):
+            model.set_batch_indices(index.to(device))
         images = images.to(device, non_blocking=pin)
         targets = targets.to(device, non_blocking=pin)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -325,6 +327,8 @@ def score_images(model: nn.Module, dataset: Dataset, class_attributes: torch.Ten
     live = live_progress.current()
     scores, targets, order = [], [], []
     for images, target, index in loader:
+        if hasattr(model, "set_batch_indices"):
+            model.set_batch_indices(index.to(device))
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
             s = model.class_scores(images.to(device, non_blocking=True), class_attributes)
         if live is not None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from zslbench.errors import UsageError
 from zslbench.models.backbones import AGGREGATIONS
 
+from zslbench_svip import selection
+
 CHOICES: dict[str, tuple[str, ...]] = {
     "aggregation": AGGREGATIONS,
     "pseudo_labels": ("soft", "topm"),
@@ -19,6 +21,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "fill_layout": ("per-token", "interleaved"),
     "scoring": ("cosine", "dot"),
     "patch_logit": ("keep", "fill"),
+    "selection": selection.SELECTIONS,
 }
 
 #: Option values of earlier versions, with what they correspond to now (for the error hint).
@@ -65,6 +68,7 @@ class SVIPOptions:
     use_psc: bool = True  # False: unselected groups are removed instead (w/o PSC)
     use_w2p: bool = True  # False: e is a learnable random embedding (w/o W2P)
     use_p2a: bool = True  # False: attributes from the class token (w/o P2A)
+    selection: str = "learned"  # S_M control, training and inference: learned | random | mask-oracle | inverted
 
     def validate(self) -> None:
         """Raise a UsageError naming the first invalid option."""
@@ -83,3 +87,6 @@ class SVIPOptions:
         for name in ("lambda_jsd", "lambda_patch", "decorrelation_weight", "lambda_mse"):
             if getattr(self, name) < 0:
                 raise UsageError(f"method.{name} must not be negative, got {getattr(self, name)}")
+        if self.selection != "learned" and not self.use_ssps:
+            raise UsageError(f"method.selection={self.selection} replaces SSPS's selection, and use_ssps is off",
+                             "use method.selection=learned without SSPS")
