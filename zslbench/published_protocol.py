@@ -156,13 +156,28 @@ def record_from_dict(values: dict) -> EpochTestRecord:
     return EpochTestRecord(**{k: values[k] for k in EpochTestRecord.__dataclass_fields__})
 
 
-def check_method(name: str, kind: str) -> None:
-    """UsageError unless the method trains in epochs (an image method): the protocol evaluates after each one."""
+def check_method(protocol: str | None, name: str, kind: str) -> None:
+    """Under this protocol, a UsageError unless the method trains in epochs (an image method)."""
     from zslbench.errors import UsageError
 
-    if kind != "image":
+    if protocol == "published" and kind != "image":
         raise UsageError(f"--protocol published evaluates after every training epoch; {name!r} has no epochs",
                          "use it with an image method (svip, baseline, ...)")
+
+
+def hook_for(cfg, dataset, device):
+    """The runner's ``on_epoch_end_factory`` for a run config: :func:`test_scoring_hook` under this protocol, else None."""
+    if cfg.protocol != "published":
+        return None
+    return test_scoring_hook(dataset, cfg.train.eval_batch_size, device, cfg.train.amp)
+
+
+def metrics_for(protocol: str, history: Sequence[dict]) -> dict:
+    """``metrics.json`` entries of this protocol (``published``, ``published_per_epoch``); empty for other protocols."""
+    if protocol != "published":
+        return {}
+    published, per_epoch = from_history(history)
+    return {"published": published, "published_per_epoch": per_epoch}
 
 
 def test_scoring_hook(dataset, batch_size: int, device, amp: bool):

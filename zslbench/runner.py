@@ -4,6 +4,8 @@
 :class:`~zslbench.config.RunConfig` (plus the method's typed options);
 ``execute_run`` carries it out and writes the run directory. Nothing is
 written to the run store until the config is valid and the dataset loaded.
+This module is longer than 500 lines because it is the one run flow of every
+task and protocol (standard, gbu, published), resume and the feature methods.
 
 Protocols (see docs/architecture.md):
 
@@ -96,8 +98,7 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     task = get_task(dataset_spec.task)
     protocol = cli_layer.get("protocol", set_layer.get("protocol", file_layer.get("protocol")))
     check_supported(task, spec, protocol or task.protocols[0], dataset_spec.name)
-    if protocol == "published":
-        published_protocol.check_method(spec.name, spec.kind)
+    published_protocol.check_method(protocol, spec.name, spec.kind)
     defaults = spec.dataset_defaults(dataset_spec.name) if spec.dataset_defaults else {}
     names = {"method": spec.name, "dataset": dataset_spec.name}
     layers = [defaults or {}, file_layer, set_layer, cli_layer, names]
@@ -353,8 +354,7 @@ def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, de
         replan_phase("train", epochs)  # the whole-run bar: retraining takes the chosen epoch count
         metrics["validation"] = validation
         timings["validation_seconds"] = val_seconds
-    hook = (published_protocol.test_scoring_hook(dataset, cfg.train.eval_batch_size, device, cfg.train.amp)
-            if cfg.protocol == "published" else None)
+    hook = published_protocol.hook_for(cfg, dataset, device)  # None unless --protocol published
     model, eval_sets, result = _train_phase(resolved, task, dataset, device, run_dir / store.CHECKPOINT_FILE, resume,
                                             progress, label="train", epochs=epochs, on_epoch_end_factory=hook)
     timings["train_seconds"] = result.train_seconds
@@ -364,8 +364,7 @@ def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, de
     timings["eval_seconds"] = time.perf_counter() - t_eval
     metrics.update({k: v for k, v in evaluated.items() if k != "patch_selection"})
     metrics["history"] = [dataclasses.asdict(h) for h in result.history]
-    if cfg.protocol == "published":
-        metrics["published"], metrics["published_per_epoch"] = published_protocol.from_history(metrics["history"])
+    metrics.update(published_protocol.metrics_for(cfg.protocol, metrics["history"]))
     if "patch_selection" in evaluated:
         metrics["patch_selection"] = evaluated["patch_selection"]
     return metrics, timings
