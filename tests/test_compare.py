@@ -236,3 +236,25 @@ def test_run_missing_trains_what_is_absent_then_compares(tmp_path, example_plugi
     assert len(stored) == 1 and json.loads((stored[0] / "config.json").read_text())["train"]["epochs"] == 1
     invoke(*args)  # nothing is missing any more: no second run
     assert len(list((root / "example-bars" / "pixel-attr").iterdir())) == 1
+
+
+def test_published_columns_sit_beside_the_honest_ones_with_their_gap(tmp_path):
+    for seed in range(2):
+        run = write_run(tmp_path, "alpha", "toy", seed, single_label_test(0.40, 0.2, 0.6, 0.30), f"20260102-00000{seed}",
+                        protocol="published")
+        metrics = json.loads((run / store.METRICS_FILE).read_text())
+        metrics["published"] = {"published_T1": 0.45 + 0.02 * seed, "published_U": 0.5, "published_S": 0.55,
+                                "published_H": 0.50, "published_H_epoch": 2}
+        store.atomic_write_json(run / store.METRICS_FILE, metrics)
+    write_run(tmp_path, "beta", "toy", 0, single_label_test(0.41, 0.6, 0.6, 0.60), "20260102-000010")
+    out = table_json(invoke("alpha", "beta", "--runs", str(tmp_path), "--published", "--format", "json"))
+    (table,) = out["tables"]
+    assert [c["metric"] for c in table["columns"]] == ["t1", "h", "published_t1", "published_gap_t1", "published_u",
+                                                       "published_s", "published_h", "published_gap_h"]
+    alpha = rows_by(table)[("alpha", "ours")]["cells"]
+    assert alpha["published_t1"]["value"] == pytest.approx(46.0) and alpha["published_gap_t1"]["value"] == pytest.approx(6.0)
+    assert alpha["published_gap_h"]["value"] == pytest.approx(20.0)
+    assert "published_h" not in rows_by(table)[("beta", "ours")]["cells"]  # a standard run has none
+    assert any("chosen on test data, not a result" in note for note in table["notes"])
+    plain = table_json(invoke("alpha", "--runs", str(tmp_path), "--format", "json"))
+    assert not any(c["metric"].startswith("published") for c in plain["tables"][0]["columns"])

@@ -1,9 +1,11 @@
+import dataclasses
 import math
 
 import pytest
 import torch
 from torch import nn
 
+from zslbench.checkpoints import load_checkpoint
 from zslbench.config import TrainConfig
 from zslbench.checkpoints import load_checkpoint
 from zslbench.training.engine import lr_for_epoch, score_images, train
@@ -136,3 +138,65 @@ def test_compiled_step_matches_eager():
         pytest.skip(f"torch.compile unavailable: {type(exc).__name__}")
     for a, b in zip(eager.parameters(), compiled.parameters()):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- SVIP's public training loop
+
+
+def test_schedule_counted_from_the_first_epoch_after_a_heads_only_warm_up():
+    # the code: heads-only while iepoch <= pre_epochs (pre_epochs = 3 -> 4 epochs), then lr * 0.8 ** (iepoch // 5)
+    cfg = _cfg(epochs=12, warmup_epochs=4, warmup_lr=0.5, lr=1.0, schedule="step", step_epochs=5, step_gamma=0.8,
+               schedule_origin="first_epoch")
+    expected = [0.5] * 4 + [1.0 * 0.8 ** (e // 5) for e in range(4, 12)]
+    assert [lr_for_epoch(cfg, e) for e in range(12)] == pytest.approx(expected)
+    assert lr_for_epoch(dataclasses.replace(cfg, schedule_origin="warmup_end"), 9) == pytest.approx(0.8)
+
+
+def _adam_steps(checkpoint) -> set[int]:
+    state = load_checkpoint(checkpoint)["optimizer"]["state"]
+    return {int(s["step"]) for s in state.values()}
+
+
+def test_reset_optimizer_every_epoch_builds_a_new_adam_after_the_warm_up(tmp_path):
+    ckpt = tmp_path / "checkpoint.pt"
+    steps_per_epoch = 48 // 8
+    for reset, epochs, expected in (("every_epoch", 3, {steps_per_epoch}), ("never", 3, {3 * steps_per_epoch})):
+        cfg = _cfg(epochs=epochs, optimizer="adam", reset_optimizer=reset)
+        train(_fresh(), TinySet(), ATTRS, cfg, torch.device("cpu"), seed=0, checkpoint_path=ckpt, progress=False)
+        assert _adam_steps(ckpt) == expected, reset
+    # the warm-up keeps one optimizer through its epochs: 2 warm-up epochs -> 2 x steps on the heads
+    cfg = _cfg(epochs=2, optimizer="adam", warmup_epochs=2, reset_optimizer="every_epoch", warmup_grads="accumulate")
+    train(_fresh(), TinySet(), ATTRS, cfg, torch.device("cpu"), seed=0, checkpoint_path=ckpt, progress=False)
+    state = load_checkpoint(ckpt)["optimizer"]
+    assert _adam_steps(ckpt) == {2 * steps_per_epoch}
+    assert len(state["param_groups"][0]["params"]) == 2  # the head's weight and bias only
+
+
+def test_accumulated_warm_up_gradients_are_never_stepped_but_count_in_the_clipping_norm():
+    moved = {}
+    for mode in ("heads", "accumulate"):
+        model = _fresh()
+        body_before = model.body.weight.detach().clone()
+        head_before = model.head.weight.detach().clone()
+        cfg = _cfg(epochs=1, optimizer="sgd", momentum=0.0, warmup_epochs=1, warmup_grads=mode, grad_clip_norm=1e-3,
+                   max_steps_per_epoch=3)
+        train(model, TinySet(), ATTRS, cfg, torch.device("cpu"), seed=0, progress=False)
+        assert torch.equal(model.body.weight, body_before)  # frozen either way: not in the warm-up optimizer
+        moved[mode] = float((model.head.weight.detach() - head_before).norm())
+        if mode == "accumulate":  # never zeroed: the body's gradient piles up over the 3 steps
+            assert model.body.weight.grad is not None and model.body.weight.grad.abs().sum() > 0
+    # the body's gradient enlarges the clipping norm, so the heads' clipped SGD steps are shorter
+    assert moved["accumulate"] < 0.9 * moved["heads"], moved
+    shuffled = _cfg(epochs=1, shuffle=False)
+    from zslbench.training.engine import _loader_for_epoch
+
+    order = [int(i) for _, _, idx in _loader_for_epoch(TinySet(), shuffled, 0, 0, False) for i in idx]
+    assert order == list(range(48))
+
+
+def test_unknown_recipe_values_are_usage_errors():
+    from zslbench.errors import UsageError
+
+    with pytest.raises(UsageError, match="reset_optimizer"):
+        train(_fresh(), TinySet(), ATTRS, _cfg(reset_optimizer="sometimes"), torch.device("cpu"), seed=0,
+              progress=False)

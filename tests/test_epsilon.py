@@ -183,3 +183,18 @@ def test_rank_loss_matches_the_all_pairs_formulation_on_random_data():
     (expected_grad,) = torch.autograd.grad(expected, scores)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
     assert torch.allclose(grad, expected_grad, atol=1e-7)
+
+
+def test_backbone_is_frozen_by_default_except_for_the_from_scratch_synthetic_presets():
+    from zslbench.config import resolve_run_config
+
+    assert EpsilonOptions().freeze_backbone is True
+    spec = method_specs()[0]
+    for dataset, frozen in (("nus-wide", True), ("open-images", True), ("synthetic-multilabel", False),
+                            ("synthetic-multilabel-tiny", False)):
+        layers = [spec.dataset_defaults(dataset), {"method": {"name": "epsilon"}}]
+        assert resolve_run_config(layers, spec.options_type)[1].freeze_backbone is frozen, dataset
+    fine_tuned = tiny_model(freeze_backbone=False)
+    fine_tuned.training_losses(torch.randn(2, 3, 32, 32), torch.tensor([[1.0, -1.0]] * 2),
+                               torch.randn(2, 12))["loss"].backward()
+    assert any(p.grad is not None for p in fine_tuned.backbone.parameters())

@@ -225,6 +225,8 @@ def test_dataset_validate_names_the_split_and_the_first_ids(splits, message):
     (["--set", "train.warmup_epochs=5", "--epochs", "2"], "train.warmup_epochs must be in 0..train.epochs"),
     (["--set", "train.schedule=bogus"], "unknown train.schedule 'bogus'"),
     (["--set", "train.optimizer=lbfgs"], "unknown train.optimizer 'lbfgs'"),
+    (["--set", "train.reset_optimizer=sometimes"], "unknown train.reset_optimizer 'sometimes'"),
+    (["--set", "train.warmup_grads=all"], "unknown train.warmup_grads 'all'"),
     (["--set", "train.device=tpu"], "unknown device 'tpu'"),
     (["--protocol", "gbu", "--set", "validation_fraction=1.5"], "validation_fraction must be in (0, 1)"),
     (["--protocol", "gbu", "--set", "validation_fraction=0"], "validation_fraction must be in (0, 1)"),

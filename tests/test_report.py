@@ -103,6 +103,26 @@ def test_toml_literals_read_back_as_the_same_value(value, literal):
         assert parse_set([f"k={literal}"])["k"] == value
 
 
+def test_report_labels_published_numbers_as_chosen_on_test_data(tmp_path):
+    import json
+
+    from zslbench import store
+
+    runs, out = tmp_path / "runs", tmp_path / "report"
+    run = write_run(runs, "alpha", "toy", 0, single_label_test(0.40, 0.2, 0.6, 0.30), "20260102-000000",
+                    protocol="published")
+    metrics = json.loads((run / store.METRICS_FILE).read_text())
+    metrics["published"] = {"published_T1": 0.45, "published_U": 0.5, "published_S": 0.55, "published_H": 0.52}
+    store.atomic_write_json(run / store.METRICS_FILE, metrics)
+    assert report("alpha", "--runs", str(runs), "--out", str(out)).exit_code == 0
+    text = (out / "README.md").read_text()
+    section = text.split("## Chosen on test data (as-published protocol)")[1].split("## Runs used")[0]
+    assert "H chosen on test" in section and "52.0" in section and "not a result" in section
+    assert "--protocol published" in text  # the reproduce command
+    results_part = text.split("## Chosen on test data")[0]
+    assert "chosen on test" not in results_part  # never among the headline results
+
+
 def _headline_table(text: str) -> list[str]:
     """The pipe-table lines of the first results table of a report."""
     section = text.split("## Results", 1)[1].split("## Runs used", 1)[0]

@@ -147,31 +147,51 @@ def test_cosine_logits_match_a_hand_computation():
     torch.testing.assert_close(losses.cosine_logits(a, classes, 5.0), torch.tensor([[5 * 0.6, 5 * 0.8]]))
 
 
-def _hand_jsd(la: torch.Tensor, lb: torch.Tensor) -> float:
-    p = np.exp(la.numpy()) / np.exp(la.numpy()).sum(-1, keepdims=True)
-    q = np.exp(lb.numpy()) / np.exp(lb.numpy()).sum(-1, keepdims=True)
-    m = (p + q) / 2
-    return float(np.mean(0.5 * (p * np.log(p / m)).sum(-1) + 0.5 * (q * np.log(q / m)).sum(-1)))
+def _probabilities_as_logits(*rows: list[float]) -> torch.Tensor:
+    return torch.tensor(rows).log()
 
 
-def test_jensen_shannon_matches_hand_computation_is_symmetric_and_zero_for_equal_inputs():
-    g = torch.Generator().manual_seed(0)
-    la, lb = torch.randn(4, 6, generator=g), torch.randn(4, 6, generator=g)
-    value = losses.jensen_shannon(la, lb)
-    assert value.item() == pytest.approx(_hand_jsd(la, lb), rel=1e-5)
-    assert value.item() == pytest.approx(losses.jensen_shannon(lb, la).item(), rel=1e-6)
-    assert losses.jensen_shannon(la, la).item() == pytest.approx(0.0, abs=1e-7)
-    far = losses.jensen_shannon(torch.tensor([[50.0, -50.0]]), torch.tensor([[-50.0, 50.0]]))
+def _kl(p: list[float], q: list[float]) -> float:
+    return sum(a * math.log(a / b) for a, b in zip(p, q))
+
+
+def test_symmetric_kl_is_eq13_as_written_and_about_four_times_the_mixture_jsd():
+    p, q = [0.5, 0.5], [0.9, 0.1]
+    la, lb = _probabilities_as_logits(p), _probabilities_as_logits(q)
+    written = 0.5 * _kl(p, q) + 0.5 * _kl(q, p)  # Eq. 13's formula
+    m = [(a + b) / 2 for a, b in zip(p, q)]
+    mixture = 0.5 * _kl(p, m) + 0.5 * _kl(q, m)  # the divergence Eq. 13 is named after
+    assert losses.symmetric_kl(la, lb).item() == pytest.approx(written, rel=1e-6)
+    assert losses.mixture_jsd(la, lb).item() == pytest.approx(mixture, rel=1e-6)
+    assert losses.symmetric_kl(lb, la).item() == pytest.approx(written, rel=1e-6)
+    assert losses.symmetric_kl(la, la).item() == pytest.approx(0.0, abs=1e-7)
+    # close distributions: JSD ~ 1/8 sum (p - q)^2 / p, symmetric KL ~ 1/2 sum (p - q)^2 / p
+    near = [0.52, 0.48]
+    ratio = losses.symmetric_kl(la, _probabilities_as_logits(near)) / losses.mixture_jsd(la, _probabilities_as_logits(near))
+    assert ratio.item() == pytest.approx(4.0, rel=1e-2)
+    far = losses.mixture_jsd(torch.tensor([[50.0, -50.0]]), torch.tensor([[-50.0, 50.0]]))
     assert far.item() == pytest.approx(math.log(2), rel=1e-4)
 
 
-def test_temperature_kl_matches_hand_computation():
-    la, lb = torch.tensor([[1.0, 2.0, 0.5]]), torch.tensor([[0.0, 3.0, 1.0]])
+@pytest.mark.filterwarnings("ignore:reduction.*mean:UserWarning")
+def test_code_kl_is_kldivloss_mean_over_batch_and_classes_times_t_squared():
+    original = torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 2.0]])
+    context = torch.tensor([[0.0, 3.0, 1.0], [1.0, 1.0, 1.0]])
     t = 2.0
-    p_target = F.softmax(lb / t, -1)
-    expected = (p_target * (p_target.log() - F.log_softmax(la / t, -1))).sum() * t * t
-    assert losses.temperature_kl(la, lb, t).item() == pytest.approx(expected.item(), rel=1e-6)
-    assert losses.temperature_kl(la, la, t).item() == pytest.approx(0.0, abs=1e-7)
+    b, c = original.shape
+    total = 0.0
+    for row in range(b):  # KL(p_context || p_original) of each image, at temperature t
+        p_ctx = [math.exp(x / t) for x in context[row].tolist()]
+        p_ctx = [x / sum(p_ctx) for x in p_ctx]
+        p_org = [math.exp(x / t) for x in original[row].tolist()]
+        p_org = [x / sum(p_org) for x in p_org]
+        total += _kl(p_ctx, p_org)
+    expected = total / (b * c) * t * t  # KLDivLoss(reduction="mean") divides by B * C
+    assert losses.code_kl(original, context, t).item() == pytest.approx(expected, rel=1e-6)
+    as_in_the_code = torch.nn.KLDivLoss()(F.log_softmax(original / t, 1), F.softmax(context / t, 1)) * t * t
+    assert losses.code_kl(original, context, t).item() == pytest.approx(as_in_the_code.item(), rel=1e-6)
+    assert losses.consistency("code-kl", original, context, t).item() == pytest.approx(expected, rel=1e-6)
+    assert losses.code_kl(original, original, t).item() == pytest.approx(0.0, abs=1e-7)
 
 
 def test_patch_loss_is_binary_cross_entropy():
@@ -192,38 +212,104 @@ def test_pseudo_labels_topm_and_soft_and_no_gradient_into_them():
     assert scores.grad is None and logits.grad is not None
 
 
-def test_group_decorrelation_matches_a_hand_loop():
-    weight = torch.randn(5, 3)
+def test_group_decorrelation_is_the_mean_over_groups_of_the_batch_mean_group_norm_of_predictions():
+    predictions = torch.tensor([[3.0, 4.0, 1.0, 2.0, 2.0], [0.0, 1.0, 0.0, 0.0, 3.0]])
     groups = [[0, 1], [2, 3, 4]]
     membership = torch.zeros(2, 5)
-    membership[0, [0, 1]] = 1
-    membership[1, [2, 3, 4]] = 1
-    expected = sum(float(np.mean([np.linalg.norm(weight[g, f].numpy()) for f in range(3)])) for g in groups)
-    assert losses.group_decorrelation(weight, membership).item() == pytest.approx(expected, rel=1e-5)
+    for row, members in enumerate(groups):
+        membership[row, members] = 1
+    # group 0: norms 5 and 1 -> 3; group 1: norms 3 and 3 -> 3; mean over groups 3
+    assert losses.group_decorrelation(predictions, membership).item() == pytest.approx(3.0, rel=1e-6)
+    per_group = [np.mean([np.linalg.norm(predictions[b, g].numpy()) for b in range(2)]) for g in groups]
+    assert losses.group_decorrelation(predictions, membership).item() == pytest.approx(np.mean(per_group), rel=1e-6)
 
 
-def test_total_loss_combines_the_terms_with_their_weights():
+def test_total_loss_combines_the_terms_with_their_weights_and_the_codes_double_decorrelation_weight():
     model = _build("svip-reference")
     images, targets, class_attributes = _batch()
-    terms = model.training_losses(images, targets, class_attributes)
-    opt = model.options
+    trace = model.training_trace(images, targets, class_attributes)
+    terms, opt = trace.losses, model.options
+    assert opt.decorrelation_weight == 0.3 and opt.decorrelation_weight_twice
     expected = (terms["cls"] + opt.lambda_jsd * terms["consistency"] + opt.lambda_patch * terms["patch"]
-                + opt.decorrelation_weight * terms["decorrelation"])
+                + 0.3 * 0.3 * terms["decorrelation"])  # the code: att_dec * (term * att_dec)
     torch.testing.assert_close(terms["loss"], expected)
-    assert opt.decorrelation_weight == 0.3 and terms["decorrelation"].item() > 0
+    torch.testing.assert_close(terms["decorrelation"],
+                               losses.group_decorrelation(trace.attributes_context, model.group_membership))
+    once = _build("svip-reference", decorrelation_weight_twice=False)
+    terms_once = once.training_losses(images, targets, class_attributes)
+    torch.testing.assert_close(terms_once["loss"] - 0.3 * terms_once["decorrelation"],
+                               terms["loss"] - 0.09 * terms["decorrelation"])
+
+
+def test_mse_term_of_the_code_is_off_by_default_and_weighted_when_set():
+    images, targets, class_attributes = _batch()
+    assert "mse" not in _build("svip-reference").training_losses(images, targets, class_attributes)
+    model = _build("svip-reference", lambda_mse=0.5)
+    trace = model.training_trace(images, targets, class_attributes)
+    wanted = model.normalised_class_attributes(class_attributes)[targets]
+    expected = F.mse_loss(trace.attributes_original, wanted) + F.mse_loss(trace.attributes_context, wanted)
+    torch.testing.assert_close(trace.losses["mse"], expected)
+
+
+def test_dot_scoring_is_the_unnormalised_prediction_times_eps_normalised_attributes_times_sigma():
+    model = _build("svip-reference")
+    prediction = torch.tensor([[1.0, 2.0] + [0.0] * (K - 2)])
+    classes = torch.zeros(2, K)
+    classes[0, :2] = torch.tensor([3.0, 4.0])  # norm 5
+    classes[1, 1] = 2.0  # norm 2
+    expected = torch.tensor([[5 * (3 + 8) / (5 + 1e-5), 5 * 4 / (2 + 1e-5)]])
+    torch.testing.assert_close(model._logits(prediction, classes), expected)
+    cosine = _build("svip")._logits(prediction, classes)  # the paper's Eq. 11: 5 cos
+    torch.testing.assert_close(cosine, torch.tensor([[5 * 11 / (5 * math.sqrt(5)), 5 * 4 / (2 * math.sqrt(5))]]))
+
+
+def test_group_scores_grid_average_the_groups_patches_raster_averages_consecutive_patches():
+    model = _build("svip-reference")  # vit-synthetic-tiny: 4x4 patches, 2x2 groups
+    row = torch.arange(16, dtype=torch.float32).unsqueeze(0)  # the attention of patch n is n
+    raster = model.group_attention_scores(row)
+    torch.testing.assert_close(raster, torch.tensor([[1.5, 5.5, 9.5, 13.5]]))  # means of 0-3, 4-7, ...
+    grid = _build("svip-reference", group_score="grid").group_attention_scores(row)
+    torch.testing.assert_close(grid, torch.tensor([[2.5, 4.5, 10.5, 12.5]]))  # means of {0,1,4,5}, {2,3,6,7}, ...
+
+
+def test_interleaved_fill_layout_is_the_codes_row_major_reshape():
+    per_token = _build("svip-reference", fill_layout="per-token")
+    interleaved = _build("svip-reference")
+    with torch.no_grad():
+        slots = interleaved.w2p.across_attributes(interleaved.w2p.to_token(interleaved.word_vectors).T)  # (D, 4)
+        d = slots.shape[0]
+        e = interleaved.fill_vector()
+        for dim, slot in ((0, 0), (0, 3), (5, 2), (d - 1, 1)):
+            assert e[4 * dim + slot] == slots[dim, slot]
+        torch.testing.assert_close(per_token.fill_vector().reshape(4, -1), per_token.w2p.across_attributes(
+            per_token.w2p.to_token(per_token.word_vectors).T).T)
+
+
+def test_fill_patch_logit_is_the_negated_keep_logit_with_the_same_loss():
+    keep = _build("svip-reference", patch_logit="keep")
+    fill = _build("svip-reference")
+    fill.load_state_dict(keep.state_dict())
+    images, targets, class_attributes = _batch()
+    with torch.no_grad():
+        grouped = keep.group_tokens(keep.backbone.patch_embed(images))
+        torch.testing.assert_close(fill.patch_scores(grouped), keep.patch_scores(grouped).neg())
+        raw = keep.patch_classifier(grouped).squeeze(-1)
+        targets_keep = (torch.rand(raw.shape) > 0.5).float()
+        code_bce = torch.nn.BCELoss()(torch.sigmoid(raw), 1 - targets_keep)  # the code: sigmoid + BCE, 1 = fill
+        torch.testing.assert_close(losses.patch_loss(fill.patch_scores(grouped), targets_keep), code_bce)
 
 
 def test_cls_term_is_the_cross_entropy_of_both_passes():
     model = _build("svip").eval()  # eval: no dropout, so passes can be recomputed
     images, targets, class_attributes = _batch()
     with torch.no_grad():
-        terms = model.training_losses(images, targets, class_attributes)
-        original, contextualised, kept_ids, _ = model._two_passes(images)
-        l1 = model._logits(model.predict_attributes(original, kept_ids), class_attributes)
-        l2 = model._logits(model.predict_attributes(contextualised, kept_ids), class_attributes)
-    expected = F.cross_entropy(l1, targets) + F.cross_entropy(l2, targets)
-    torch.testing.assert_close(terms["cls"], expected)
-    torch.testing.assert_close(terms["consistency"], losses.jensen_shannon(l1, l2))
+        trace = model.training_trace(images, targets, class_attributes)
+        passes = model._two_passes(images)
+        l1 = model._logits(model.predict_attributes(passes.original, passes.kept_ids), class_attributes)
+        l2 = model._logits(model.predict_attributes(passes.contextualised, passes.kept_ids), class_attributes)
+    torch.testing.assert_close(trace.ce_original, F.cross_entropy(l1, targets))
+    torch.testing.assert_close(trace.losses["cls"], F.cross_entropy(l1, targets) + F.cross_entropy(l2, targets))
+    torch.testing.assert_close(trace.losses["consistency"], losses.symmetric_kl(l1, l2))
 
 
 @pytest.mark.parametrize("name", ["svip", "svip-no-ssps"])
@@ -361,8 +447,12 @@ def test_dataset_defaults_are_valid_config(dataset):
         build_dataclass(TrainConfig, defaults["train"])
         build_dataclass(spec.options_type, defaults["method"])
     cub = _specs()["svip"].dataset_defaults("cub")
-    assert cub["train"]["warmup_epochs"] == 3 and cub["train"]["lr"] == 3e-5 and cub["method"]["num_kept"] == 40
-    assert _specs()["svip-reference"].dataset_defaults("awa2")["method"]["decorrelation_weight"] == 1.0
+    assert cub["train"]["warmup_epochs"] == 4 and cub["train"]["lr"] == 3e-5 and cub["method"]["num_kept"] == 40
+    reference = _specs()["svip-reference"].dataset_defaults("awa2")
+    assert reference["method"]["decorrelation_weight"] == 1.0 and reference["train"]["warmup_epochs"] == 6
+    assert reference["train"]["reset_optimizer"] == "every_epoch" and reference["train"]["shuffle"] is False
+    assert reference["data"] == {"normalize": "imagenet"}
+    assert "reset_optimizer" not in _specs()["svip-reference"].dataset_defaults("synthetic")["train"]
 
 
 def test_reference_attribute_groups_partition_the_attributes():
@@ -376,6 +466,9 @@ def test_reference_attribute_groups_partition_the_attributes():
 def test_invalid_options_are_usage_errors():
     with pytest.raises(UsageError):
         _build("svip", aggregation="sum")
+    with pytest.raises(UsageError) as renamed:
+        _build("svip", consistency="jsd")
+    assert "mixture-jsd" in renamed.value.hint
     with pytest.raises(UsageError, match="num_kept"):
         _build("svip", num_kept=5)  # only 4 groups on vit-synthetic-tiny
     context = _context()

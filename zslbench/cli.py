@@ -101,7 +101,9 @@ def main() -> None:
 @click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE",
               help="Override any config key, e.g. --set train.lr=1e-4 --set method.m=40.")
 @click.option("--seed", type=int, help="Random seed (default 0).")
-@click.option("--protocol", type=click.Choice(["standard", "gbu"]), help="standard, or the validated GBU protocol.")
+@click.option("--protocol", type=click.Choice(["standard", "gbu", "published"]),
+              help="standard, the validated GBU protocol, or 'published' (also the as-published numbers, "
+                   "chosen on test data).")
 @click.option("--epochs", type=int, help="Shortcut for --set train.epochs=N.")
 @click.option("--device", help="auto, cpu or cuda.")
 @click.option("--backbone", help="Backbone name (default: the method's choice for the dataset).")

@@ -56,6 +56,12 @@ class TrainConfig:
     step_gamma: float = 0.8
     warmup_epochs: int = 0  # heads-only epochs before the whole model trains
     warmup_lr: float | None = None  # lr during warm-up (default: lr)
+    # warm-up gradients: heads (only the heads get gradients) | accumulate (SVIP's public code: every parameter
+    # gets gradients, only the heads' are zeroed and stepped, the rest pile up and count in the clipping norm)
+    warmup_grads: str = "heads"
+    schedule_origin: str = "warmup_end"  # the schedule's epoch 0: warmup_end | first_epoch (SVIP's code)
+    reset_optimizer: str = "never"  # never | every_epoch: a new optimizer (moments reset) each post-warm-up epoch
+    shuffle: bool = True  # shuffle the training set every epoch (False: dataset order, as SVIP's code)
     grad_clip_norm: float | None = 1.0
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # bf16 autocast on CUDA
@@ -71,7 +77,7 @@ class RunConfig:
     method: str = "svip"
     dataset: str = "synthetic"
     seed: int = 0
-    protocol: str = "standard"  # standard | gbu
+    protocol: str = "standard"  # standard | gbu | published (numbers chosen on test data, labelled so)
     backbone: str | None = None  # None: the method's default for the dataset
     pretrained: str | None = None  # None: method default; "none"; "timm"; or a checkpoint path
     out: str | None = None  # run store root; default $ZSLBENCH_RUNS or ./runs
@@ -93,7 +99,7 @@ class RunConfig:
         return d
 
 
-PROTOCOLS = ("standard", "gbu")
+PROTOCOLS = ("standard", "gbu", "published")
 
 
 def load_toml(path: str | Path) -> dict:

@@ -14,7 +14,13 @@ METRIC_LABELS = {
     "t1": "T1", "u": "U", "s": "S", "h": "H", "ausuc": "AUSUC",
     "cs_u": "CS-U", "cs_s": "CS-S", "cs_h": "CS-H",
     "oracle_u": "oracle U", "oracle_s": "oracle S", "oracle_h": "oracle H",
+    # --protocol published (zslbench.published_protocol): numbers chosen on test data, and their gaps
+    "published_t1": "T1 chosen on test", "published_gap_t1": "Δ T1 (chosen − honest)",
+    "published_u": "U chosen on test", "published_s": "S chosen on test", "published_h": "H chosen on test",
+    "published_gap_h": "Δ H (chosen − honest)",
 }
+
+
 def canonical_key(key: str) -> str:
     """The stored spelling of a metric key: ``zsl_f1@3`` -> ``zsl_f1_at_3``."""
     return key.replace("@", "_at_")

@@ -4,6 +4,8 @@
 :class:`~zslbench.config.RunConfig` (plus the method's typed options);
 ``execute_run`` carries it out and writes the run directory. Nothing is
 written to the run store until the config is valid and the dataset loaded.
+This module is longer than 500 lines because it is the one run flow of every
+task and protocol (standard, gbu, published), resume and the feature methods.
 
 Protocols (see docs/architecture.md):
 
@@ -30,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zslbench import registry
+from zslbench import published_protocol, registry
 from zslbench.training import distributed
 from zslbench.config import RunConfig, build_dataclass, deep_merge, load_toml, parse_set, resolve_run_config
 from zslbench.data.dataset import SINGLE_LABEL, ZSLDataset, validation_split
@@ -96,6 +98,7 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     task = get_task(dataset_spec.task)
     protocol = cli_layer.get("protocol", set_layer.get("protocol", file_layer.get("protocol")))
     check_supported(task, spec, protocol or task.protocols[0], dataset_spec.name)
+    published_protocol.check_method(protocol, spec.name, spec.kind)
     defaults = spec.dataset_defaults(dataset_spec.name) if spec.dataset_defaults else {}
     names = {"method": spec.name, "dataset": dataset_spec.name}
     layers = [defaults or {}, file_layer, set_layer, cli_layer, names]
@@ -351,8 +354,9 @@ def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, de
         replan_phase("train", epochs)  # the whole-run bar: retraining takes the chosen epoch count
         metrics["validation"] = validation
         timings["validation_seconds"] = val_seconds
+    hook = published_protocol.hook_for(cfg, dataset, device)  # None unless --protocol published
     model, eval_sets, result = _train_phase(resolved, task, dataset, device, run_dir / store.CHECKPOINT_FILE, resume,
-                                            progress, label="train", epochs=epochs)
+                                            progress, label="train", epochs=epochs, on_epoch_end_factory=hook)
     timings["train_seconds"] = result.train_seconds
     timings["train_images_per_second"] = _mean_throughput(result.history)
     t_eval = time.perf_counter()
@@ -360,6 +364,7 @@ def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, de
     timings["eval_seconds"] = time.perf_counter() - t_eval
     metrics.update({k: v for k, v in evaluated.items() if k != "patch_selection"})
     metrics["history"] = [dataclasses.asdict(h) for h in result.history]
+    metrics.update(published_protocol.metrics_for(cfg.protocol, metrics["history"]))
     if "patch_selection" in evaluated:
         metrics["patch_selection"] = evaluated["patch_selection"]
     return metrics, timings

@@ -20,6 +20,12 @@ from zslbench.errors import UsageError
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("none", "step", "cosine")
 NORMALIZATIONS = ("auto", "imagenet", "half")
+#: TrainConfig fields that shape the optimisation beyond optimizer and schedule (SVIP's public loop uses them).
+RECIPE_CHOICES = {
+    "warmup_grads": ("heads", "accumulate"),
+    "schedule_origin": ("warmup_end", "first_epoch"),
+    "reset_optimizer": ("never", "every_epoch"),
+}
 #: Seeds are passed to random, numpy (mod 2**32) and torch (< 2**64); 2**63 keeps every one of them happy.
 MAX_SEED = 2**63 - 1
 
@@ -90,6 +96,8 @@ def check_run_config(cfg: Any, world_size: int | None = None) -> None:
         raise UsageError(f"train.warmup_epochs must be in 0..train.epochs ({t.epochs}), got {t.warmup_epochs}")
     _choice("train.optimizer", t.optimizer, OPTIMIZERS)
     _choice("train.schedule", t.schedule, SCHEDULES)
+    for name, choices in RECIPE_CHOICES.items():
+        _choice(f"train.{name}", getattr(t, name), choices)
     _number("train.lr", t.lr, 0.0, low_open=True)
     _number("train.warmup_lr", t.warmup_lr, 0.0, low_open=True, allow_none=True)
     _number("train.weight_decay", t.weight_decay, 0.0)

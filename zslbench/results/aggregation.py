@@ -45,6 +45,13 @@ def _numeric(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
+def run_scores(record: RunRecord) -> dict:
+    """A run's test metrics plus, for ``--protocol published`` runs, its published numbers (see published_protocol)."""
+    from zslbench.published_protocol import published_scores
+
+    return {**record.metrics["test"], **published_scores(record.metrics)}
+
+
 def score_keys(test_metrics: dict) -> list[str]:
     """Keys of a run's test metrics that are scalar scores (not counts, per-class tables or gammas)."""
     return [k for k, v in test_metrics.items() if k not in _NOT_SCORES and _numeric(v)]
@@ -86,7 +93,7 @@ def aggregate(runs: Sequence[RunRecord]) -> dict[tuple[str, str], MethodResult]:
     for (method, dataset), records in groups.items():
         values: dict[str, list[float]] = {}
         for record in records:
-            test = record.metrics["test"]
+            test = run_scores(record)
             for key in score_keys(test):
                 values.setdefault(key, []).append(float(test[key]))
         out[(method, dataset)] = MethodResult(method, dataset, records,

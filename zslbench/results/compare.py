@@ -63,7 +63,8 @@ def _no_runs_error(methods: Sequence[str], datasets: Sequence[str], root: Path, 
 
 def build_comparison(root: Path, methods: Sequence[str] = (), datasets: Sequence[str] = (),
                      run_ids: Sequence[str] = (), tags: Sequence[str] = (), oracle: bool = False,
-                     metrics: Sequence[str] = (), explicit_root: Path | None = None) -> Comparison:
+                     metrics: Sequence[str] = (), explicit_root: Path | None = None,
+                     published: bool = False) -> Comparison:
     """Select runs and build the comparison tables; :class:`NoRunsError` when nothing matches.
 
     ``methods``/``datasets`` may be empty (every stored one). Names are
@@ -80,7 +81,7 @@ def build_comparison(root: Path, methods: Sequence[str] = (), datasets: Sequence
     aggregates = results.aggregate(selection.runs)
     requested = results.check_requested_metrics(metrics, aggregates.values()) if metrics else []
     tables = results.comparison_tables(aggregates, shown_methods, [d for d in shown_datasets if d not in empty],
-                                       oracle=oracle, metrics=requested, root=explicit_root)
+                                       oracle=oracle, metrics=requested, root=explicit_root, published=published)
     return Comparison(tables, selection, shown_methods, shown_datasets, empty)
 
 
@@ -98,12 +99,14 @@ def missing_pairs(root: Path, methods: Sequence[str], datasets: Sequence[str], t
 @click.option("--format", "fmt", type=click.Choice(results.FORMATS), default="table", show_default=True)
 @click.option("--metric", "metrics", multiple=True, help="Only these metrics (e.g. --metric h --metric cs_h).")
 @click.option("--oracle", is_flag=True, help="Also show oracle U/S/H (gamma tuned on test: analysis only).")
+@click.option("--published", is_flag=True,
+              help="T1 / H beside the as-published numbers of --protocol published runs (chosen on test data).")
 @click.option("--run-missing", is_flag=True, help="First run every method x dataset that has no complete run.")
 @click.option("--run-id", "run_ids", multiple=True, help="Use exactly these runs (directory names or unique prefixes).")
 @click.option("--tag", "tags", multiple=True, help="Only runs carrying this tag (repeat: all of them).")
 @click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE", help="Config overrides for --run-missing runs.")
 def compare_command(methods: tuple[str, ...], datasets: tuple[str, ...], runs_root: str | None, fmt: str,
-                    metrics: tuple[str, ...], oracle: bool, run_missing: bool, run_ids: tuple[str, ...],
+                    metrics: tuple[str, ...], oracle: bool, published: bool, run_missing: bool, run_ids: tuple[str, ...],
                     tags: tuple[str, ...], set_items: tuple[str, ...]) -> None:
     """Compare METHODS (default: all stored) from their stored runs."""
     from zslbench.errors import UsageError
@@ -125,7 +128,7 @@ def compare_command(methods: tuple[str, ...], datasets: tuple[str, ...], runs_ro
         datasets = tuple(dataset_names)
     elif set_items:
         raise UsageError("--set only applies to runs started by --run-missing")
-    comparison = build_comparison(root, methods, datasets, run_ids, tags, oracle, metrics, explicit_root)
+    comparison = build_comparison(root, methods, datasets, run_ids, tags, oracle, metrics, explicit_root, published)
     results.warn_skipped(comparison.selection.skipped, lambda line: click.echo(line, err=True))
     for dataset in comparison.empty_datasets:
         commands = "; ".join(f"`{results.run_command(m, dataset, explicit_root)}`" for m in comparison.methods)

@@ -20,39 +20,32 @@ from zslbench.data.dataset import SINGLE_LABEL
 from zslbench.errors import UsageError
 from zslbench.metric_names import METRIC_LABELS, canonical_key
 from zslbench.store import RunRecord
-from zslbench.results.aggregation import MethodResult, aggregate, config_differences, reference_numbers, score_keys
+from zslbench.published_protocol import LEGEND_PUBLISHED, PUBLISHED_COLUMNS
+from zslbench.results.aggregation import (MethodResult, aggregate, config_differences, reference_numbers, run_scores,
+                                          score_keys)
 from zslbench.results.selection import run_command
 
 #: Headline metrics of every single-label run, in table order.
 STANDARD_METRICS = ("t1", "u", "s", "h", "ausuc")
 
-
 #: Calibrated-stacking metrics: present only for runs of the validated (gbu) protocol.
 CALIBRATED_METRICS = ("cs_u", "cs_s", "cs_h")
-
 
 #: Gamma tuned on the test set itself: shown only on request, always labelled as such.
 ORACLE_METRICS = ("oracle_u", "oracle_s", "oracle_h")
 
-
 #: Metrics of the ablation table (the layout of the SVIP paper's Table 2).
 ABLATION_METRICS = ("t1", "u", "s", "h")
 
-
-
 NOISE_MARK = "≈"
-
 
 LEGEND_NOISE = (f"{NOISE_MARK}: the difference is within one standard deviation (or a method has a single seed), "
                 "so it is not a reliable difference")
 
-
 LEGEND_CALIBRATED = ("CS-U/S/H: calibrated stacking with gamma chosen on validation data only "
                      "(validated gbu protocol)")
 
-
 LEGEND_ORACLE = "oracle U/S/H: gamma tuned on the test set itself, an upper bound for analysis, not a result"
-
 
 FORMATS = ("table", "markdown", "csv", "json", "latex")
 
@@ -130,15 +123,17 @@ def _percent_keys(results: Iterable[MethodResult]) -> set[str]:
     inside: dict[str, bool] = {}
     for result in results:
         for record in result.runs:
-            test = record.metrics["test"]
+            test = run_scores(record)
             for key in score_keys(test):
                 ok = result.task == SINGLE_LABEL or 0.0 <= float(test[key]) <= 1.0
                 inside[key] = inside.get(key, True) and ok
     return {k for k, ok in inside.items() if ok}
 
 
-def available_metrics(results: Iterable[MethodResult], oracle: bool = False) -> list[str]:
+def available_metrics(results: Iterable[MethodResult], oracle: bool = False, published: bool = False) -> list[str]:
     """Metric columns for these results: the standard five, CS-* where some run has them, oracle-* on request.
+
+    ``published``: T1, H and CS-H with the as-published numbers (chosen on test data) and their gaps instead.
 
     Multi-label results show mAP and F1@K for ZSL and GZSL (the headline
     numbers); precision@K, recall@K and the rest are available with ``--metric``.
@@ -150,13 +145,15 @@ def available_metrics(results: Iterable[MethodResult], oracle: bool = False) -> 
             if key not in present:
                 present.append(key)
     if all(r.task == SINGLE_LABEL for r in results):
+        if published:
+            return [k for k in ("t1", "h", *CALIBRATED_METRICS[2:], *PUBLISHED_COLUMNS) if k in present]
         keys = [k for k in STANDARD_METRICS if k in present]
         keys += [k for k in CALIBRATED_METRICS if k in present]
         if oracle:
             keys += [k for k in ORACLE_METRICS if k in present]
         return keys
     headline = [k for k in present if k.endswith("_map") or "_f1_at_" in k]
-    return headline or [k for k in present if oracle or not k.startswith("oracle_")]
+    return headline or [k for k in present if (oracle or not k.startswith("oracle_")) and not k.startswith("published_")]
 
 
 def check_requested_metrics(requested: Sequence[str], results: Iterable[MethodResult]) -> list[str]:
@@ -214,14 +211,15 @@ def _ours_row(label: str, result: MethodResult, cells: dict[str, Cell]) -> Row:
 
 
 def comparison_tables(results: dict[tuple[str, str], MethodResult], methods: Sequence[str], datasets: Sequence[str],
-                      oracle: bool = False, metrics: Sequence[str] = (), root: Path | None = None) -> list[ResultTable]:
+                      oracle: bool = False, metrics: Sequence[str] = (), root: Path | None = None,
+                      published: bool = False) -> list[ResultTable]:
     """One table per dataset: a row per method (mean ± std, n), the paper's numbers, and differences to ``methods[0]``."""
     tables = []
     for dataset in datasets:
         present = [results[(m, dataset)] for m in methods if (m, dataset) in results]
         if not present:
             continue
-        keys = list(metrics) if metrics else available_metrics(present, oracle)
+        keys = list(metrics) if metrics else available_metrics(present, oracle, published)
         columns = [Column(k, METRIC_LABELS.get(k, k)) for k in keys]
         percent = _percent_keys(present)
         first = results.get((methods[0], dataset))
@@ -262,6 +260,8 @@ def comparison_tables(results: dict[tuple[str, str], MethodResult], methods: Seq
             notes.append(LEGEND_CALIBRATED)
         if any(k in ORACLE_METRICS for k in keys):
             notes.append(LEGEND_ORACLE)
+        if any(k in PUBLISHED_COLUMNS for k in keys):
+            notes.append(LEGEND_PUBLISHED)
         if any(row.kind == DELTA for row in rows):
             notes.append(LEGEND_NOISE)
         units = "percent" if percent >= set(keys) else "percent where stored in [0, 1]"

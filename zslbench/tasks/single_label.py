@@ -43,7 +43,7 @@ class SingleLabelTask(Task):
     """One class per image (CUB, AwA2, SUN, the synthetic benchmarks)."""
 
     name = SINGLE_LABEL
-    protocols = ("standard", "gbu")
+    protocols = ("standard", "gbu", "published")
     method_kinds = ("image", "feature")
     feature_splits = ("trainval", *EVAL_SPLITS)
 

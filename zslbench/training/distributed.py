@@ -84,15 +84,15 @@ def wrap_model(model: nn.Module, device: torch.device) -> nn.Module:
     return DistributedDataParallel(wrapper, device_ids=ids, find_unused_parameters=True)
 
 
-def train_sampler(dataset, seed: int, epoch: int):
-    """The training sampler of this process: a seeded shuffle, split across ranks under torchrun.
+def train_sampler(dataset, seed: int, epoch: int, shuffle: bool = True):
+    """The training sampler of this process: a seeded shuffle (or dataset order), split across ranks under torchrun.
 
     ``DistributedSampler`` with explicit ``num_replicas``/``rank`` also serves the
     single-process case, so one process and N processes see the same permutation.
     """
     from torch.utils.data.distributed import DistributedSampler
 
-    sampler = DistributedSampler(dataset, num_replicas=world_size(), rank=rank(), shuffle=True,
+    sampler = DistributedSampler(dataset, num_replicas=world_size(), rank=rank(), shuffle=shuffle,
                                  seed=seed, drop_last=False)
     sampler.set_epoch(epoch)
     return sampler

@@ -101,7 +101,7 @@ def lr_for_epoch(cfg: TrainConfig, epoch: int) -> float:
 
     if epoch < cfg.warmup_epochs:
         return cfg.warmup_lr if cfg.warmup_lr is not None else cfg.lr
-    t = epoch - cfg.warmup_epochs
+    t = epoch if cfg.schedule_origin == "first_epoch" else epoch - cfg.warmup_epochs
     total = max(1, cfg.epochs - cfg.warmup_epochs)
     if cfg.schedule == "none":
         return cfg.lr
@@ -112,11 +112,44 @@ def lr_for_epoch(cfg: TrainConfig, epoch: int) -> float:
     raise UsageError(f"unknown schedule {cfg.schedule!r}", "train.schedule is one of none, step, cosine")
 
 
-def _set_trainable(model: nn.Module, warmup: bool) -> None:
-    """During warm-up only the method's head parameters receive gradients."""
-    head = {id(p) for p in model.head_parameters()} if warmup else None
+def check_recipe(cfg: TrainConfig) -> None:
+    """UsageError for an unknown value of a recipe field (``settings_check.RECIPE_CHOICES``), for direct callers."""
+    from zslbench.errors import UsageError
+    from zslbench.settings_check import RECIPE_CHOICES
+
+    for name, allowed in RECIPE_CHOICES.items():
+        if getattr(cfg, name) not in allowed:
+            raise UsageError(f"train.{name}={getattr(cfg, name)!r} is not valid", f"choose one of {', '.join(allowed)}")
+
+
+def _set_trainable(model: nn.Module, warmup: bool, cfg: TrainConfig | None = None) -> None:
+    """During warm-up only the method's head parameters receive gradients (unless ``warmup_grads=accumulate``)."""
+    accumulate = cfg is not None and cfg.warmup_grads == "accumulate"
+    head = {id(p) for p in model.head_parameters()} if warmup and not accumulate else None
     for p in model.parameters():
         p.requires_grad_(head is None or id(p) in head)
+
+
+def _phase_parameters(model: nn.Module, cfg: TrainConfig, epoch: int) -> list[nn.Parameter]:
+    """What the optimizer of ``epoch`` steps: with ``warmup_grads=accumulate`` a heads-only one during warm-up."""
+    if epoch < cfg.warmup_epochs and cfg.warmup_grads == "accumulate":
+        return list(model.head_parameters())
+    return list(model.parameters())
+
+
+def new_optimizer_at(cfg: TrainConfig, epoch: int) -> bool:
+    """Whether ``epoch`` starts with a fresh optimizer (moments reset), as SVIP's public code does.
+
+    The code steps a heads-only Adam through the warm-up, then builds a new Adam
+    over all parameters at the start of every later epoch (``reset_optimizer=
+    every_epoch``); with ``warmup_grads=accumulate`` the first post-warm-up epoch
+    always needs a new one, since the warm-up optimizer holds the heads only.
+    """
+    if epoch < cfg.warmup_epochs or epoch == 0:
+        return False
+    if cfg.reset_optimizer == "every_epoch":
+        return True
+    return epoch == cfg.warmup_epochs and cfg.warmup_grads == "accumulate"
 
 
 class _PhaseReporter:
@@ -155,7 +188,7 @@ def _loader_for_epoch(dataset: Dataset, cfg: TrainConfig, seed: int, epoch: int,
     if cfg.batch_size % world:
         raise UsageError(f"train.batch_size {cfg.batch_size} is not divisible by the {world} processes",
                          "choose a batch size that is a multiple of --nproc-per-node")
-    sampler = distributed.train_sampler(dataset, seed=seed, epoch=epoch)
+    sampler = distributed.train_sampler(dataset, seed=seed, epoch=epoch, shuffle=cfg.shuffle)
     per_rank = cfg.batch_size // world
     return DataLoader(dataset, batch_size=per_rank, sampler=sampler, drop_last=len(dataset) > cfg.batch_size,
                       num_workers=cfg_num_workers(dataset), pin_memory=pin_memory, persistent_workers=False)
@@ -176,20 +209,22 @@ def train(model: nn.Module, train_set: Dataset, class_attributes: torch.Tensor, 
     data; what it returns is stored in the epoch's history entry. With
     ``resume`` (a checkpoint dict) training continues after its last epoch.
     """
+    check_recipe(cfg)
     model.to(device)
     class_attributes = class_attributes.to(device)
     wrapped = distributed.wrap_model(model, device)
     if cfg.compile:
         wrapped = torch.compile(wrapped)
-    optimizer = build_optimizer(model.parameters(), cfg)
     history: list[EpochLog] = []
     start_epoch = 0
     if resume is not None:
         model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
         history = [EpochLog(**h) for h in resume["history"]]
         start_epoch = int(resume["epoch"])
         set_rng_state(resume["rng"])
+    optimizer = build_optimizer(_phase_parameters(model, cfg, start_epoch), cfg)
+    if resume is not None and not new_optimizer_at(cfg, start_epoch):
+        optimizer.load_state_dict(resume["optimizer"])
     use_amp = cfg.amp and device.type == "cuda"
     pin = device.type == "cuda"
     t_start = time.perf_counter()
@@ -205,6 +240,8 @@ def train(model: nn.Module, train_set: Dataset, class_attributes: torch.Tensor, 
     with (live if own else contextlib.nullcontext(live)):
         reporter = _PhaseReporter(live, label, cfg.epochs)
         for epoch in range(start_epoch, cfg.epochs):
+            if epoch > start_epoch and new_optimizer_at(cfg, epoch):
+                optimizer = build_optimizer(_phase_parameters(model, cfg, epoch), cfg)
             log = _train_epoch(model, wrapped, optimizer, train_set, class_attributes, cfg, device, seed, epoch,
                                use_amp, pin, reporter)
             if on_epoch_end is not None:
@@ -226,7 +263,7 @@ def _train_epoch(model: nn.Module, wrapped: nn.Module, optimizer: torch.optim.Op
                  class_attributes: torch.Tensor, cfg: TrainConfig, device: torch.device, seed: int, epoch: int,
                  use_amp: bool, pin: bool, reporter: _PhaseReporter) -> EpochLog:
     warmup = epoch < cfg.warmup_epochs
-    _set_trainable(model, warmup)
+    _set_trainable(model, warmup, cfg)
     lr = lr_for_epoch(cfg, epoch)
     for group in optimizer.param_groups:
         group["lr"] = lr

@@ -79,9 +79,10 @@ def training_recipe(dataset_name: str) -> dict:
     common = {"optimizer": "adam", "weight_decay": 0.0, "beta2": 0.999, "grad_clip_norm": 1.0, "batch_size": 64,
               "schedule": "step", "step_epochs": 5, "step_gamma": 0.8}
     scripts = {
-        "cub": {"epochs": 30, "warmup_epochs": 3, "warmup_lr": 5e-5, "lr": 3e-5, "beta1": 0.5},
-        "awa2": {"epochs": 30, "warmup_epochs": 5, "warmup_lr": 1e-6, "lr": 3e-6, "beta1": 0.8},
-        "sun": {"epochs": 50, "warmup_epochs": 3, "warmup_lr": 1e-4, "lr": 1e-5, "beta1": 0.5},
+        # heads-only warm-up = the scripts' pre_epochs + 1 (3, 5, 3): the code tests `iepoch > pre_epochs`
+        "cub": {"epochs": 30, "warmup_epochs": 4, "warmup_lr": 5e-5, "lr": 3e-5, "beta1": 0.5},
+        "awa2": {"epochs": 30, "warmup_epochs": 6, "warmup_lr": 1e-6, "lr": 3e-6, "beta1": 0.8},
+        "sun": {"epochs": 50, "warmup_epochs": 4, "warmup_lr": 1e-4, "lr": 1e-5, "beta1": 0.5},
     }
     name = dataset_name.lower()
     if name in scripts:

@@ -55,7 +55,9 @@ class EpsilonOptions:
     regulariser_weight: float = 0.1
     margin: float = 1.0  # ranking-loss margin
     dropout: float = 0.0
-    freeze_backbone: bool = False
+    # frozen, as Fig. 2 of the paper reportedly shows (docs/methods/epsilon.md); the synthetic presets fine-tune
+    # their from-scratch backbones, which have no pretrained features to freeze
+    freeze_backbone: bool = True
 
     def validate(self, backbone_dim: int) -> None:
         """Raise UsageError for values outside the options' domains."""

@@ -44,8 +44,16 @@ def training_recipe(dataset_name: str) -> dict:
             "epochs": 20, "warmup_epochs": 1, "warmup_lr": 1e-3, "grad_clip_norm": 1.0}
 
 
+#: Datasets whose default backbone is trained from scratch: a frozen random backbone would give random features.
+FROM_SCRATCH_DATASETS = ("synthetic-multilabel", "synthetic-multilabel-tiny")
+
+
 def dataset_defaults(dataset_name: str) -> dict:
-    return {"train": training_recipe(dataset_name)}
+    """The training recipe, and fine-tuning on the synthetic data (whose backbone starts from random weights)."""
+    defaults: dict = {"train": training_recipe(dataset_name)}
+    if dataset_name.lower() in FROM_SCRATCH_DATASETS:
+        defaults["method"] = {"freeze_backbone": False}
+    return defaults
 
 
 def build_epsilon(context: MethodContext, options: EpsilonOptions) -> EpsilonModel:

@@ -16,10 +16,24 @@ def cosine_logits(predicted_attributes: torch.Tensor, class_attributes: torch.Te
     return scale * F.normalize(predicted_attributes, dim=-1) @ F.normalize(class_attributes, dim=-1).T
 
 
-def jensen_shannon(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
-    """Eq. 13: mean over the batch of JSD(p_a, p_b) with p = softmax(logits), natural log.
+def symmetric_kl(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
+    """Eq. 13 as written: batch mean of 1/2 KL(p_a || p_b) + 1/2 KL(p_b || p_a), p = softmax(logits), natural log.
 
-    Symmetric, zero for equal distributions, bounded by log 2.
+    The paper calls it "Jensen-Shannon divergence", but the formula it prints is
+    this symmetric KL (unbounded; about 4x the mixture JSD for close distributions).
+    """
+    log_p = F.log_softmax(logits_a.float(), dim=-1)
+    log_q = F.log_softmax(logits_b.float(), dim=-1)
+    kl_pq = (log_p.exp() * (log_p - log_q)).sum(-1)
+    kl_qp = (log_q.exp() * (log_q - log_p)).sum(-1)
+    return (0.5 * (kl_pq + kl_qp)).mean()
+
+
+def mixture_jsd(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
+    """The textbook Jensen-Shannon divergence (the name Eq. 13 uses, not its formula), batch mean.
+
+    1/2 KL(p_a || m) + 1/2 KL(p_b || m) with m = (p_a + p_b) / 2; symmetric,
+    zero for equal distributions, bounded by log 2.
     """
     log_p = F.log_softmax(logits_a.float(), dim=-1)
     log_q = F.log_softmax(logits_b.float(), dim=-1)
@@ -29,15 +43,20 @@ def jensen_shannon(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tens
     return (0.5 * (kl_pm + kl_qm)).mean()
 
 
-def temperature_kl(logits_input: torch.Tensor, logits_target: torch.Tensor, temperature: float) -> torch.Tensor:
-    """The reference code's consistency term: ``T^2 * KL(softmax(target/T) || softmax(input/T))``, batch mean.
+def code_kl(scores_input: torch.Tensor, scores_target: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The public code's consistency term: ``nn.KLDivLoss()(log_softmax(input/T), softmax(target/T)) * T^2``.
 
-    One-directional (distillation style), unlike the symmetric JSD of the paper.
+    That is KL(p_target || p_input) summed over classes and divided by B * C
+    (KLDivLoss's default reduction 'mean' is element-wise), times T^2. The code
+    passes the original pass as input and the contextualised pass as target,
+    without detaching either.
     """
-    log_input = F.log_softmax(logits_input.float() / temperature, dim=-1)
-    log_target = F.log_softmax(logits_target.float() / temperature, dim=-1)
-    kl = (log_target.exp() * (log_target - log_input)).sum(-1)
-    return kl.mean() * temperature ** 2
+    # The same operations as kl_div with a probability target (xlogy(q, q) - q log p): the value of
+    # near-equal distributions is a cancellation, so only the same arithmetic gives the code's float32 value.
+    log_input = F.log_softmax(scores_input.float() / temperature, dim=-1)
+    target = F.softmax(scores_target.float() / temperature, dim=-1)
+    pointwise = torch.xlogy(target, target) - target * log_input  # (B, C)
+    return pointwise.mean() * temperature * temperature
 
 
 def top_m_mask(scores: torch.Tensor, num_kept: int) -> torch.Tensor:
@@ -67,14 +86,22 @@ def patch_loss(patch_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
     return F.binary_cross_entropy_with_logits(patch_logits.float(), targets.detach())
 
 
-def group_decorrelation(weight: torch.Tensor, membership: torch.Tensor) -> torch.Tensor:
-    """Attribute-group decorrelation of an attribute head (reference code; not in the paper).
+def consistency(kind: str, first: torch.Tensor, second: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The consistency term between the passes' scores: ``first`` = original pass, ``second`` = contextualised."""
+    if kind == "symmetric-kl":
+        return symmetric_kl(first, second)
+    if kind == "mixture-jsd":
+        return mixture_jsd(first, second)
+    return code_kl(first, second, temperature)
 
-    ``weight`` (K, F) is the head's weight, ``membership`` (R, K) a 0/1 matrix of
-    the R attribute groups. For each group, the L2 norm over its attributes is
-    taken per input feature and averaged over features; the groups' values are
-    summed. A group-lasso: it pushes attributes of one group to share features
-    and different groups to use different ones.
+
+def group_decorrelation(predictions: torch.Tensor, membership: torch.Tensor) -> torch.Tensor:
+    """The public code's attribute-group decorrelation term (not in the paper), before its weights.
+
+    ``predictions`` (B, K) are predicted attribute vectors (the code: the
+    contextualised pass), ``membership`` (R, K) a 0/1 matrix of R attribute
+    groups. For each group, the L2 norm of each image's prediction restricted to
+    the group's attributes, averaged over the batch; then the mean over groups.
     """
-    squared_per_group = membership.to(weight.dtype) @ weight.pow(2)  # (R, F)
-    return squared_per_group.clamp_min(1e-12).sqrt().mean(-1).sum()
+    per_group = predictions.float().unsqueeze(1) * membership.to(torch.float32)  # (B, R, K), zeros outside g
+    return per_group.norm(dim=-1).mean(0).mean()

@@ -29,88 +29,36 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zslbench.models.backbones import AGGREGATIONS, ViTAdapter
+from zslbench.models.backbones import ViTAdapter
 from zslbench.errors import UsageError
 from zslbench.methods import ImageZSLModel
 
 from zslbench_svip import losses, selection
-
-CHOICES: dict[str, tuple[str, ...]] = {
-    "aggregation": AGGREGATIONS,
-    "pseudo_labels": ("soft", "topm"),
-    "pooling": ("max", "mean"),
-    "consistency": ("jsd", "kl"),
-    "selection_in_training": ("classifier", "attention"),
-    "p2a_groups": ("selected", "reference"),
-    "selection": selection.SELECTIONS,
-}
-
-
-@dataclass
-class SVIPOptions:
-    """Hyper-parameters of SVIP (``--set method.<field>=...``); defaults follow the paper.
-
-    Per-dataset values (M, the patch-loss weight) come from the method's
-    dataset defaults. See docs/methods/svip.md for each choice and what the
-    authors' public code does instead (preset ``svip-reference``).
-    """
-
-    num_kept: int = 40  # M: kept (semantic-related) groups of the grouped grid (Eq. 8)
-    group_size: int = 2  # patches are grouped group_size x group_size before selection
-    sigma: float = 5.0  # cosine scale of Eq. 11
-    lambda_jsd: float = 1.0  # lambda1 of Eq. 14 (consistency weight)
-    lambda_patch: float = 3.0  # lambda2 of Eq. 14 (patch-classifier loss weight)
-    aggregation: str = "eq4"  # eq4 (paper) | rollout (reference code)
-    pseudo_labels: str = "soft"  # soft: regress the normalised score (paper) | topm: binary top-M (reference)
-    pooling: str = "max"  # max (paper, Eq. 10) | mean (reference scripts)
-    consistency: str = "jsd"  # jsd (paper, Eq. 13) | kl (reference: T^2 * KL at temperature)
-    consistency_temperature: float = 20.0  # temperature of the kl consistency
-    decorrelation_weight: float = 0.0  # attribute-group decorrelation (reference code only)
-    selection_in_training: str = "classifier"  # S_M while training: classifier (Eq. 8) | attention (reference)
-    p2a_groups: str = "selected"  # groups P2A pools over: selected (paper) | reference (see docs)
-    patch_classifier_hidden: int = 512  # PatchCls: g^2 D -> hidden -> ReLU -> 1
-    use_ssps: bool = True  # False: no selection, e added to all groups, no patch loss (w/o SSPS)
-    use_psc: bool = True  # False: unselected groups are removed instead (w/o PSC)
-    use_w2p: bool = True  # False: e is a learnable random embedding (w/o W2P)
-    use_p2a: bool = True  # False: attributes from the class token (w/o P2A)
-    selection: str = "learned"  # S_M control, training and inference: learned | random | mask-oracle | inverted
-
-    def validate(self) -> None:
-        """Raise a UsageError naming the first invalid option."""
-        for name, allowed in CHOICES.items():
-            value = getattr(self, name)
-            if value not in allowed:
-                raise UsageError(f"method.{name}={value!r} is not valid", f"choose one of {', '.join(allowed)}")
-        for name in ("num_kept", "group_size", "patch_classifier_hidden"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"method.{name} must be at least 1, got {getattr(self, name)}")
-        if self.sigma <= 0 or self.consistency_temperature <= 0:
-            raise UsageError("method.sigma and method.consistency_temperature must be positive")
-        for name in ("lambda_jsd", "lambda_patch", "decorrelation_weight"):
-            if getattr(self, name) < 0:
-                raise UsageError(f"method.{name} must not be negative, got {getattr(self, name)}")
-        if self.selection != "learned" and not self.use_ssps:
-            raise UsageError(f"method.selection={self.selection} replaces SSPS's selection, and use_ssps is off",
-                             "use method.selection=learned without SSPS")
+from zslbench_svip.options import DOT_SCORING_EPS, SVIPOptions
 
 
 class WordToPatch(nn.Module):
     """W2P (Eq. 7): attribute-name word vectors (K, Dw) -> one grouped-patch fill vector (g^2 D).
 
     Each word vector is projected to token width (Linear Dw -> D), then the K
-    projections are mixed into g^2 token-sized slots (Linear K -> g^2), one per
-    patch of a group, as in the authors' code.
+    projections are mixed into g^2 token-sized slots (Linear K -> g^2), as in
+    the authors' code. ``layout`` says how the (D, g^2) slots become one grouped
+    vector: ``per-token`` gives slot s the s-th D-sized token of the group (one
+    slot per patch); ``interleaved`` flattens (D, g^2) row-major as the code's
+    reshape does (element g^2 d + s is slot s of dimension d).
     """
 
-    def __init__(self, word_dim: int, num_attributes: int, token_dim: int, group_area: int):
+    def __init__(self, word_dim: int, num_attributes: int, token_dim: int, group_area: int,
+                 layout: str = "per-token"):
         super().__init__()
         self.to_token = nn.Linear(word_dim, token_dim)
         self.across_attributes = nn.Linear(num_attributes, group_area)
+        self.layout = layout
 
     def forward(self, word_vectors: torch.Tensor) -> torch.Tensor:
         per_attribute = self.to_token(word_vectors)  # (K, D)
         slots = self.across_attributes(per_attribute.T)  # (D, g^2)
-        return slots.T.reshape(-1)  # g^2 tokens of D, concatenated like group_patches
+        return slots.reshape(-1) if self.layout == "interleaved" else slots.T.reshape(-1)
 
 
 @dataclass
@@ -133,6 +81,39 @@ class PassOutput:
         groups, cls = self.groups.split(size), self.cls.split(size)
         return (PassOutput(groups[0], cls[0], None, self.cls_attention),
                 PassOutput(groups[1], cls[1], None, None))
+
+
+@dataclass
+class _Passes:
+    """Both training passes and the selection between them."""
+
+    original: PassOutput
+    contextualised: PassOutput
+    kept_ids: torch.Tensor | None  # (B, M) sorted group ids of S_M; None without SSPS
+    attention_group_scores: torch.Tensor | None  # (B, G), no grad
+    patch_logits: torch.Tensor | None  # (B, G) keep-logits of PatchCls
+    patch_targets: torch.Tensor | None  # (B, G) keep targets in [0, 1]
+
+
+@dataclass
+class TrainingTrace:
+    """A training step's intermediate values (``SVIPModel.training_trace``); tests compare them with the code's."""
+
+    losses: dict[str, torch.Tensor]  # what training_losses returns
+    ce_original: torch.Tensor  # Eq. 12, pass on Z^0
+    ce_context: torch.Tensor  # Eq. 12, pass on Z^0'
+    kept_ids: torch.Tensor | None
+    attention_group_scores: torch.Tensor | None
+    patch_logits: torch.Tensor | None
+    patch_targets: torch.Tensor | None
+    fill_vector: torch.Tensor | None  # e (g^2 D)
+    context_pool_ids: torch.Tensor | None  # groups P2A pooled over in the second pass (None: all)
+    attributes_original: torch.Tensor  # (B, K) predicted attributes
+    attributes_context: torch.Tensor
+    scores_original: torch.Tensor  # (B, C) before sigma
+    scores_context: torch.Tensor
+    logits_original: torch.Tensor  # sigma * scores
+    logits_context: torch.Tensor
 
 
 class SVIPModel(ImageZSLModel):
@@ -174,7 +155,7 @@ class SVIPModel(ImageZSLModel):
             if vectors.ndim != 2 or vectors.shape[0] != num_attributes:
                 raise UsageError(f"expected ({num_attributes}, D) attribute word vectors, got {tuple(vectors.shape)}")
             self.register_buffer("word_vectors", vectors)
-            self.w2p = WordToPatch(vectors.shape[1], num_attributes, backbone.dim, g * g)
+            self.w2p = WordToPatch(vectors.shape[1], num_attributes, backbone.dim, g * g, options.fill_layout)
             self.fill_embedding = None
         else:
             self.word_vectors = None
@@ -209,8 +190,26 @@ class SVIPModel(ImageZSLModel):
         return self.backbone.group_patches(tokens, self.options.group_size)
 
     def patch_scores(self, grouped_embeddings: torch.Tensor) -> torch.Tensor:
-        """Eq. 5: the patch classifier's logits (B, G) on grouped input patch embeddings."""
-        return self.patch_classifier(grouped_embeddings).squeeze(-1)
+        """Eq. 5: the patch classifier's keep-logits (B, G) on grouped input patch embeddings.
+
+        With ``patch_logit="fill"`` the classifier's own output scores "fill"
+        (the code's label 1) and is negated here; BCE(sigmoid(-z), 1 - y) equals
+        BCE(sigmoid(z), y), so the loss and its gradients are the code's.
+        """
+        raw = self.patch_classifier(grouped_embeddings).squeeze(-1)
+        return -raw if self.options.patch_logit == "fill" else raw
+
+    def group_attention_scores(self, cls_attention: torch.Tensor) -> torch.Tensor:
+        """(B, N) class-token attention over patches -> (B, G) group scores used for selection.
+
+        ``grid``: the mean over each group's g x g patches (the groups that are
+        selected). ``raster``: the mean over g^2 consecutive raster-order patches,
+        the code's ``view(B, 1, 7, 7, 4).mean(-1)``, which mostly are not the
+        patches of the group it then selects.
+        """
+        if self.options.group_score == "raster":
+            return cls_attention.reshape(cls_attention.shape[0], self.num_groups, -1).mean(-1)
+        return cls_attention[:, self.group_index].mean(-1)
 
     def contextualise(self, grouped_embeddings: torch.Tensor, kept: torch.Tensor | None) -> torch.Tensor:
         """Eq. 9: add ``e`` to the groups outside S_M (``kept`` (B, G) bool; None: to every group)."""
@@ -259,13 +258,18 @@ class SVIPModel(ImageZSLModel):
         if pool_ids is not None:
             tokens = tokens.gather(1, pool_ids.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
         per_group = self.attribute_head(tokens)  # (B, M, K)
-        return per_group.amax(1) if self.options.pooling == "max" else per_group.mean(1)
+        return self._pool(per_group)
+
+    def _pool(self, values: torch.Tensor) -> torch.Tensor:
+        """Pool (B, M, X) over the groups (dim 1)."""
+        return values.amax(1) if self.options.pooling == "max" else values.mean(1)
 
     def _similar_groups(self, out: PassOutput) -> torch.Tensor:
-        """Reference code, second pass: the M groups most similar to the mean output group token."""
-        pooled = out.groups.mean(1, keepdim=True)
-        similarity = F.cosine_similarity(out.groups, pooled, dim=-1)
-        return similarity.topk(min(self.options.num_kept, out.groups.shape[1]), dim=-1).indices
+        """Code, second pass: the M groups with the largest dot product with the pooled output group token."""
+        pooled = self._pool(out.groups).unsqueeze(-1)  # (B, g^2 D, 1), pooled like the code's self.pool
+        similarity = (out.groups @ pooled).squeeze(-1)  # (B, G)
+        chosen = similarity.topk(min(self.options.num_kept, out.groups.shape[1]), dim=-1).indices
+        return chosen.sort(dim=-1).values
 
     def _pool_ids(self, out: PassOutput, kept_ids: torch.Tensor | None, stage: str) -> torch.Tensor | None:
         """Which groups P2A pools over in ``stage`` ("original", "contextualised", "inference")."""
@@ -295,35 +299,67 @@ class SVIPModel(ImageZSLModel):
         learned = self.patch_scores(self.group_tokens(self.backbone.patch_embed(images)))
         return selection.selection_scores(self.options.selection, learned, self._batch_object_fraction())
 
+    def normalised_class_attributes(self, class_attributes: torch.Tensor) -> torch.Tensor:
+        """Class attribute vectors as the scoring uses them (L2-normalised; the code adds 1e-5 to the norm)."""
+        if self.options.scoring == "dot":
+            return class_attributes / (class_attributes.norm(dim=-1, keepdim=True) + DOT_SCORING_EPS)
+        return F.normalize(class_attributes, dim=-1)
+
+    def _scores(self, attributes: torch.Tensor, class_attributes: torch.Tensor) -> torch.Tensor:
+        """Unscaled class scores (B, C): cos(a_hat, a_y) (Eq. 11) or the code's a_hat . a_y / (||a_y|| + 1e-5)."""
+        if self.options.scoring == "dot":
+            return attributes @ self.normalised_class_attributes(class_attributes).T
+        return losses.cosine_logits(attributes, class_attributes, 1.0)
+
     def _logits(self, attributes: torch.Tensor, class_attributes: torch.Tensor) -> torch.Tensor:
-        return losses.cosine_logits(attributes, class_attributes, self.options.sigma)
+        return self.options.sigma * self._scores(attributes, class_attributes)
 
     # ------------------------------------------------------------------ ImageZSLModel
     def training_losses(self, images: torch.Tensor, targets: torch.Tensor,
                         class_attributes: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Eq. 14 on one batch: ``loss`` plus its terms ``cls``, ``consistency``, ``patch``, ``decorrelation``."""
+        """Eq. 14 on one batch: ``loss`` plus its terms ``cls``, ``consistency``, ``patch``, ``decorrelation``, ``mse``."""
+        return self.training_trace(images, targets, class_attributes).losses
+
+    def training_trace(self, images: torch.Tensor, targets: torch.Tensor,
+                       class_attributes: torch.Tensor) -> "TrainingTrace":
+        """One training step's forward pass with its intermediate values (what the losses are made of)."""
         opt = self.options
-        original, contextualised, kept_ids, terms = self._two_passes(images)
-        logits_original = self._logits(self.predict_attributes(original, self._pool_ids(original, kept_ids, "original")),
-                                       class_attributes)
-        logits_context = self._logits(
-            self.predict_attributes(contextualised, self._pool_ids(contextualised, kept_ids, "contextualised")),
-            class_attributes)
-        terms["cls"] = F.cross_entropy(logits_original.float(), targets) + F.cross_entropy(logits_context.float(), targets)
-        if opt.consistency == "jsd":
-            terms["consistency"] = losses.jensen_shannon(logits_original, logits_context)
-        else:
-            terms["consistency"] = losses.temperature_kl(logits_context, logits_original, opt.consistency_temperature)
+        passes = self._two_passes(images)
+        original, contextualised, kept_ids = passes.original, passes.contextualised, passes.kept_ids
+        context_pool_ids = self._pool_ids(contextualised, kept_ids, "contextualised")
+        attributes_original = self.predict_attributes(original, self._pool_ids(original, kept_ids, "original"))
+        attributes_context = self.predict_attributes(contextualised, context_pool_ids)
+        scores_original = self._scores(attributes_original, class_attributes)
+        scores_context = self._scores(attributes_context, class_attributes)
+        logits_original, logits_context = opt.sigma * scores_original, opt.sigma * scores_context
+        ce_original = F.cross_entropy(logits_original.float(), targets)
+        ce_context = F.cross_entropy(logits_context.float(), targets)
+        terms: dict[str, torch.Tensor] = {"cls": ce_original + ce_context}
+        pair = (logits_original, logits_context) if opt.consistency_scores == "scaled" else (scores_original, scores_context)
+        terms["consistency"] = losses.consistency(opt.consistency, *pair, opt.consistency_temperature)
         loss = terms["cls"] + opt.lambda_jsd * terms["consistency"]
-        if "patch" in terms:
+        if passes.patch_logits is not None:
+            terms["patch"] = losses.patch_loss(passes.patch_logits, passes.patch_targets)
             loss = loss + opt.lambda_patch * terms["patch"]
         if opt.decorrelation_weight > 0:
-            terms["decorrelation"] = losses.group_decorrelation(self.attribute_head.weight, self.group_membership)
-            loss = loss + opt.decorrelation_weight * terms["decorrelation"]
-        return {"loss": loss, **terms}
+            terms["decorrelation"] = losses.group_decorrelation(attributes_context, self.group_membership)
+            weight = opt.decorrelation_weight ** 2 if opt.decorrelation_weight_twice else opt.decorrelation_weight
+            loss = loss + weight * terms["decorrelation"]
+        if opt.lambda_mse > 0:
+            wanted = self.normalised_class_attributes(class_attributes)[targets]
+            terms["mse"] = F.mse_loss(attributes_original, wanted) + F.mse_loss(attributes_context, wanted)
+            loss = loss + opt.lambda_mse * terms["mse"]
+        return TrainingTrace(
+            losses={"loss": loss, **terms}, ce_original=ce_original, ce_context=ce_context, kept_ids=kept_ids,
+            attention_group_scores=passes.attention_group_scores, patch_logits=passes.patch_logits,
+            patch_targets=passes.patch_targets, fill_vector=self.fill_vector() if kept_ids is not None else None,
+            context_pool_ids=context_pool_ids, attributes_original=attributes_original,
+            attributes_context=attributes_context, scores_original=scores_original, scores_context=scores_context,
+            logits_original=logits_original, logits_context=logits_context,
+        )
 
-    def _two_passes(self, images: torch.Tensor) -> tuple[PassOutput, PassOutput, torch.Tensor | None, dict]:
-        """The passes on Z^0 and Z^0', the selection S_M (B, M) or None, and the patch loss term.
+    def _two_passes(self, images: torch.Tensor) -> "_Passes":
+        """The passes on Z^0 and Z^0', the selection S_M (B, M) or None, and the patch classifier's inputs to its loss.
 
         When the second pass's input does not depend on the first pass (selection
         by the patch classifier, or no selection) and both have the same length,
@@ -332,7 +368,6 @@ class SVIPModel(ImageZSLModel):
         opt = self.options
         v = self.backbone.patch_embed(images)
         grouped = self.group_tokens(v)
-        terms: dict[str, torch.Tensor] = {}
         patch_logits = self.patch_scores(grouped) if opt.use_ssps else None
         independent = not opt.use_ssps or (opt.selection_in_training == "classifier" and opt.use_psc)
         if independent and self.fuse_passes:
@@ -343,16 +378,16 @@ class SVIPModel(ImageZSLModel):
         else:
             original = self._run(v, need_cls_attention=opt.use_ssps)
             kept_ids = None
+        attention_scores = targets_patch = None
         if opt.use_ssps:
-            attention_scores = original.cls_attention[:, self.group_index].mean(-1)  # Eq. 4 per group (B, G)
+            attention_scores = self.group_attention_scores(original.cls_attention)  # Eq. 4 per group (B, G)
             targets_patch = losses.pseudo_labels(attention_scores, opt.num_kept, opt.pseudo_labels)
-            terms["patch"] = losses.patch_loss(patch_logits, targets_patch)
             if kept_ids is None:
                 source = patch_logits if opt.selection_in_training == "classifier" else attention_scores
                 kept_ids = self._select(source)
         if not (independent and self.fuse_passes):
             contextualised = self.contextualised_pass(v, grouped, kept_ids)
-        return original, contextualised, kept_ids, terms
+        return _Passes(original, contextualised, kept_ids, attention_scores, patch_logits, targets_patch)
 
     def _inference_pass(self, images: torch.Tensor) -> tuple[PassOutput, torch.Tensor | None]:
         """One pass: the patch classifier picks S_M, the rest is contextualised (or removed)."""
