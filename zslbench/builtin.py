@@ -24,9 +24,9 @@ def register_datasets(register: Callable) -> None:
 
 @hookimpl
 def register_backbones(register: Callable) -> None:
-    from zslbench import backbones
+    from zslbench import backbone_catalog  # names only: torch and timm load when a backbone is built
 
-    for spec in backbones.backbone_specs():
+    for spec in backbone_catalog.backbone_specs():
         register(spec)
 
 

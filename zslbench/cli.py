@@ -34,7 +34,36 @@ class ZSLBenchGroup(click.Group):
             raise CLIError(str(exc), exc.exit_code) from None
 
 
-@click.group(cls=ZSLBenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+#: Commands that live in their own modules (one job each), imported only when named
+#: (or listed by --help), so that `zslbench --version` or `zslbench list` load none of them.
+LAZY_COMMANDS: dict[str, str] = {
+    "cache": "zslbench.cache_cli:cache",
+    "compare": "zslbench.compare:compare_command",
+    "ablate": "zslbench.ablate:ablate_command",
+    "report": "zslbench.report:report_command",
+    "explain": "zslbench.explain:explain_command",
+    "sweep": "zslbench.sweep.cli:sweep_command",
+}
+
+
+class MainGroup(ZSLBenchGroup):
+    """The top-level group: built-in commands plus :data:`LAZY_COMMANDS`."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in LAZY_COMMANDS:
+            import importlib
+
+            module, attr = LAZY_COMMANDS[name].split(":")
+            command = getattr(importlib.import_module(module), attr)
+            self.add_command(command, name)
+        return command
+
+
+@click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(zslbench.__version__, prog_name="zslbench")
 def main() -> None:
     """zslbench: a pluggable zero-shot learning benchmark toolkit."""
@@ -244,25 +273,6 @@ def data_show(name: str, out: str, root: str | None, per_class: int, max_classes
     dataset = registry.datasets.get(name).load(DataConfig(root=root))
     path = save_example_grid(dataset, out, per_class=per_class, max_classes=max_classes, show_masks=masks)
     click.echo(f"wrote {path}")
-
-
-def _mount_optional_commands() -> None:
-    """Commands that live in their own modules (one job each)."""
-    import importlib
-
-    for module, attr in (("zslbench.cache_cli", "cache"), ("zslbench.compare", "compare_command"),
-                         ("zslbench.ablate", "ablate_command"), ("zslbench.report", "report_command"),
-                         ("zslbench.explain", "explain_command")):
-        try:
-            command = getattr(importlib.import_module(module), attr)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        main.add_command(command)
-
-
-_mount_optional_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

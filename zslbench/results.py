@@ -34,7 +34,7 @@ import numpy as np
 from zslbench import registry
 from zslbench.data.dataset import SINGLE_LABEL
 from zslbench.errors import UsageError, ZSLBenchError
-from zslbench.store import RunRecord, scan_runs
+from zslbench.store import RunRecord, scan_runs, store_dirs
 
 #: Headline metrics of every single-label run, in table order.
 STANDARD_METRICS = ("t1", "u", "s", "h", "ausuc")
@@ -84,10 +84,9 @@ def _stored_names(root: Path) -> tuple[set[str], set[str]]:
     """Dataset and method directory names of the store (cheap: no file is read)."""
     datasets, methods = set(), set()
     if Path(root).is_dir():
-        for ds_dir in Path(root).iterdir():
-            if ds_dir.is_dir():
-                datasets.add(ds_dir.name)
-                methods.update(m.name for m in ds_dir.iterdir() if m.is_dir())
+        for ds_dir in store_dirs(root):
+            datasets.add(ds_dir.name)
+            methods.update(m.name for m in store_dirs(ds_dir))
     return datasets, methods
 
 

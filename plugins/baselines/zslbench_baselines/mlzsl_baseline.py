@@ -5,25 +5,21 @@ pooled feature into the label word-vector space, and each label's score is the
 dot product with its word vector (a linear visual-semantic embedding, as in
 the "Fast0Tag"-style baselines of the field). It is trained with the same
 ranking loss as Epsilon (:func:`zslbench.multilabel.losses.rank_loss`), on the
-same backbone and training recipe, so the two differ only in the head.
+same backbone and training recipe, so the two differ only in the head. The
+model is in :mod:`zslbench_baselines.mlzsl_baseline_model`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-
-from zslbench.backbones import ViTAdapter, create_backbone
 from zslbench.data.dataset import MULTI_LABEL
-from zslbench.errors import UsageError
-from zslbench.methods import ImageZSLModel, MethodContext, MethodSpec
-from zslbench.multilabel.losses import rank_loss
+from zslbench.methods import MethodContext, MethodSpec
 from zslbench.multilabel.specs import default_backbone
 
-POOLING = ("mean", "cls", "cls+mean")
+if TYPE_CHECKING:
+    from zslbench_baselines.mlzsl_baseline_model import PooledLinearEmbedding
 
 
 @dataclass
@@ -32,42 +28,6 @@ class MLZSLBaselineOptions:
 
     pooling: str = "mean"  # what is projected: mean patch feature | cls | both concatenated
     margin: float = 1.0  # ranking-loss margin
-
-
-class PooledLinearEmbedding(ImageZSLModel):
-    """Pooled backbone feature -> linear map to word-vector space -> dot product with each label vector."""
-
-    def __init__(self, backbone: ViTAdapter, word_dim: int, options: MLZSLBaselineOptions):
-        super().__init__()
-        if options.pooling not in POOLING:
-            raise UsageError(f"method.pooling is one of {', '.join(POOLING)}, not {options.pooling!r}")
-        if options.margin <= 0:
-            raise UsageError("method.margin must be positive")
-        self.options = options
-        self.backbone = backbone
-        dim_in = 2 * backbone.dim if options.pooling == "cls+mean" else backbone.dim
-        self.projection = nn.Linear(dim_in, word_dim)
-
-    def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """Image embeddings (B, Dw) in the word-vector space."""
-        cls, patches = self.backbone.encode(images)
-        pooled = {"mean": lambda: patches.mean(dim=1), "cls": lambda: cls,
-                  "cls+mean": lambda: torch.cat([cls, patches.mean(dim=1)], dim=-1)}[self.options.pooling]()
-        return self.projection(pooled)
-
-    def class_scores(self, images: torch.Tensor, class_attributes: torch.Tensor) -> torch.Tensor:
-        """Scores (B, L) = embedding . label word vector."""
-        embedding = self.embed(images)
-        return embedding @ class_attributes.to(embedding.dtype).T
-
-    def training_losses(self, images: torch.Tensor, targets: torch.Tensor,
-                        class_attributes: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The ranking loss on (B, L_s) targets of +1 / -1 / 0."""
-        loss = rank_loss(self.class_scores(images, class_attributes).float(), targets, margin=self.options.margin)
-        return {"loss": loss, "rank": loss.detach()}
-
-    def head_parameters(self) -> Iterable[nn.Parameter]:
-        return self.projection.parameters()
 
 
 def training_recipe(dataset_name: str) -> dict:
@@ -84,6 +44,11 @@ def training_recipe(dataset_name: str) -> dict:
 
 
 def build_mlzsl_baseline(context: MethodContext, options: MLZSLBaselineOptions) -> PooledLinearEmbedding:
+    # torch and timm are imported here, when a model is built, not when the method is registered.
+    from zslbench.backbones import create_backbone
+
+    from zslbench_baselines.mlzsl_baseline_model import PooledLinearEmbedding
+
     word_dim = int(context.extras.get("label_vector_dim", context.num_attributes))
     backbone = create_backbone(context.backbone or default_backbone(context.dataset_name), context.pretrained,
                                context.image_size)

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import zslbench
-from zslbench.backbones import create_backbone
 from zslbench.errors import UsageError
 from zslbench.methods import MethodContext, MethodSpec
 
 from zslbench_svip.attribute_groups import reference_attribute_groups
-from zslbench_svip.model import SVIPModel, SVIPOptions
+from zslbench_svip.options import SVIPOptions
+
+if TYPE_CHECKING:
+    from zslbench_svip.model import SVIPModel
 
 PAPER = "SVIP, ICCV 2025"
 REAL_DATASETS = ("cub", "awa2", "sun")
@@ -187,6 +189,11 @@ def published_results(row: str, table: str) -> dict:
 
 def build_svip(context: MethodContext, options: SVIPOptions) -> SVIPModel:
     """Build SVIP (any preset or variant) for ``context``."""
+    # The model (torch, timm) is imported here, not at registration: `zslbench list` must stay light.
+    from zslbench.backbones import create_backbone
+
+    from zslbench_svip.model import SVIPModel
+
     backbone = create_backbone(context.backbone or default_backbone(context.dataset_name),
                                context.pretrained, context.image_size)
     word_vectors = None

@@ -1,0 +1,82 @@
+"""The registered backbones by name, without importing torch or timm.
+
+``zslbench list`` and config resolution only need names, descriptions and
+image sizes; :mod:`zslbench.backbones` (torch, timm) is imported when a
+backbone is built.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from zslbench.registry import BackboneSpec
+
+#: Aggregations of attention maps into one class-token row (see :class:`AttentionAggregator`).
+AGGREGATIONS = ("eq4", "rollout")
+
+#: Pretrained-weight sources besides a checkpoint path.
+PRETRAINED_NONE = "none"
+PRETRAINED_TIMM = "timm"
+
+#: timm ViTs registered by name (any other timm ViT is reachable as ``timm:<name>``).
+REGISTERED_TIMM_VITS = (
+    "vit_base_patch16_224",
+    "vit_small_patch16_224",
+    "vit_tiny_patch16_224",
+    "vit_large_patch16_224",
+    "deit_small_patch16_224",
+)
+
+
+@dataclass(frozen=True)
+class ViTConfig:
+    """A from-scratch ViT configuration (built with timm's ``VisionTransformer``)."""
+
+    image_size: int
+    patch_size: int
+    embed_dim: int
+    depth: int
+    num_heads: int
+    mlp_ratio: float = 4.0
+    description: str = ""
+
+
+#: Small ViTs for the synthetic datasets, trained from random initialisation.
+SYNTHETIC_VIT_CONFIGS: dict[str, ViTConfig] = {
+    "vit-synthetic": ViTConfig(
+        image_size=64, patch_size=8, embed_dim=96, depth=4, num_heads=3,
+        description="from-scratch ViT for `synthetic`: 64 px, 8x8 patches (8x8 grid), 4 blocks, width 96, 3 heads",
+    ),
+    "vit-synthetic-tiny": ViTConfig(
+        image_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3,
+        description="from-scratch ViT for `synthetic-tiny` and tests: 32 px, 8x8 patches (4x4 grid), 2 blocks, width 48",
+    ),
+}
+
+
+def backbone_names() -> list[str]:
+    """Registered backbone names (any other timm ViT is reachable as ``timm:<name>``)."""
+    return [*SYNTHETIC_VIT_CONFIGS, *REGISTERED_TIMM_VITS]
+
+
+def _create_backbone(name: str, pretrained: str | None = None, image_size: int | None = None) -> Any:
+    from zslbench.backbones import create_backbone
+
+    return create_backbone(name, pretrained, image_size)
+
+
+def backbone_specs() -> list[BackboneSpec]:
+    """Specs of the registered backbones (the core registers them)."""
+    specs = [
+        BackboneSpec(name=name, create=functools.partial(_create_backbone, name),
+                     description=cfg.description, image_size=cfg.image_size)
+        for name, cfg in SYNTHETIC_VIT_CONFIGS.items()
+    ]
+    for name in REGISTERED_TIMM_VITS:
+        specs.append(BackboneSpec(
+            name=name, create=functools.partial(_create_backbone, name),
+            description=f"timm {name} (pretrained weights from the local timm/Hugging Face cache)", image_size=224,
+        ))
+    return specs
