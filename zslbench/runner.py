@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from zslbench import distributed, registry
+# torch (and zslbench.distributed, which needs it) are imported by the functions that train:
+# resolving a config (report, sweep planning) must stay light.
+from zslbench import registry
 from zslbench.config import RunConfig, build_dataclass, deep_merge, load_toml, parse_set, resolve_run_config
 from zslbench.data.dataset import SINGLE_LABEL, ZSLDataset, validation_split
 from zslbench.errors import DataError, UsageError, ZSLBenchError
@@ -187,6 +188,7 @@ def load_dataset(cfg: RunConfig, require_images: bool = True) -> ZSLDataset:
 
 def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress: bool = True) -> RunOutcome:
     """Carry out a run and store it; returns where it was stored and its metrics."""
+    from zslbench import distributed
     from zslbench.engine import resolve_device, seed_everything
 
     cfg, spec = resolved.config, resolved.method
@@ -304,6 +306,8 @@ def input_normalisation(cfg: RunConfig) -> tuple[tuple[float, ...], tuple[float,
 
 
 def _evaluate_image_model(model, dataset: ZSLDataset, test_sets: dict, cfg: RunConfig, device, gamma: float | None):
+    import torch
+
     from zslbench.engine import score_images
     from zslbench.evaluation import evaluate
 
@@ -324,6 +328,8 @@ def _evaluate_with_curve(seen_scores, seen_labels, unseen_scores, unseen_labels,
 
 def _train_phase(resolved: ResolvedRun, dataset: ZSLDataset, device, checkpoint: Path, resume: bool,
                  progress: bool, label: str, epochs: int | None = None, on_epoch_end_factory=None):
+    import torch
+
     from zslbench.engine import seed_everything, train
 
     cfg = resolved.config
@@ -377,6 +383,9 @@ def _mean_throughput(history) -> float:
 def _validate_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_dir: Path, resume: bool,
                            progress: bool):
     """GBU phase 1: choose the epoch count and gamma on validation data only."""
+    import torch
+
+    from zslbench import distributed
     from zslbench.evaluation import choose_calibration, evaluate
 
     cfg = resolved.config
@@ -419,9 +428,15 @@ def _validate_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, r
     return validation, validation["chosen_gamma"], validation["chosen_epochs"], validation["seconds"]
 
 
-@torch.no_grad()
 def _patch_selection_scores(model, dataset: ZSLDataset, test_sets: dict, device, batch_size: int) -> dict | None:
     """Precision/recall of a method's kept patches against the object masks (synthetic data)."""
+    import torch
+
+    with torch.no_grad():
+        return _patch_selection(model, dataset, test_sets, device, batch_size)
+
+
+def _patch_selection(model, dataset: ZSLDataset, test_sets: dict, device, batch_size: int) -> dict | None:
     if dataset.masks is None or not hasattr(model, "patch_selection"):
         return None
     from torch.utils.data import DataLoader

@@ -39,22 +39,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zslbench.config import parse_set
+from zslbench.config import toml_literal
 from zslbench.errors import UsageError
 
 #: The tag prefix that identifies a run of a sweep (``run-key:<hash>``).
 RUN_KEY_TAG = "run-key:"
-
-
-def toml_literal(value: Any, bare_words: bool = True) -> str:
-    """``value`` as ``--set`` reads it back: bare words stay bare, everything else is a one-line TOML literal."""
-    import tomli_w
-
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_literal(v, bare_words=False) for v in value) + "]"
-    if bare_words and isinstance(value, str) and parse_set([f"v={value}"]).get("v") == value:
-        return value
-    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
 
 
 @dataclass(frozen=True)
