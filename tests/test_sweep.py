@@ -76,7 +76,7 @@ def test_grid_expands_into_run_commands(tmp_path):
     ('methods = []\ndatasets = ["synthetic-tiny"]', "`methods` must be a non-empty list"),
     ('methods = ["baseline"]\ndatasets = ["synthetic-tiny"]\nseed = 1', "unknown key(s) seed"),
     ('methods = ["baseline"]\ndatasets = ["synthetic-tiny"]\n[grid]\n"train.lr" = []', "non-empty list of values"),
-    ('methods = ["baseline"]\ndatasets = ["synthetic-tiny"]\n[slurm]\ngpus = 1', "unknown key(s) in [slurm]: gpus"),
+    ('methods = ["baseline"]\ndatasets = ["synthetic-tiny"]\n[slurm]\ngpus = 1', "unknown config key 'slurm.gpus'"),
 ])
 def test_bad_sweep_files_are_usage_errors(tmp_path, text, message):
     with pytest.raises(UsageError, match=re.escape(message)):

@@ -27,6 +27,12 @@ class SweepFailed(ZSLBenchError):
     exit_code = 1
 
 
+class SweepInterrupted(ZSLBenchError):
+    """Ctrl-C during a sweep: the running runs saved their state and resume on the next attempt."""
+
+    exit_code = 130
+
+
 @dataclass(frozen=True)
 class Job:
     """One run to carry out: its spec and the exact command (a new run, or ``--resume DIR``)."""
@@ -177,8 +183,14 @@ def execute_plan(plan: Plan, executor: Executor, title: str, record: SweepRecord
     """Run every job of ``plan``; returns their outcomes (failures included, in the order they ended)."""
     progress = progress or SweepProgress(title, len(plan.jobs))
     tracker = Tracker(progress, record, executor.name)
-    with progress:
-        executor.run(plan.jobs, plan.root, tracker)
+    try:
+        with progress:
+            executor.run(plan.jobs, plan.root, tracker)
+    except KeyboardInterrupt:
+        raise SweepInterrupted(f"{title} interrupted after {len(tracker.outcomes)} of {len(plan.jobs)} runs; "
+                               "the running ones saved their state",
+                               "run the same command again: complete runs are skipped, interrupted ones resumed"
+                               ) from None
     return tracker.outcomes
 
 

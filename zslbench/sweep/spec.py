@@ -29,7 +29,6 @@ Relative ``out`` paths are relative to the sweep file's directory.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import json
@@ -39,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zslbench.config import toml_literal
+from zslbench.config import build_dataclass, toml_literal
 from zslbench.errors import UsageError
 
 #: The tag prefix that identifies a run of a sweep (``run-key:<hash>``).
@@ -197,11 +196,10 @@ def _section(raw: dict, key: str, settings_type: type, path: Path) -> Any:
     section = raw.get(key, {})
     if not isinstance(section, dict):
         raise UsageError(f"{path}: [{key}] must be a table")
-    known = {f.name for f in dataclasses.fields(settings_type)}
-    unknown = sorted(set(section) - known)
-    if unknown:
-        raise UsageError(f"{path}: unknown key(s) in [{key}]: {', '.join(unknown)}", f"known: {', '.join(sorted(known))}")
-    return settings_type(**section)
+    try:
+        return build_dataclass(settings_type, section, prefix=f"{key}.")
+    except UsageError as exc:
+        raise UsageError(f"{path}: {exc.message}", exc.hint) from None
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
@@ -236,11 +234,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
     tags = raw.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise UsageError(f"{path}: `tags` must be a list of strings")
-    try:
-        local = _section(raw, "local", LocalSettings, path)
-        slurm = _section(raw, "slurm", SlurmSettings, path)
-    except TypeError as exc:
-        raise UsageError(f"{path}: {exc}") from None
+    local = _section(raw, "local", LocalSettings, path)
+    slurm = _section(raw, "slurm", SlurmSettings, path)
     return SweepSpec(name=str(raw.get("name", path.stem)), methods=_names(raw, "methods", path),
                      datasets=_names(raw, "datasets", path), seeds=list(dict.fromkeys(seeds)), sets=dict(sets),
                      grid=dict(grid), protocol=raw.get("protocol"), tags=list(tags), out=out, local=local,
