@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zslbench.multilabel.losses import rank_loss
-from zslbench.multilabel.metrics import evaluate_multilabel
+from zslbench.training.losses import rank_loss
+from zslbench.evaluation.multi_label import evaluate_multilabel
 
 NUM_IMAGES = 100_000
 NUM_SEEN, NUM_UNSEEN = 925, 81  # NUS-WIDE

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from zslbench import registry
-from zslbench.ablate import ablation_roles, config_matches, parse_seeds
+from zslbench.results.ablate import ablation_roles, config_matches, parse_seeds
 from zslbench.cli import main
 from zslbench.errors import UsageError
 from zslbench.methods import MethodSpec

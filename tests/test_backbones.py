@@ -1,12 +1,12 @@
-"""Tests of zslbench.backbones: the ViT adapter, attention aggregation, grouping, weights."""
+"""Tests of zslbench.models.backbones: the ViT adapter, attention aggregation, grouping, weights."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from zslbench import backbones
-from zslbench.backbones import (
+from zslbench.models import backbones
+from zslbench.models.backbones import (
     AttentionAggregator,
     ViTAdapter,
     backbone_specs,

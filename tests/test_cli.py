@@ -99,7 +99,7 @@ def test_resume_matches_uninterrupted_run(example_plugin, tmp_path, monkeypatch)
     assert invoke("run", "pixel-attr", "-d", "example-bars", "--out", tmp_path / "full", "--epochs", "3", "--quiet").exit_code == 0
     (full,) = _runs(tmp_path / "full")
 
-    from zslbench import engine
+    from zslbench.training import engine
 
     real_save = engine.atomic_torch_save
     calls = {"n": 0}

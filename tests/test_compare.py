@@ -1,4 +1,4 @@
-"""``zslbench compare`` and the selection/aggregation in zslbench.results, on hand-written run directories."""
+"""``zslbench compare`` and the selection/aggregation in zslbench.results.selection, on hand-written run directories."""
 
 from __future__ import annotations
 

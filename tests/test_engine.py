@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from zslbench.config import TrainConfig
-from zslbench.engine import lr_for_epoch, score_images, train
+from zslbench.training.engine import lr_for_epoch, score_images, train
 from zslbench.methods import ImageZSLModel
 
 

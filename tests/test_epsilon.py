@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from zslbench.backbones import create_backbone
+from zslbench.models.backbones import create_backbone
 from zslbench.errors import UsageError
-from zslbench.multilabel.losses import rank_loss
+from zslbench.training.losses import rank_loss
 
 REPO = Path(__file__).resolve().parent.parent
 for plugin in ("epsilon", "baselines"):  # importable before `make install` has installed the plugins

@@ -13,7 +13,7 @@ from torch import nn
 from zslbench import registry, store
 from zslbench.cli import main
 from zslbench.data.dataset import ArrayImages, ZSLDataset
-from zslbench.explain import explain, load_trained_model, prepare_image
+from zslbench.results.explain import explain, load_trained_model, prepare_image
 from zslbench.methods import ImageZSLModel, MethodSpec
 from zslbench.registry import DatasetSpec, Entry, Origin
 

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from torch import nn
 
 from zslbench import features as F
+from zslbench.features import extract, fileformat
 from zslbench.data.dataset import ArrayImages, FileImages, ZSLDataset
 from zslbench.errors import DataError, UsageError
 
@@ -344,7 +345,7 @@ def test_disk_full_leaves_an_incomplete_entry_that_resumes(monkeypatch):
     ds = make_dataset(n_per_class=10)
     feats = random_features(ds)
     cache, key = F.FeatureCache(), array_key(ds)
-    real_write, calls = F._write_chunk, []
+    real_write, calls = fileformat._write_chunk, []
 
     def full_disk(*args, **kwargs):
         calls.append(1)
@@ -352,14 +353,14 @@ def test_disk_full_leaves_an_incomplete_entry_that_resumes(monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(*args, **kwargs)
 
-    monkeypatch.setattr(F, "_write_chunk", full_disk)
+    monkeypatch.setattr(fileformat, "_write_chunk", full_disk)
     with pytest.raises(DataError, match="disk full"):
         cache.build_from_source(ds, ChunkSource(feats), key, chunk_rows=4)
     assert cache.path_for(key).exists()
     with h5py.File(cache.path_for(key), "r") as f:
         assert not f.attrs["complete"]
     assert cache.lookup(key) is None
-    monkeypatch.setattr(F, "_write_chunk", real_write)
+    monkeypatch.setattr(fileformat, "_write_chunk", real_write)
     entry = cache.build_from_source(ds, ChunkSource(feats), key, chunk_rows=4)
     np.testing.assert_array_equal(cache.read(entry, "test_unseen").features, feats[ds.splits["test_unseen"]])
 
@@ -551,12 +552,12 @@ def cli_registry(monkeypatch):
     monkeypatch.setattr(registry, "datasets", registry.Registry("dataset"))
     registry.datasets.add("tiny", DatasetSpec("tiny", load=lambda cfg: make_dataset(), default_image_size=8),
                           Origin("test"))
-    monkeypatch.setattr(F, "_default_backbone_factory", CountingFactory())
-    monkeypatch.setattr(F, "_default_transform_factory", lambda recipe, size, train, backbone_name=None: transform_factory(recipe, size, train))
+    monkeypatch.setattr(extract, "_default_backbone_factory", CountingFactory())
+    monkeypatch.setattr(extract, "_default_transform_factory", lambda recipe, size, train, backbone_name=None: transform_factory(recipe, size, train))
 
 
 def test_cli_build_ls_rm(cli_registry):
-    from zslbench.cache_cli import cache
+    from zslbench.features.cli import cache
 
     runner = CliRunner()
     assert "empty" in runner.invoke(cache, ["ls"]).output
@@ -573,7 +574,7 @@ def test_cli_build_ls_rm(cli_registry):
 
 
 def test_cli_user_errors_are_one_line(cli_registry):
-    from zslbench.cache_cli import cache
+    from zslbench.features.cli import cache
 
     runner = CliRunner()
     unknown = runner.invoke(cache, ["build", "--dataset", "nope", "--backbone", "fake-vit"])
@@ -592,7 +593,7 @@ def test_cli_imports_res101_of_a_miniature_xlsa17_copy_without_images(tmp_path):
         from tests.fixtures_xlsa17 import build_xlsa17_layout
     except ImportError:  # tests/ on sys.path
         from fixtures_xlsa17 import build_xlsa17_layout
-    from zslbench.cache_cli import cache
+    from zslbench.features.cli import cache
     from zslbench.config import DataConfig
     from zslbench.data import xlsa17
 

@@ -11,9 +11,10 @@ import pytest
 from zslbench.config import DataConfig
 from zslbench.data.dataset import MULTI_LABEL
 from zslbench.errors import DataError
-from zslbench.multilabel import nuswide, openimages, synthetic
-from zslbench.multilabel.files import SparseLabels, load_array_pickle
-from zslbench.multilabel.specs import dataset_specs
+from zslbench.data import nuswide, openimages
+from zslbench.data import synthetic_multilabel as synthetic
+from zslbench.data.multilabel_files import SparseLabels, load_array_pickle
+from zslbench.data.multilabel_specs import dataset_specs
 
 HASHING = DataConfig(text_encoder="hashing")
 
@@ -67,7 +68,7 @@ def test_labels_splits_and_objects_are_consistent(tiny_arrays):
 
 
 def test_load_builds_a_valid_multilabel_dataset_with_encoder_vectors():
-    from zslbench.text_encoders import HashingEncoder
+    from zslbench.models.text_encoders import HashingEncoder
 
     dataset = synthetic.load_synthetic_multilabel("synthetic-multilabel-tiny", HASHING)
     dataset.validate()

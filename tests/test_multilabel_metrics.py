@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from zslbench.errors import DataError, UsageError
-from zslbench.multilabel.metrics import (average_precisions, evaluate_multilabel, f1_at_k, mean_average_precision,
+from zslbench.evaluation.multi_label import (average_precisions, evaluate_multilabel, f1_at_k, mean_average_precision,
                                          top_k_indices)
 
 
@@ -63,7 +63,7 @@ def test_ap_matches_sklearn_on_random_data_with_ties_and_unannotated(seed):
 
 def test_ap_is_the_same_across_label_blocks(monkeypatch):
     """Blocking over labels (to bound memory) changes no value."""
-    import zslbench.multilabel.metrics as metrics
+    import zslbench.evaluation.multi_label as metrics
 
     rng = np.random.default_rng(3)
     scores = rng.standard_normal((50, 13)).astype(np.float32)

@@ -36,7 +36,7 @@ def multilabel_registry(monkeypatch):
         if importlib.util.find_spec(f"zslbench_{plugin}") is None:
             monkeypatch.syspath_prepend(str(REPO / "plugins" / plugin))
     load_plugins(force=True)
-    from zslbench.multilabel.specs import dataset_specs
+    from zslbench.data.multilabel_specs import dataset_specs
     from zslbench_baselines.mlzsl_baseline import MLZSL_METHODS
     from zslbench_epsilon.plugin import method_specs
 

@@ -1,4 +1,4 @@
-"""zslbench.plots: PNG files that exist, decode, and show the data they were given."""
+"""zslbench.results.plots: PNG files that exist, decode, and show the data they were given."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zslbench import plots, store
+from zslbench import store
+from zslbench.results import plots
 from zslbench.errors import DataError, UsageError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

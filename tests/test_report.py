@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from zslbench.cli import main
-from zslbench.report import reproduce_command, toml_literal
+from zslbench.results.report import reproduce_command, toml_literal
 
 from test_compare import single_label_test, two_methods, write_run
 from test_plots import assert_png

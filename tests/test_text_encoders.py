@@ -11,7 +11,7 @@ import pytest
 from zslbench.config import DataConfig
 from zslbench.data.dataset import ArrayImages, ZSLDataset
 from zslbench.errors import DataError, UnknownNameError, UsageError
-from zslbench.text_encoders import (
+from zslbench.models.text_encoders import (
     Glove6B50dEncoder,
     GloveFileEncoder,
     HashingEncoder,

@@ -11,7 +11,7 @@ import pytest
 import scipy.io
 
 from zslbench.config import DataConfig
-from zslbench.data import xlsa17
+from zslbench.data import xlsa17, xlsa17_specs
 from zslbench.data.check import CheckReport, check_dataset
 from zslbench.errors import DataError, UsageError
 
@@ -216,7 +216,7 @@ def test_load_res101_features(tmp_path):
 
 
 def test_dataset_specs(tmp_path):
-    specs = {s.name: s for s in xlsa17.dataset_specs()}
+    specs = {s.name: s for s in xlsa17_specs.dataset_specs()}
     assert set(specs) == {"awa2", "cub", "sun"}
     assert all(s.default_image_size == 224 and s.needs_download and s.homepage.startswith("https://") for s in specs.values())
     layout = build_xlsa17_layout(tmp_path, "cub")

@@ -1,7 +1,19 @@
-"""zslbench: a pluggable zero-shot learning benchmark toolkit."""
+"""zslbench: a pluggable zero-shot learning benchmark toolkit.
 
-__version__ = "0.1.0"
+The Python API (the command line is a thin layer over it)::
 
-from zslbench.hookspecs import hookimpl  # noqa: E402  (plugins write @zslbench.hookimpl)
+    import zslbench
 
-__all__ = ["__version__", "hookimpl"]
+    result = zslbench.run("ale", dataset="synthetic-tiny", epochs=1)
+    result.metrics["test"]["h"]
+    zslbench.load_runs(method="ale")
+
+Importing zslbench is light: torch and the engine load when a function needs them.
+"""
+
+from zslbench.api import Run, evaluate, list_datasets, list_methods, load_dataset, load_runs, run
+from zslbench.hookspecs import hookimpl  # plugins write @zslbench.hookimpl
+from zslbench.version import __version__
+
+__all__ = ["Run", "__version__", "evaluate", "hookimpl", "list_datasets", "list_methods", "load_dataset",
+           "load_runs", "run"]

@@ -8,31 +8,37 @@ and the text encoders. The core registers no method: methods are plugins.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from zslbench.hookspecs import hookimpl
 
 
 @hookimpl
 def register_datasets(register: Callable) -> None:
-    from zslbench.data import synthetic, xlsa17
-    from zslbench.multilabel import specs as multilabel_specs
+    from zslbench.data import synthetic, xlsa17_specs
+    from zslbench.data import multilabel_specs
 
-    for spec in (*synthetic.dataset_specs(), *xlsa17.dataset_specs(), *multilabel_specs.dataset_specs()):
+    for spec in (*synthetic.dataset_specs(), *xlsa17_specs.dataset_specs(), *multilabel_specs.dataset_specs()):
         register(spec)
+
+
+def _create_backbone(name: str, pretrained: str | None = None, image_size: int | None = None) -> Any:
+    from zslbench.models.backbones import create_backbone
+
+    return create_backbone(name, pretrained, image_size)
 
 
 @hookimpl
 def register_backbones(register: Callable) -> None:
-    from zslbench import backbone_catalog  # names only: torch and timm load when a backbone is built
+    from zslbench.models import catalog  # names only: torch and timm load when a backbone is built
 
-    for spec in backbone_catalog.backbone_specs():
+    for spec in catalog.backbone_specs(_create_backbone):
         register(spec)
 
 
 @hookimpl
 def register_text_encoders(register: Callable) -> None:
-    from zslbench import text_encoders
+    from zslbench.models import text_encoders
 
     for spec in text_encoders.text_encoder_specs():
         register(spec)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-import zslbench
+from zslbench.version import __version__
+from zslbench import api
 from zslbench.errors import ZSLBenchError
 
 
@@ -37,11 +38,11 @@ class ZSLBenchGroup(click.Group):
 #: Commands that live in their own modules (one job each), imported only when named
 #: (or listed by --help), so that `zslbench --version` or `zslbench list` load none of them.
 LAZY_COMMANDS: dict[str, str] = {
-    "cache": "zslbench.cache_cli:cache",
-    "compare": "zslbench.compare:compare_command",
-    "ablate": "zslbench.ablate:ablate_command",
-    "report": "zslbench.report:report_command",
-    "explain": "zslbench.explain:explain_command",
+    "cache": "zslbench.features.cli:cache",
+    "compare": "zslbench.results.compare:compare_command",
+    "ablate": "zslbench.results.ablate:ablate_command",
+    "report": "zslbench.results.report:report_command",
+    "explain": "zslbench.results.explain:explain_command",
     "sweep": "zslbench.sweep.cli:sweep_command",
 }
 
@@ -64,7 +65,7 @@ class MainGroup(ZSLBenchGroup):
 
 
 @click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(zslbench.__version__, prog_name="zslbench")
+@click.version_option(__version__, prog_name="zslbench")
 def main() -> None:
     """zslbench: a pluggable zero-shot learning benchmark toolkit."""
 
@@ -94,20 +95,13 @@ def main() -> None:
 def run(method, dataset, config_file, set_items, seed, protocol, epochs, device, backbone, pretrained, data_root,
         skip_bad_images, out, tags, resume_dir, quiet, nproc) -> None:
     """Train and evaluate METHOD on a dataset; store the run."""
-    from zslbench.runner import execute_run, resolve_resume, resolve_run
+    from zslbench.training import distributed
 
     if nproc and nproc > 1:
         _exec_torchrun(nproc)
-
-    if resume_dir:
-        resolved = resolve_resume(Path(resume_dir))
-    else:
-        resolved = resolve_run(method, dataset, config_file, set_items,
-                               _overrides(seed, protocol, epochs, device, backbone, pretrained, data_root,
-                                          skip_bad_images, out, tags))
-    outcome = execute_run(resolved, Path(resume_dir) if resume_dir else None, progress=not quiet)
-    from zslbench import distributed
-
+    outcome = api.run(method, dataset, config=config_file, set=set_items, resume=resume_dir, progress=not quiet,
+                      seed=seed, protocol=protocol, epochs=epochs, device=device, backbone=backbone,
+                      pretrained=pretrained, data_root=data_root, skip_bad_images=skip_bad_images, out=out, tags=tags)
     if distributed.is_main():
         _print_summary(outcome)
     distributed.shutdown()
@@ -132,38 +126,16 @@ def _exec_torchrun(nproc: int) -> None:
     os.execv(torchrun, [torchrun, "--standalone", "--nproc-per-node", str(nproc), "-m", "zslbench", *args])
 
 
-def _overrides(seed, protocol, epochs, device, backbone, pretrained, data_root, skip_bad_images, out, tags) -> dict:
-    layer: dict = {}
-    for key, value in (("seed", seed), ("protocol", protocol), ("backbone", backbone), ("pretrained", pretrained),
-                       ("out", out)):
-        if value is not None:
-            layer[key] = value
-    if tags:
-        layer["tags"] = list(tags)
-    if epochs is not None:
-        layer.setdefault("train", {})["epochs"] = epochs
-    if device is not None:
-        layer.setdefault("train", {})["device"] = device
-    if data_root is not None:
-        layer.setdefault("data", {})["root"] = data_root
-    if skip_bad_images:
-        layer.setdefault("data", {})["skip_bad_images"] = True
-    return layer
-
-
-def _print_summary(outcome) -> None:
+def _print_summary(outcome: api.Run) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    test = outcome.metrics.get("test", {})
+    from zslbench.tasks import get_task
+
+    test = outcome.test
     table = Table(title=f"{outcome.config.method} on {outcome.config.dataset} (seed {outcome.config.seed}, "
                         f"protocol {outcome.config.protocol})")
-    if outcome.metrics.get("task") == "multi-label":
-        ks = test.get("top_k", [])
-        keys = [k for k in ("zsl_map", *[f"zsl_f1_at_{k}" for k in ks], "gzsl_map", *[f"gzsl_f1_at_{k}" for k in ks])
-                if test.get(k) is not None]
-    else:
-        keys = [k for k in ("t1", "u", "s", "h", "ausuc", "cs_u", "cs_s", "cs_h") if test.get(k) is not None]
+    keys = get_task(outcome.metrics.get("task", "single-label")).summary_columns(test)
     for k in keys:
         table.add_column(k.upper() if "_" not in k else k.replace("_at_", "@"), justify="right")
     table.add_row(*[f"{100 * test[k]:.1f}" for k in keys])
@@ -174,7 +146,7 @@ def _print_summary(outcome) -> None:
     if "patch_selection" in outcome.metrics:
         ps = outcome.metrics["patch_selection"]
         console.print(f"patch selection vs object masks: precision {ps['precision']:.3f}, recall {ps['recall']:.3f}")
-    click.echo(f"run stored in {outcome.run_dir}")
+    click.echo(f"run stored in {outcome.dir}")
 
 
 # --------------------------------------------------------------------------- list

@@ -28,14 +28,16 @@ from typing import Any
 
 import numpy as np
 
-# torch (and zslbench.distributed, which needs it) are imported by the functions that train:
-# resolving a config (report, sweep planning) must stay light.
+# torch (and zslbench.training.distributed, which needs it) are imported by the functions that
+# train: resolving a config (report, sweep planning) must stay light.
 from zslbench import registry
 from zslbench.config import RunConfig, build_dataclass, deep_merge, load_toml, parse_set, resolve_run_config
 from zslbench.data.dataset import SINGLE_LABEL, ZSLDataset, validation_split
 from zslbench.errors import DataError, UsageError, ZSLBenchError
 from zslbench.methods import MethodContext, MethodSpec
 from zslbench.plugins import ensure_loaded
+from zslbench.tasks import Task, check_supported, get_task
+from zslbench.tasks.single_label import evaluate_with_curve, seen_positions
 from zslbench import store
 
 
@@ -59,6 +61,7 @@ class RunOutcome:
     run_dir: Path
     metrics: dict
     config: RunConfig
+    timings: dict = dataclasses.field(default_factory=dict)
 
 
 def _names_from_layers(layers: list[dict]) -> tuple[str, str]:
@@ -88,13 +91,9 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     method_name, dataset_name = _names_from_layers([file_layer, set_layer, cli_layer])
     spec: MethodSpec = registry.methods.get(method_name)
     dataset_spec = registry.datasets.get(dataset_name)
-    if dataset_spec.task not in spec.tasks:
-        raise UsageError(f"method {spec.name!r} does not support {dataset_spec.task} datasets like {dataset_spec.name!r}",
-                         f"{spec.name} supports: {', '.join(spec.tasks)}; see `zslbench list methods`")
+    task = get_task(dataset_spec.task)
     protocol = cli_layer.get("protocol", set_layer.get("protocol", file_layer.get("protocol")))
-    if dataset_spec.task != SINGLE_LABEL and protocol == "gbu":
-        raise UsageError(f"--protocol gbu is defined for single-label datasets, not {dataset_spec.name!r}",
-                         "use the standard protocol for multi-label runs")
+    check_supported(task, spec, protocol or task.protocols[0], dataset_spec.name)
     defaults = spec.dataset_defaults(dataset_spec.name) if spec.dataset_defaults else {}
     names = {"method": spec.name, "dataset": dataset_spec.name}
     layers = [defaults or {}, file_layer, set_layer, cli_layer, names]
@@ -188,8 +187,8 @@ def load_dataset(cfg: RunConfig, require_images: bool = True) -> ZSLDataset:
 
 def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress: bool = True) -> RunOutcome:
     """Carry out a run and store it; returns where it was stored and its metrics."""
-    from zslbench import distributed
-    from zslbench.engine import resolve_device, seed_everything
+    from zslbench.training import distributed
+    from zslbench.training.engine import resolve_device, seed_everything
 
     cfg, spec = resolved.config, resolved.method
     device = resolve_device(cfg.train.device)
@@ -199,10 +198,12 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     from zslbench.features import RES101_BACKBONE
 
     dataset = load_dataset(cfg, require_images=not (spec.kind == "feature" and cfg.backbone == RES101_BACKBONE))
+    task = get_task(dataset.task)
+    check_supported(task, spec, cfg.protocol, cfg.dataset)
     if spec.kind == "image":
         # Build once before anything is stored: missing weights, bad option combinations
         # or missing word vectors stop here with nothing written to the run store.
-        spec.build(method_context(cfg, dataset, device), resolved.options)
+        spec.build(task.method_context(method_context(cfg, dataset, device), dataset), resolved.options)
         seed_everything(cfg.seed)
     if resume_dir is None:
         run_id = distributed.broadcast_object(store.new_run_id(cfg.seed))
@@ -218,12 +219,9 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
         store.atomic_write_json(run_dir / store.ENV_FILE, store.environment(str(device)))
     t0 = time.perf_counter()
     try:
-        if dataset.task != SINGLE_LABEL:
-            from zslbench.multilabel.runner import run_multilabel
-
-            metrics, timings = run_multilabel(resolved, dataset, device, run_dir, resume_dir is not None, progress)
-        elif spec.kind == "image":
-            metrics, timings = _run_image_method(resolved, dataset, device, run_dir, resume_dir is not None, progress)
+        if spec.kind == "image":
+            metrics, timings = _run_image_method(resolved, task, dataset, device, run_dir, resume_dir is not None,
+                                                 progress)
         else:
             metrics, timings = _run_feature_method(resolved, dataset, device, run_dir, progress)
     except KeyboardInterrupt:
@@ -243,7 +241,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
         store.atomic_write_json(run_dir / store.TIMINGS_FILE, timings)
         store.write_status(run_dir, "complete", world_size=distributed.world_size())
     distributed.barrier()
-    return RunOutcome(run_dir, metrics, cfg)
+    return RunOutcome(run_dir, metrics, cfg, timings)
 
 
 def store_root(cfg: RunConfig) -> Path:
@@ -254,7 +252,7 @@ def store_root(cfg: RunConfig) -> Path:
 
 def method_context(cfg: RunConfig, dataset: ZSLDataset, device: torch.device) -> MethodContext:
     def attribute_vectors() -> np.ndarray:
-        from zslbench.text_encoders import attribute_vectors as encode
+        from zslbench.models.text_encoders import attribute_vectors as encode
 
         return encode(dataset, cfg.data.text_encoder, cfg.data)
 
@@ -266,25 +264,6 @@ def method_context(cfg: RunConfig, dataset: ZSLDataset, device: torch.device) ->
 
 
 # --------------------------------------------------------------------------- image methods
-
-
-def _image_sets(dataset: ZSLDataset, cfg: RunConfig):
-    from zslbench.data.transforms import ImageDataset, build_transform
-
-    recipe = dataset.meta.get("recipe", dataset.name)
-    size = int(cfg.data.image_size)
-    mean_std = input_normalisation(cfg)
-    seen = np.asarray(dataset.seen_classes)
-    remap = np.full(dataset.num_classes, -1, dtype=np.int64)
-    remap[seen] = np.arange(len(seen))
-    train_idx = np.asarray(dataset.splits["trainval"])
-    train_set = ImageDataset(dataset, train_idx, build_transform(recipe, size, train=cfg.data.augment, mean_std=mean_std),
-                             targets=remap[dataset.labels[train_idx]])
-    eval_tf = build_transform(recipe, size, train=False, mean_std=mean_std)
-    test_sets = {s: ImageDataset(dataset, np.asarray(dataset.splits[s]), eval_tf) for s in ("test_seen", "test_unseen")}
-    for ds in (train_set, *test_sets.values()):
-        ds.num_workers = cfg.data.num_workers
-    return train_set, test_sets
 
 
 def input_normalisation(cfg: RunConfig) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
@@ -300,44 +279,25 @@ def input_normalisation(cfg: RunConfig) -> tuple[tuple[float, ...], tuple[float,
         raise UsageError(f"unknown data.normalize {choice!r}", "choose auto, imagenet or half")
     if cfg.backbone is None:
         return None
-    from zslbench.backbones import expected_mean_std
+    from zslbench.models.backbones import expected_mean_std
 
     return expected_mean_std(cfg.backbone)
 
 
-def _evaluate_image_model(model, dataset: ZSLDataset, test_sets: dict, cfg: RunConfig, device, gamma: float | None):
-    import torch
-
-    from zslbench.engine import score_images
-    from zslbench.evaluation import evaluate
-
-    attrs = torch.as_tensor(dataset.class_attributes, dtype=torch.float32)
-    seen_scores, seen_labels = score_images(model, test_sets["test_seen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
-    unseen_scores, unseen_labels = score_images(model, test_sets["test_unseen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
-    return _evaluate_with_curve(seen_scores, seen_labels, unseen_scores, unseen_labels, dataset, gamma)
-
-
-def _evaluate_with_curve(seen_scores, seen_labels, unseen_scores, unseen_labels, dataset: ZSLDataset,
-                         gamma: float | None) -> tuple[Any, dict]:
-    """Test metrics plus a downsampled seen-unseen curve (kept so plots need no model)."""
-    from zslbench.evaluation import curve_points, evaluate, seen_unseen_curve
-
-    args = (seen_scores, seen_labels, unseen_scores, unseen_labels, dataset.seen_classes, dataset.unseen_classes)
-    return evaluate(*args, gamma=gamma), curve_points(seen_unseen_curve(*args))
-
-
-def _train_phase(resolved: ResolvedRun, dataset: ZSLDataset, device, checkpoint: Path, resume: bool,
+def _train_phase(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, checkpoint: Path, resume: bool,
                  progress: bool, label: str, epochs: int | None = None, on_epoch_end_factory=None):
+    """Build the method for ``task`` and train it on ``dataset``'s trainval images (resuming from ``checkpoint``)."""
     import torch
 
-    from zslbench.engine import seed_everything, train
+    from zslbench.training.engine import seed_everything, train
 
     cfg = resolved.config
     train_cfg = dataclasses.replace(cfg.train, epochs=epochs) if epochs is not None else cfg.train
     seed_everything(cfg.seed)
-    model = resolved.method.build(method_context(cfg, dataset, device), resolved.options)
-    train_set, test_sets = _image_sets(dataset, cfg)
-    seen_attrs = torch.as_tensor(dataset.class_attributes[np.asarray(dataset.seen_classes)], dtype=torch.float32)
+    model = resolved.method.build(task.method_context(method_context(cfg, dataset, device), dataset), resolved.options)
+    train_set, test_sets = task.image_sets(dataset, int(cfg.data.image_size), cfg.data.num_workers,
+                                           mean_std=input_normalisation(cfg), augment=cfg.data.augment)
+    seen_attrs = task.training_vectors(dataset)
     state = None
     if resume and checkpoint.exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
@@ -347,30 +307,30 @@ def _train_phase(resolved: ResolvedRun, dataset: ZSLDataset, device, checkpoint:
     return model, test_sets, result
 
 
-def _run_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_dir: Path, resume: bool,
+def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path, resume: bool,
                       progress: bool) -> tuple[dict, dict]:
+    """Train an image method (after GBU validation, when asked) and let the task evaluate it."""
     cfg = resolved.config
     timings: dict = {}
-    metrics: dict = {"protocol": cfg.protocol, "task": SINGLE_LABEL}
+    metrics: dict = {"protocol": cfg.protocol, "task": task.name}
     gamma = None
     epochs = None
     if cfg.protocol == "gbu":
-        validation, gamma, epochs, val_seconds = _validate_image_method(resolved, dataset, device, run_dir, resume, progress)
+        validation, gamma, epochs, val_seconds = _validate_image_method(resolved, task, dataset, device, run_dir,
+                                                                        resume, progress)
         metrics["validation"] = validation
         timings["validation_seconds"] = val_seconds
-    model, test_sets, result = _train_phase(resolved, dataset, device, run_dir / store.CHECKPOINT_FILE, resume,
+    model, eval_sets, result = _train_phase(resolved, task, dataset, device, run_dir / store.CHECKPOINT_FILE, resume,
                                             progress, label="train", epochs=epochs)
     timings["train_seconds"] = result.train_seconds
     timings["train_images_per_second"] = _mean_throughput(result.history)
     t_eval = time.perf_counter()
-    test, curve = _evaluate_image_model(model, dataset, test_sets, cfg, device, gamma)
+    evaluated = task.evaluate_model(model, dataset, eval_sets, cfg, device, gamma)
     timings["eval_seconds"] = time.perf_counter() - t_eval
-    metrics["test"] = test.to_dict()
-    metrics["curve"] = curve
+    metrics.update({k: v for k, v in evaluated.items() if k != "patch_selection"})
     metrics["history"] = [dataclasses.asdict(h) for h in result.history]
-    selection = _patch_selection_scores(model, dataset, test_sets, device, cfg.train.eval_batch_size)
-    if selection is not None:
-        metrics["patch_selection"] = selection
+    if "patch_selection" in evaluated:
+        metrics["patch_selection"] = evaluated["patch_selection"]
     return metrics, timings
 
 
@@ -380,13 +340,13 @@ def _mean_throughput(history) -> float:
     return images / seconds if seconds > 0 else 0.0
 
 
-def _validate_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_dir: Path, resume: bool,
-                           progress: bool):
+def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path,
+                           resume: bool, progress: bool):
     """GBU phase 1: choose the epoch count and gamma on validation data only."""
     import torch
 
-    from zslbench import distributed
     from zslbench.evaluation import choose_calibration, evaluate
+    from zslbench.training import distributed
 
     cfg = resolved.config
     saved = run_dir / "validation.json"
@@ -397,7 +357,7 @@ def _validate_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, r
 
     def factory(model, test_sets):
         def on_epoch_end(epoch: int) -> dict:
-            from zslbench.engine import score_images
+            from zslbench.training.engine import score_images
 
             attrs = torch.as_tensor(val_ds.class_attributes, dtype=torch.float32)
             ss, sl = score_images(model, test_sets["test_seen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
@@ -410,7 +370,7 @@ def _validate_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, r
         return on_epoch_end
 
     t0 = time.perf_counter()
-    _, _, result = _train_phase(resolved, val_ds, device, run_dir / "checkpoint-validation.pt", resume, progress,
+    _, _, result = _train_phase(resolved, task, val_ds, device, run_dir / "checkpoint-validation.pt", resume, progress,
                                 label="validate", on_epoch_end_factory=factory)
     scores = [h.extra["val_cs_h"] for h in result.history]
     best = int(np.argmax(scores))  # first epoch reaching the best validated H
@@ -426,35 +386,6 @@ def _validate_image_method(resolved: ResolvedRun, dataset: ZSLDataset, device, r
     if distributed.is_main():
         store.atomic_write_json(saved, validation)
     return validation, validation["chosen_gamma"], validation["chosen_epochs"], validation["seconds"]
-
-
-def _patch_selection_scores(model, dataset: ZSLDataset, test_sets: dict, device, batch_size: int) -> dict | None:
-    """Precision/recall of a method's kept patches against the object masks (synthetic data)."""
-    import torch
-
-    with torch.no_grad():
-        return _patch_selection(model, dataset, test_sets, device, batch_size)
-
-
-def _patch_selection(model, dataset: ZSLDataset, test_sets: dict, device, batch_size: int) -> dict | None:
-    if dataset.masks is None or not hasattr(model, "patch_selection"):
-        return None
-    from torch.utils.data import DataLoader
-
-    from zslbench.data.masks import object_patches, selection_precision_recall
-
-    model.eval()
-    kept, indices = [], []
-    for split in ("test_seen", "test_unseen"):
-        for images, _, index in DataLoader(test_sets[split], batch_size=batch_size):
-            kept.append(model.patch_selection(images.to(device)).cpu().numpy())
-            indices.append(np.asarray(index))
-    kept_all = np.concatenate(kept)
-    truth = object_patches(dataset.masks[np.concatenate(indices)], tuple(model.patch_grid))
-    precision, recall = selection_precision_recall(kept_all, truth)
-    return {"precision": float(precision), "recall": float(recall), "grid": list(model.patch_grid),
-            "kept_fraction": float(kept_all.mean()), "object_fraction": float(truth.mean()),
-            "images": int(kept_all.shape[0])}
 
 
 # --------------------------------------------------------------------------- feature methods
@@ -483,7 +414,7 @@ def _run_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_
     timings["fit_seconds"] = time.perf_counter() - t1
     ss = model.class_scores(feats["test_seen"].features, dataset.class_attributes)
     us = model.class_scores(feats["test_unseen"].features, dataset.class_attributes)
-    test, curve = _evaluate_with_curve(ss, feats["test_seen"].labels, us, feats["test_unseen"].labels, dataset, gamma)
+    test, curve = evaluate_with_curve(ss, feats["test_seen"].labels, us, feats["test_unseen"].labels, dataset, gamma)
     metrics["test"] = test.to_dict()
     metrics["curve"] = curve
     return metrics, timings
@@ -520,14 +451,12 @@ def _validate_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, feats: 
 
 
 def _fit_feature_model(resolved: ResolvedRun, dataset: ZSLDataset, features: np.ndarray, device, options=None):
-    from zslbench.engine import seed_everything
+    from zslbench.training.engine import seed_everything
 
     cfg = resolved.config
     seed_everything(cfg.seed)
     seen = np.asarray(dataset.seen_classes)
-    remap = np.full(dataset.num_classes, -1, dtype=np.int64)
-    remap[seen] = np.arange(len(seen))
-    targets = remap[dataset.split_labels("trainval")]
+    targets = seen_positions(dataset, dataset.split_labels("trainval"))
     model = resolved.method.build(method_context(cfg, dataset, device), options or resolved.options)
     model.fit(np.asarray(features, dtype=np.float32), targets, dataset.class_attributes[seen].astype(np.float32))
     return model

@@ -114,7 +114,7 @@ def environment(device: str) -> dict:
     import numpy
     import torch
 
-    import zslbench
+    from zslbench.version import __version__
     from zslbench import plugins
 
     try:
@@ -124,7 +124,7 @@ def environment(device: str) -> dict:
     except ImportError:  # pragma: no cover - timm is a dependency
         timm_version = None
     env = {
-        "zslbench": zslbench.__version__,
+        "zslbench": __version__,
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "timm": timm_version,

@@ -111,7 +111,7 @@ def read_names_txt(path: Path) -> list[str]:
 
 def read_names_mat(path: Path, key: str = "attributes") -> list[str]:
     """Raw names from a cell array of strings in a .mat file (SUN's ``attributes.mat``)."""
-    from zslbench.data.xlsa17 import cellstr, read_mat
+    from zslbench.data.matfiles import cellstr, read_mat
 
     data = read_mat(Path(path), [key])
     return cellstr(data[key])

@@ -1,7 +1,7 @@
 """HDF5 cache files of generated arrays: atomic writes, verified reads, load-or-generate.
 
 Shared by the single-label (:mod:`zslbench.data.synthetic`) and multi-label
-(:mod:`zslbench.multilabel.synthetic`) synthetic benchmarks. A cache file holds
+(:mod:`zslbench.data.synthetic_multilabel`) synthetic benchmarks. A cache file holds
 named datasets (``"splits/<name>"`` creates a group) and attributes that must
 match exactly on reading; anything unreadable or stale is regenerated, and a
 cache that cannot be written only costs the next load a regeneration.

@@ -15,6 +15,10 @@ value still appears among the seen classes, so zero-shot transfer is possible.
 Data are deterministic in (preset, seed, :data:`GENERATOR_VERSION`), generated
 with vectorised numpy on first use and cached as one HDF5 file under
 ``paths.cache_dir("synthetic")`` (``$ZSLBENCH_CACHE`` overrides the location).
+
+This module is longer than 500 lines because the generator is one recipe: the presets, the class
+design, the drawing and the array cache change together and are versioned together
+(``generator_version``); split, each part would need the others' internals.
 """
 
 from __future__ import annotations

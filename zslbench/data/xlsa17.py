@@ -25,6 +25,10 @@ are the file's 1-based ``*_loc`` minus one, and cached features stay aligned.
 ``train_loc``/``val_loc`` (present in the original files only) overlap
 ``test_seen_loc``: they are used for their class sets only (the GBU
 train/validation classes), never as image splits.
+
+This module is longer than 500 lines because it is the whole reader of one external layout (the
+xlsa17 split files, their res101 image index and the original image folders); its parts share the
+layout tables and checks above and are only used together by :func:`load_dataset`.
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ import logging
 import os
 import warnings
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,7 @@ import numpy as np
 from zslbench import paths
 from zslbench.data.attributes import attribute_groups_for, normalise_attribute_name, placeholder_names, read_attribute_names
 from zslbench.data.dataset import FileImages, ZSLDataset
+from zslbench.data.matfiles import cellstr, read_mat
 from zslbench.errors import DataError, UsageError
 
 log = logging.getLogger(__name__)
@@ -144,46 +148,6 @@ def expected_layout(name: str) -> str:
 
 def _layout_hint(name: str) -> str:
     return f"run `zslbench data check {name}` to see what is missing; expected layout:\n{expected_layout(name)}"
-
-
-# --------------------------------------------------------------------------- .mat reading
-
-
-def read_mat(path: Path, keys: list[str] | tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Read only ``keys`` (required) and ``optional`` variables of a MATLAB v5 file.
-
-    A missing required key, an unreadable file or an HDF5 (v7.3) file is a DataError.
-    """
-    import scipy.io
-    from scipy.io.matlab import MatReadError
-
-    wanted = [*keys, *optional]
-    try:
-        data = scipy.io.loadmat(str(path), variable_names=wanted)
-    except FileNotFoundError:
-        raise DataError(f"file not found: {path}") from None
-    except NotImplementedError:
-        raise DataError(f"{path} is a MATLAB v7.3 (HDF5) file, which zslbench cannot read",
-                        "re-save it in MATLAB with save(..., '-v7') or use the original xlsa17 file") from None
-    except (MatReadError, ValueError, TypeError, OSError, EOFError) as exc:
-        raise DataError(f"cannot read {path}: {exc}", "the file may be truncated; download it again") from None
-    for key in keys:
-        if key not in data:
-            raise DataError(f"{path} has no variable {key!r}",
-                            "this is not an xlsa17 file, or a different version; download xlsa17.zip again")
-    return {k: data[k] for k in wanted if k in data}
-
-
-def cellstr(value: Any) -> list[str]:
-    """Strings of a MATLAB cell array of strings (or char matrix) as loaded by scipy."""
-    arr = np.asarray(value)
-    if arr.dtype.kind == "U":  # char matrix: one string per row
-        return [str(s).strip() for s in arr.ravel()]
-    out = []
-    for cell in arr.ravel():
-        flat = np.asarray(cell).ravel()
-        out.append(str(flat[0]).strip() if flat.size else "")
-    return out
 
 
 def _locs(data: dict, key: str, path: Path) -> np.ndarray:
@@ -587,24 +551,3 @@ def load_res101_features(name: str, data_cfg: Any) -> tuple[np.ndarray, np.ndarr
         rows = features.T  # stored (2048, N) by MATLAB
     return (np.ascontiguousarray(rows, dtype=np.float32), index.labels,
             relative_image_paths(index.image_files, info.image_dir_name))
-
-
-def dataset_specs() -> list:
-    """DatasetSpec entries for awa2, cub and sun (registered by zslbench.builtin)."""
-    from zslbench.data.check import check_dataset
-    from zslbench.registry import DatasetSpec
-
-    return [
-        DatasetSpec(
-            name=info.name,
-            load=partial(load_dataset, info.name),
-            description=f"{info.title}, Proposed Split of Xian et al. "
-                        f"({info.standard.seen_classes}/{info.standard.unseen_classes} seen/unseen classes, "
-                        f"{info.num_attributes} attributes)",
-            default_image_size=224,
-            check=partial(check_dataset, info.name),
-            needs_download=True,
-            homepage=info.homepage,
-        )
-        for info in DATASETS.values()
-    ]

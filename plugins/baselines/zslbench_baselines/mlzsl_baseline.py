@@ -4,30 +4,23 @@ The backbone's patch features are mean-pooled, one linear layer projects the
 pooled feature into the label word-vector space, and each label's score is the
 dot product with its word vector (a linear visual-semantic embedding, as in
 the "Fast0Tag"-style baselines of the field). It is trained with the same
-ranking loss as Epsilon (:func:`zslbench.multilabel.losses.rank_loss`), on the
+ranking loss as Epsilon (:func:`zslbench.training.losses.rank_loss`), on the
 same backbone and training recipe, so the two differ only in the head. The
 model is in :mod:`zslbench_baselines.mlzsl_baseline_model`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from zslbench.data.dataset import MULTI_LABEL
+from zslbench.data.multilabel_specs import default_backbone
 from zslbench.methods import MethodContext, MethodSpec
-from zslbench.multilabel.specs import default_backbone
+
+from zslbench_baselines.options import MLZSLBaselineOptions
 
 if TYPE_CHECKING:
     from zslbench_baselines.mlzsl_baseline_model import PooledLinearEmbedding
-
-
-@dataclass
-class MLZSLBaselineOptions:
-    """Options of ``mlzsl-baseline`` (``--set method.<field>=...``)."""
-
-    pooling: str = "mean"  # what is projected: mean patch feature | cls | both concatenated
-    margin: float = 1.0  # ranking-loss margin
 
 
 def training_recipe(dataset_name: str) -> dict:
@@ -45,7 +38,7 @@ def training_recipe(dataset_name: str) -> dict:
 
 def build_mlzsl_baseline(context: MethodContext, options: MLZSLBaselineOptions) -> PooledLinearEmbedding:
     # torch and timm are imported here, when a model is built, not when the method is registered.
-    from zslbench.backbones import create_backbone
+    from zslbench.models.backbones import create_backbone
 
     from zslbench_baselines.mlzsl_baseline_model import PooledLinearEmbedding
 

@@ -7,12 +7,12 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from zslbench.backbones import ViTAdapter
+from zslbench.models.backbones import ViTAdapter
 from zslbench.errors import UsageError
 from zslbench.methods import ImageZSLModel
-from zslbench.multilabel.losses import rank_loss
+from zslbench.training.losses import rank_loss
 
-from zslbench_baselines.mlzsl_baseline import MLZSLBaselineOptions
+from zslbench_baselines.options import MLZSLBaselineOptions
 
 POOLING = ("mean", "cls", "cls+mean")
 

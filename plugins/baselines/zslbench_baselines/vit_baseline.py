@@ -10,22 +10,16 @@ the same backbone adapter and the same per-dataset training recipe as SVIP, so
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from zslbench.methods import MethodContext, MethodSpec
+
+from zslbench_baselines.options import ViTBaselineOptions
 
 if TYPE_CHECKING:
     from zslbench_baselines.vit_baseline_model import ViTAttributeHead
 
 SOURCE = "SVIP, ICCV 2025, Table 2"
-
-
-@dataclass
-class ViTBaselineOptions:
-    """Hyper-parameters of the ViT attribute-head baseline (``--set method.<field>=...``)."""
-
-    sigma: float = 5.0  # cosine scale (softmax temperature 1/sigma)
 
 
 def training_recipe(dataset_name: str) -> dict:
@@ -61,7 +55,7 @@ def default_backbone(dataset_name: str) -> str:
 def build_vit_baseline(context: MethodContext, options: ViTBaselineOptions) -> ViTAttributeHead:
     """Build the baseline for ``context`` (backbone, weights and image size from the context)."""
     # torch and timm are imported here, when a model is built, not when the method is registered.
-    from zslbench.backbones import create_backbone
+    from zslbench.models.backbones import create_backbone
 
     from zslbench_baselines.vit_baseline_model import ViTAttributeHead
 

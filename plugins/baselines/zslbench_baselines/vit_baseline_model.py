@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zslbench.backbones import ViTAdapter
+from zslbench.models.backbones import ViTAdapter
 from zslbench.errors import UsageError
 from zslbench.methods import ImageZSLModel
 
-from zslbench_baselines.vit_baseline import ViTBaselineOptions
+from zslbench_baselines.options import ViTBaselineOptions
 
 
 class ViTAttributeHead(ImageZSLModel):

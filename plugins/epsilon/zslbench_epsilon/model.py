@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zslbench.backbones import ViTAdapter
-from zslbench.multilabel.losses import rank_loss
+from zslbench.models.backbones import ViTAdapter
+from zslbench.training.losses import rank_loss
 
 from zslbench_epsilon.options import EpsilonOptions
 

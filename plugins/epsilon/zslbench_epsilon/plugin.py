@@ -14,7 +14,7 @@ import zslbench
 from zslbench.data.dataset import MULTI_LABEL
 from zslbench.errors import UsageError
 from zslbench.methods import MethodContext, MethodSpec
-from zslbench.multilabel.specs import default_backbone
+from zslbench.data.multilabel_specs import default_backbone
 
 from zslbench_epsilon.options import EpsilonOptions
 
@@ -55,7 +55,7 @@ def build_epsilon(context: MethodContext, options: EpsilonOptions) -> EpsilonMod
     if context.extras.get("task", MULTI_LABEL) != MULTI_LABEL:
         raise UsageError("epsilon is a multi-label method", "run it on a multi-label dataset, e.g. synthetic-multilabel")
     # torch and timm are imported when a model is built, never at registration.
-    from zslbench.backbones import create_backbone
+    from zslbench.models.backbones import create_backbone
 
     from zslbench_epsilon.model import EpsilonModel
 

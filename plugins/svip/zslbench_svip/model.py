@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zslbench.backbones import ViTAdapter
+from zslbench.models.backbones import ViTAdapter
 from zslbench.errors import UsageError
 from zslbench.methods import ImageZSLModel
 

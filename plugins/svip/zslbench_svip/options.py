@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zslbench.backbone_catalog import AGGREGATIONS
+from zslbench.models.catalog import AGGREGATIONS
 from zslbench.errors import UsageError
 
 CHOICES: dict[str, tuple[str, ...]] = {

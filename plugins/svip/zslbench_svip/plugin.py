@@ -190,7 +190,7 @@ def published_results(row: str, table: str) -> dict:
 def build_svip(context: MethodContext, options: SVIPOptions) -> SVIPModel:
     """Build SVIP (any preset or variant) for ``context``."""
     # The model (torch, timm) is imported here, not at registration: `zslbench list` must stay light.
-    from zslbench.backbones import create_backbone
+    from zslbench.models.backbones import create_backbone
 
     from zslbench_svip.model import SVIPModel
 

@@ -48,7 +48,7 @@ _CHUNK_BYTES = 4 * 1024 * 1024
 # --------------------------------------------------------------------------- inputs
 
 
-def _as_numpy(values: Any) -> np.ndarray:
+def as_numpy(values: Any) -> np.ndarray:
     """A numpy view/copy of a numpy array, torch tensor or sequence (torch is not imported)."""
     if hasattr(values, "detach") and hasattr(values, "cpu"):  # a torch tensor
         values = values.detach().cpu()
@@ -59,7 +59,7 @@ def _as_numpy(values: Any) -> np.ndarray:
 
 
 def _as_scores(scores: Any, name: str) -> np.ndarray:
-    array = _as_numpy(scores)
+    array = as_numpy(scores)
     if array.ndim != 2:
         raise DataError(f"{name} must be a 2-D (images, classes) array, got shape {array.shape}",
                         hint="pass one row of class scores per image")
@@ -69,7 +69,7 @@ def _as_scores(scores: Any, name: str) -> np.ndarray:
 
 
 def _as_ids(values: Any, name: str) -> np.ndarray:
-    array = _as_numpy(values)
+    array = as_numpy(values)
     if array.ndim != 1:
         raise DataError(f"{name} must be 1-D, got shape {array.shape}", hint="pass a flat list of class ids")
     if array.size and not np.issubdtype(array.dtype, np.integer):

@@ -1,15 +1,4 @@
-"""Choosing stored runs and summarising them: the shared logic of ``compare``, ``ablate`` and ``report``.
-
-A *selection* picks complete runs from the run store: by default the latest
-complete run per (method, dataset, seed); optionally only runs carrying given
-tags, or exactly the runs named by id. Unreadable directories (corrupt files,
-an unknown schema) and incomplete runs are never used; they are returned as
-``skipped`` so the commands can name them.
-
-An *aggregate* (:class:`MethodResult`) holds, per (method, dataset), the mean
-and standard deviation over seeds of every numeric test metric. Tables
-(:class:`ResultTable`) are built from aggregates and rendered as a terminal
-table, Markdown, CSV, JSON or LaTeX.
+"""Result tables built from aggregates, rendered as a terminal table, Markdown, CSV, JSON or LaTeX.
 
 Units: single-label accuracies are stored as fractions and shown in percent
 with one decimal; a multi-label metric is shown in percent when every stored
@@ -22,300 +11,55 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
-import shlex
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import numpy as np
 
-from zslbench import registry
 from zslbench.data.dataset import SINGLE_LABEL
-from zslbench.errors import UsageError, ZSLBenchError
-from zslbench.store import RunRecord, scan_runs, store_dirs
+from zslbench.errors import UsageError
+from zslbench.store import RunRecord
+from zslbench.results.aggregation import MethodResult, config_differences, reference_numbers, score_keys
+from zslbench.results.selection import run_command
 
 #: Headline metrics of every single-label run, in table order.
 STANDARD_METRICS = ("t1", "u", "s", "h", "ausuc")
+
+
 #: Calibrated-stacking metrics: present only for runs of the validated (gbu) protocol.
 CALIBRATED_METRICS = ("cs_u", "cs_s", "cs_h")
+
+
 #: Gamma tuned on the test set itself: shown only on request, always labelled as such.
 ORACLE_METRICS = ("oracle_u", "oracle_s", "oracle_h")
+
+
 #: Metrics of the ablation table (the layout of the SVIP paper's Table 2).
 ABLATION_METRICS = ("t1", "u", "s", "h")
+
 
 METRIC_LABELS = {
     "t1": "T1", "u": "U", "s": "S", "h": "H", "ausuc": "AUSUC",
     "cs_u": "CS-U", "cs_s": "CS-S", "cs_h": "CS-H",
     "oracle_u": "oracle U", "oracle_s": "oracle S", "oracle_h": "oracle H",
 }
-#: Test-metric keys that are not scores (never shown as table columns).
-_NOT_SCORES = {"counts", "per_class", "cs_gamma", "oracle_gamma"}
+
 
 NOISE_MARK = "≈"
+
+
 LEGEND_NOISE = (f"{NOISE_MARK}: the difference is within one standard deviation (or a method has a single seed), "
                 "so it is not a reliable difference")
+
+
 LEGEND_CALIBRATED = ("CS-U/S/H: calibrated stacking with gamma chosen on validation data only "
                      "(validated gbu protocol)")
+
+
 LEGEND_ORACLE = "oracle U/S/H: gamma tuned on the test set itself, an upper bound for analysis, not a result"
 
+
 FORMATS = ("table", "markdown", "csv", "json", "latex")
-
-
-# --------------------------------------------------------------------------- selecting runs
-
-
-@dataclass
-class Selection:
-    """Runs chosen for a table, and the run directories that were passed over (with why)."""
-
-    runs: list[RunRecord]
-    skipped: list[tuple[Path, str]] = field(default_factory=list)
-
-    def datasets(self) -> list[str]:
-        return sorted({r.dataset for r in self.runs})
-
-    def methods(self) -> list[str]:
-        return sorted({r.method for r in self.runs})
-
-
-def _stored_names(root: Path) -> tuple[set[str], set[str]]:
-    """Dataset and method directory names of the store (cheap: no file is read)."""
-    datasets, methods = set(), set()
-    if Path(root).is_dir():
-        for ds_dir in store_dirs(root):
-            datasets.add(ds_dir.name)
-            methods.update(m.name for m in store_dirs(ds_dir))
-    return datasets, methods
-
-
-def canonical_names(names: Sequence[str], reg: registry.Registry, stored: set[str]) -> list[str]:
-    """Registered names (aliases resolved) or names with stored runs; else the registry's error.
-
-    A method whose plugin is no longer installed can still be compared from its
-    stored runs; a name that is neither registered nor stored raises
-    :class:`~zslbench.errors.UnknownNameError` listing the registered names.
-    """
-    out: list[str] = []
-    for name in names:
-        # reg.canonical raises UnknownNameError (close matches, or the registered names) for unknown names.
-        canonical = name if name not in reg and name in stored else reg.canonical(name)
-        if canonical not in out:
-            out.append(canonical)
-    return out
-
-
-def resolve_names(root: Path, methods: Sequence[str], datasets: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Canonical method and dataset names (see :func:`canonical_names`); plugins are loaded first."""
-    from zslbench.plugins import ensure_loaded
-
-    ensure_loaded()
-    stored_datasets, stored_methods = _stored_names(root)
-    return (canonical_names(methods, registry.methods, stored_methods),
-            canonical_names(datasets, registry.datasets, stored_datasets))
-
-
-def _match_run_ids(records: list[RunRecord], run_ids: Sequence[str]) -> list[RunRecord]:
-    """The runs named by id (a directory name, or a unique prefix of one)."""
-    chosen: list[RunRecord] = []
-    for wanted in run_ids:
-        exact = [r for r in records if r.run_id == wanted]
-        hits = exact or [r for r in records if r.run_id.startswith(wanted)]
-        if not hits:
-            raise UsageError(f"no complete run with id {wanted!r} among the selected methods and datasets",
-                             "run ids are the directory names under <runs>/<dataset>/<method>/")
-        if len(hits) > 1:
-            raise UsageError(f"run id prefix {wanted!r} matches {len(hits)} runs",
-                             "give more characters: " + ", ".join(r.run_id for r in hits[:4]))
-        if hits[0] not in chosen:
-            chosen.append(hits[0])
-    return chosen
-
-
-def latest_per_seed(records: Iterable[RunRecord]) -> list[RunRecord]:
-    """The latest run (by run id, i.e. start time) per (method, dataset, seed)."""
-    latest: dict[tuple[str, str, int], RunRecord] = {}
-    for record in sorted(records, key=lambda r: r.run_id):
-        latest[(record.method, record.dataset, record.seed)] = record
-    return sorted(latest.values(), key=lambda r: (r.dataset, r.method, r.seed, r.run_id))
-
-
-def _usable(record: RunRecord) -> str | None:
-    """Why a readable run cannot be used, or None."""
-    if record.status.get("state") != "complete":
-        return f"incomplete (state {record.status.get('state')!r})"
-    if not record.complete or not isinstance(record.metrics.get("test"), dict):
-        return "complete but metrics.json holds no test metrics"
-    return None
-
-
-def usable_runs(root: Path, methods: Sequence[str] | None = None,
-                datasets: Sequence[str] | None = None) -> tuple[list[RunRecord], list[tuple[Path, str]]]:
-    """Every complete run of ``methods`` on ``datasets`` (None: all), and the directories passed over (with why)."""
-    records, bad = scan_runs(Path(root))
-    method_set = set(methods) if methods is not None else None
-    dataset_set = set(datasets) if datasets is not None else None
-
-    def wanted(method: str, dataset: str) -> bool:
-        return (method_set is None or method in method_set) and (dataset_set is None or dataset in dataset_set)
-
-    skipped = [(path, reason) for path, reason in bad if wanted(path.parent.name, path.parent.parent.name)]
-    usable: list[RunRecord] = []
-    for record in records:
-        if not wanted(record.method, record.dataset):
-            continue
-        reason = _usable(record)
-        if reason is None:
-            usable.append(record)
-        else:
-            skipped.append((record.path, reason))
-    return usable, sorted(skipped, key=lambda item: str(item[0]))
-
-
-def select_runs(root: Path, methods: Sequence[str] | None = None, datasets: Sequence[str] | None = None,
-                run_ids: Sequence[str] = (), tags: Sequence[str] = ()) -> Selection:
-    """Complete runs of ``methods`` on ``datasets`` (None: all) under ``root``.
-
-    Default: the latest complete run per (method, dataset, seed). ``tags``: only
-    runs carrying every one of them. ``run_ids``: exactly those runs (a
-    directory name or a unique prefix; an unknown id is a usage error).
-    Incomplete runs and unreadable directories of the selected methods and
-    datasets are returned in ``skipped``, never raised.
-    """
-    usable, skipped = usable_runs(root, methods, datasets)
-    if tags:
-        usable = [r for r in usable if set(tags) <= set(r.tags)]
-    chosen = _match_run_ids(usable, run_ids) if run_ids else latest_per_seed(usable)
-    return Selection(sorted(chosen, key=lambda r: (r.dataset, r.method, r.seed, r.run_id)), skipped)
-
-
-def warn_skipped(skipped: Sequence[tuple[Path, str]], echo) -> None:
-    """One warning line per passed-over run directory, through ``echo`` (e.g. click.echo to stderr)."""
-    for path, reason in skipped:
-        echo(f"warning: skipped {path}: {reason}")
-
-
-def run_command(method: str, dataset: str, root: Path | None = None, seed: int | None = None) -> str:
-    """The ``zslbench run`` command that produces a missing run."""
-    parts = ["zslbench", "run", method, "--dataset", dataset]
-    if seed is not None:
-        parts += ["--seed", str(seed)]
-    if root is not None:
-        parts += ["--out", str(root)]
-    return " ".join(shlex.quote(p) for p in parts)
-
-
-# --------------------------------------------------------------------------- aggregating
-
-
-@dataclass
-class Summary:
-    """Mean and sample standard deviation (ddof=1; 0 for one value) of one metric over runs."""
-
-    mean: float
-    std: float
-    n: int
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> "Summary":
-        array = np.asarray(values, dtype=np.float64)
-        std = float(array.std(ddof=1)) if len(array) > 1 else 0.0
-        return cls(float(array.mean()), std, int(len(array)))
-
-
-def _numeric(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
-
-
-def score_keys(test_metrics: dict) -> list[str]:
-    """Keys of a run's test metrics that are scalar scores (not counts, per-class tables or gammas)."""
-    return [k for k, v in test_metrics.items() if k not in _NOT_SCORES and _numeric(v)]
-
-
-@dataclass
-class MethodResult:
-    """All selected runs of one method on one dataset, summarised per metric (stored units)."""
-
-    method: str
-    dataset: str
-    runs: list[RunRecord]
-    metrics: dict[str, Summary]
-    task: str = SINGLE_LABEL
-
-    @property
-    def n(self) -> int:
-        return len(self.runs)
-
-    @property
-    def seeds(self) -> list[int]:
-        return sorted({r.seed for r in self.runs})
-
-    @property
-    def protocols(self) -> list[str]:
-        return sorted({str(r.config.get("protocol", "?")) for r in self.runs})
-
-
-def run_task(record: RunRecord) -> str:
-    return str((record.metrics or {}).get("task", SINGLE_LABEL))
-
-
-def aggregate(runs: Sequence[RunRecord]) -> dict[tuple[str, str], MethodResult]:
-    """Per (method, dataset): mean/std over runs of every scalar test metric (keys in first-seen order)."""
-    groups: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
-    for record in runs:
-        groups[(record.method, record.dataset)].append(record)
-    out: dict[tuple[str, str], MethodResult] = {}
-    for (method, dataset), records in groups.items():
-        values: dict[str, list[float]] = {}
-        for record in records:
-            test = record.metrics["test"]
-            for key in score_keys(test):
-                values.setdefault(key, []).append(float(test[key]))
-        out[(method, dataset)] = MethodResult(method, dataset, records,
-                                              {k: Summary.of(v) for k, v in values.items()},
-                                              task=run_task(records[0]))
-    return out
-
-
-def flatten_config(tree: dict, prefix: str = "") -> dict[str, object]:
-    """``{"train": {"lr": 1e-3}}`` -> ``{"train.lr": 1e-3}``."""
-    flat: dict[str, object] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(flatten_config(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-#: Config keys expected to differ between the runs of one table row.
-_PER_RUN_KEYS = {"seed", "out", "tags"}
-
-
-def config_differences(runs: Sequence[RunRecord]) -> list[str]:
-    """Config keys (dotted) whose values differ between ``runs``, besides the seed, store root and tags."""
-    flats = [{k: json.dumps(v, sort_keys=True, default=str) for k, v in flatten_config(r.config).items()
-              if k.split(".")[0] not in _PER_RUN_KEYS} for r in runs]
-    keys = sorted(set().union(*flats)) if flats else []
-    return [k for k in keys if len({f.get(k) for f in flats}) > 1]
-
-
-def reference_numbers(method: str, dataset: str) -> tuple[dict[str, float], str | None]:
-    """Published numbers (percent) of a registered method on a dataset, keyed like our metrics, and their source."""
-    if method not in registry.methods:
-        return {}, None
-    references = getattr(registry.methods.get(method), "reference_results", None) or {}
-    entry = references.get(dataset)
-    if entry is None:  # dataset keys as the paper spells them ("CUB" for "cub")
-        entry = next((v for k, v in references.items() if str(k).lower() == dataset.lower()), None)
-    if not isinstance(entry, dict):
-        return {}, None
-    numbers = {str(k).lower(): float(v) for k, v in entry.items() if k != "source" and _numeric(v)}
-    return numbers, entry.get("source")
-
-
-# --------------------------------------------------------------------------- tables
 
 
 @dataclass
@@ -561,9 +305,6 @@ def _source_notes(rows: Sequence[Row]) -> list[str]:
     return [f"paper numbers ({source}): {', '.join(dict.fromkeys(methods))}" for source, methods in by_source.items()]
 
 
-# --------------------------------------------------------------------------- rendering
-
-
 def _cell_text(row: Row, column: Column, pm: str = "±", mark: str = NOISE_MARK) -> str:
     cell = row.cells.get(column.id)
     if cell is None:
@@ -722,7 +463,3 @@ def render(tables: Sequence[ResultTable], fmt: str, skipped: Sequence[tuple[Path
     if fmt == "latex":
         return render_latex(tables)
     raise UsageError(f"unknown format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
-
-
-class NoRunsError(ZSLBenchError):
-    """Nothing to show: no complete run of the requested methods and datasets (exit code 1)."""

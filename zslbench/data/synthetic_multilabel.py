@@ -16,7 +16,7 @@ are complete (+1 present, -1 absent), in every column.
 
 The label word vectors are the dataset's ``class_attributes`` (L, D), L2
 normalised, computed at load time with ``data.text_encoder`` (cached by
-:mod:`zslbench.text_encoders`); ``attribute_names`` name their dimensions.
+:mod:`zslbench.models.text_encoders`); ``attribute_names`` name their dimensions.
 Object masks are stored: ``masks`` (N, H, W) bool marks every object pixel,
 ``meta["object_map"]`` (N, H, W) uint8 the object slot (1..4, 0 = background)
 and ``meta["object_labels"]`` (N, 4) the label of each slot (-1 = no object).
@@ -304,10 +304,10 @@ def label_word_vectors(dataset_name: str, names: list[str], data_cfg: Any) -> np
     """L2-normalised word vectors (L, D) of label names from ``data_cfg.text_encoder`` (cached on disk).
 
     A multi-word name is the average of its words' vectors (see
-    :mod:`zslbench.text_encoders`); a name without any known word keeps a
+    :mod:`zslbench.models.text_encoders`); a name without any known word keeps a
     zero vector (and the encoder warns).
     """
-    from zslbench.multilabel.files import encoder_label_vectors
+    from zslbench.data.multilabel_files import encoder_label_vectors
 
     return encoder_label_vectors(dataset_name, names, data_cfg)
 

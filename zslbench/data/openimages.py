@@ -10,7 +10,7 @@ label not listed for an image is 0 (not annotated). Training images keep their
 seen-label annotations only; test images keep all 7,586 labels. Images listed
 in a CSV whose file is absent are left out and counted (``skipped_images``).
 
-The annotation matrix is stored sparse (:class:`~zslbench.multilabel.files.SparseLabels`):
+The annotation matrix is stored sparse (:class:`~zslbench.data.multilabel_files.SparseLabels`):
 dense it would not fit in memory. Label vectors are the field's GloVe pickle
 (``wiki_contexts/OpenImage_w2v_context_window_10_glove-wiki-gigaword-300.pkl``:
 a pair (7186 x 300 seen vectors, one row per unseen-list entry)), L2
@@ -29,7 +29,7 @@ import numpy as np
 from zslbench.data.dataset import ZSLDataset
 from zslbench.data.xlsa17 import existing_files_mask
 from zslbench.errors import DataError
-from zslbench.multilabel.files import (MultiLabelCheckReport, SparseLabels, as_vector_matrix,
+from zslbench.data.multilabel_files import (MultiLabelCheckReport, SparseLabels, as_vector_matrix,
                                        encoder_vectors_and_source, existing_root, file_dataset, find_first,
                                        l2_normalise_rows, load_array_pickle, read_lines, read_vector_pair,
                                        require_file)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from zslbench import distributed
+from zslbench.training import distributed
 from zslbench.config import TrainConfig
 from zslbench.store import atomic_torch_save
 

@@ -22,8 +22,10 @@ from typing import Any, Sequence
 import click
 import numpy as np
 
-import zslbench
-from zslbench import plots, registry, results
+from zslbench.version import __version__
+from zslbench import registry
+from zslbench.results import plots
+from zslbench import results
 from zslbench.data.dataset import SINGLE_LABEL
 from zslbench.config import toml_literal  # noqa: F401  (reproduce commands; also imported from here)
 from zslbench.errors import DataError
@@ -181,7 +183,7 @@ def write_report(root: Path, out_dir: Path, methods: Sequence[str] = (), dataset
                  run_ids: Sequence[str] = (), tags: Sequence[str] = (), oracle: bool = False,
                  explicit_root: Path | None = None) -> ReportOutcome:
     """Write ``out_dir/README.md`` and its pictures; :class:`~zslbench.results.NoRunsError` when nothing matches."""
-    from zslbench.compare import build_comparison
+    from zslbench.results.compare import build_comparison
 
     comparison = build_comparison(root, methods, datasets, run_ids, tags, oracle, (), explicit_root)
     out_dir = Path(out_dir)
@@ -192,7 +194,7 @@ def write_report(root: Path, out_dir: Path, methods: Sequence[str] = (), dataset
     stamp = _dt.datetime.now().isoformat(timespec="seconds")
     lines = [
         "# zslbench report", "",
-        f"Generated {stamp} by zslbench {zslbench.__version__} from the run store `{root}`: "
+        f"Generated {stamp} by zslbench {__version__} from the run store `{root}`: "
         f"{len(runs)} runs of {', '.join(comparison.methods)} on {', '.join(comparison.datasets)}. "
         "Accuracies are per-class mean top-1 in percent, mean ± std over seeds (n runs); "
         "see [Runs used](#runs-used) for each run's configuration and environment.", "",

@@ -1,7 +1,7 @@
 """Reading the files of real multi-label datasets: name lists, 0/1 matrices, label-vector pickles,
 sparse annotation matrices and the report of ``zslbench data check``.
 
-Shared by :mod:`zslbench.multilabel.nuswide` and :mod:`zslbench.multilabel.openimages`.
+Shared by :mod:`zslbench.data.nuswide` and :mod:`zslbench.data.openimages`.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def l2_normalise_rows(vectors: np.ndarray) -> np.ndarray:
 
 def encoder_label_vectors(dataset_name: str, names: list[str], data_cfg: Any) -> np.ndarray:
     """L2-normalised (L, D) vectors of label names from ``data_cfg.text_encoder`` (cached)."""
-    from zslbench.text_encoders import attribute_vectors
+    from zslbench.models.text_encoders import attribute_vectors
 
     encoder = getattr(data_cfg, "text_encoder", None) or "glove-6b-50d"
     request = SimpleNamespace(name=dataset_name, attribute_names=list(names), meta={})

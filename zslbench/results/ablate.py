@@ -152,7 +152,7 @@ def build_ablation(plan: AblationPlan, runs: Sequence[RunRecord], explicit_root:
 def ablate_command(method: str, datasets: tuple[str, ...], seeds: str, runs_root: str | None, fmt: str,
                    no_run: bool, set_items: tuple[str, ...], jobs: int) -> None:
     """Run (or reuse) METHOD, its registered variants and its baseline; print the ablation table."""
-    from zslbench.compare import run_queue
+    from zslbench.results.compare import run_queue
     from zslbench.paths import runs_dir
 
     if no_run and set_items:

@@ -1,7 +1,7 @@
 """The registered backbones by name, without importing torch or timm.
 
 ``zslbench list`` and config resolution only need names, descriptions and
-image sizes; :mod:`zslbench.backbones` (torch, timm) is imported when a
+image sizes; :mod:`zslbench.models.backbones` (torch, timm) is imported when a
 backbone is built.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from zslbench.registry import BackboneSpec
 
@@ -61,22 +61,20 @@ def backbone_names() -> list[str]:
     return [*SYNTHETIC_VIT_CONFIGS, *REGISTERED_TIMM_VITS]
 
 
-def _create_backbone(name: str, pretrained: str | None = None, image_size: int | None = None) -> Any:
-    from zslbench.backbones import create_backbone
+def backbone_specs(create: Callable[..., Any]) -> list[BackboneSpec]:
+    """Specs of the registered backbones; ``create(name, pretrained, image_size)`` builds one.
 
-    return create_backbone(name, pretrained, image_size)
-
-
-def backbone_specs() -> list[BackboneSpec]:
-    """Specs of the registered backbones (the core registers them)."""
+    The core registers them with a ``create`` that imports :mod:`zslbench.models.backbones`
+    only when called (:mod:`zslbench.builtin`).
+    """
     specs = [
-        BackboneSpec(name=name, create=functools.partial(_create_backbone, name),
+        BackboneSpec(name=name, create=functools.partial(create, name),
                      description=cfg.description, image_size=cfg.image_size)
         for name, cfg in SYNTHETIC_VIT_CONFIGS.items()
     ]
     for name in REGISTERED_TIMM_VITS:
         specs.append(BackboneSpec(
-            name=name, create=functools.partial(_create_backbone, name),
+            name=name, create=functools.partial(create, name),
             description=f"timm {name} (pretrained weights from the local timm/Hugging Face cache)", image_size=224,
         ))
     return specs

@@ -27,7 +27,7 @@ import numpy as np
 from zslbench.data.dataset import ZSLDataset
 from zslbench.data.xlsa17 import existing_files_mask
 from zslbench.errors import DataError
-from zslbench.multilabel.files import (MultiLabelCheckReport, as_vector_matrix, encoder_vectors_and_source,
+from zslbench.data.multilabel_files import (MultiLabelCheckReport, as_vector_matrix, encoder_vectors_and_source,
                                        existing_root, file_dataset, find_first, l2_normalise_rows, read_binary_matrix,
                                        read_lines, read_vector_pair, require_file)
 

@@ -50,7 +50,7 @@ def load_trained_model(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     """Rebuild the model of ``run_dir`` and load its ``checkpoint.pt`` (UsageError naming what is missing)."""
     import torch
 
-    from zslbench.engine import resolve_device
+    from zslbench.training.engine import resolve_device
     from zslbench.runner import load_dataset, method_context, read_run_dir, resolve_stored_run
 
     run_dir = Path(run_dir)
@@ -120,7 +120,7 @@ def prepare_image(loaded: LoadedRun, index: int | None = None, image_path: str |
     """Image ``index`` of the run's dataset, or an image file, through the dataset's eval transform."""
     from zslbench.data.dataset import FileImages
     from zslbench.data.transforms import ImageDataset, build_transform
-    from zslbench.plots import resize_mask
+    from zslbench.results.plots import resize_mask
 
     dataset = loaded.dataset
     size = int(loaded.config.data.image_size)
@@ -174,7 +174,7 @@ def explain(loaded: LoadedRun, image: PreparedImage, out: str | Path, top_k: int
 def _explain(loaded: LoadedRun, image: PreparedImage, out: str | Path, top_k: int) -> dict:
     import torch
 
-    from zslbench.plots import plot_explanation
+    from zslbench.results.plots import plot_explanation
 
     model, dataset = loaded.model, loaded.dataset
     selects = hasattr(model, "patch_selection") and hasattr(model, "patch_grid")

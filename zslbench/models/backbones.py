@@ -24,6 +24,11 @@ plus small from-scratch configurations for the synthetic datasets. Weights:
 ``"none"`` (random init), ``"timm"`` (timm's pretrained weights, read from the
 local Hugging Face / torch hub cache only; an error says how to get them) or a
 path to a ``.safetensors`` / ``.pth`` / ``.pt`` checkpoint (shapes checked).
+
+This module is longer than 500 lines because the adapter and its construction belong together:
+:func:`create_backbone` builds exactly the :class:`ViTAdapter` configurations defined here (synthetic
+sizes, timm names, checkpoint layouts), and the token grouping and attention aggregation are the
+adapter's own steps.
 """
 
 from __future__ import annotations
@@ -39,8 +44,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zslbench.backbone_catalog import (AGGREGATIONS, PRETRAINED_NONE, PRETRAINED_TIMM, REGISTERED_TIMM_VITS,  # noqa: F401
-                                       SYNTHETIC_VIT_CONFIGS, ViTConfig, backbone_names, backbone_specs)
+from zslbench.models import catalog
+from zslbench.models.catalog import (AGGREGATIONS, PRETRAINED_NONE, PRETRAINED_TIMM, REGISTERED_TIMM_VITS,  # noqa: F401
+                                     SYNTHETIC_VIT_CONFIGS, ViTConfig, backbone_names)
 from zslbench.errors import DataError, UsageError
 
 
@@ -542,3 +548,8 @@ def load_checkpoint(vit: nn.Module, path: str | Path) -> None:
             "the file must be a state dict of the same ViT architecture and image size",
         )
     vit.load_state_dict(state, strict=True)
+
+
+def backbone_specs() -> list:
+    """Specs of the registered backbones, built by :func:`create_backbone`."""
+    return catalog.backbone_specs(create_backbone)

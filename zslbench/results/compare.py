@@ -36,12 +36,12 @@ def run_queue(jobs: Sequence[tuple[str, str, dict]], set_items: Sequence[str] = 
               description: str = "missing runs", parallel: int = 1) -> list[Path]:
     """Train and evaluate each ``(method, dataset, overrides)`` with ``zslbench run``'s defaults.
 
-    The sweep engine does it (:func:`zslbench.sweep.engine.run_queue`): in this
+    The sweep engine does it (:func:`zslbench.sweep.queue.run_queue`): in this
     process, or ``parallel`` runs at a time; one progress bar (stderr) tracks
     the queue and a failed run stops none of the others. Returns the run
     directories, in order.
     """
-    from zslbench.sweep.engine import run_queue as sweep_queue
+    from zslbench.sweep.queue import run_queue as sweep_queue
 
     return sweep_queue(jobs, set_items, description, jobs=parallel, log_name=description.replace(" ", "-"))
 

@@ -8,7 +8,8 @@ from zslbench.registry import DatasetSpec
 
 def dataset_specs() -> list[DatasetSpec]:
     """``synthetic-multilabel``, ``synthetic-multilabel-tiny``, ``nus-wide`` and ``open-images-v4``."""
-    from zslbench.multilabel import nuswide, openimages, synthetic
+    from zslbench.data import nuswide, openimages
+    from zslbench.data import synthetic_multilabel as synthetic
 
     specs = [
         DatasetSpec(

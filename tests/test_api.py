@@ -1,0 +1,120 @@
+"""The Python API (zslbench.run / evaluate / load_dataset / list_* / load_runs) and the README's example."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zslbench
+from zslbench import store
+from zslbench.errors import UsageError
+from zslbench.evaluation import evaluate as evaluate_single_label
+from zslbench.evaluation.multi_label import evaluate_multilabel
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_python_example() -> str:
+    """The first ```python block of the README's "Python API" section."""
+    text = README.read_text()
+    section = text[text.index("## Python API"):]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match, "README's Python API section has no python example"
+    return match.group(1)
+
+
+@pytest.mark.slow
+def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZSLBENCH_RUNS", str(tmp_path / "runs"))
+    exec(compile(readme_python_example(), "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    (run_dir,) = list((tmp_path / "runs" / "synthetic-tiny" / "svip").iterdir())
+    assert str(run_dir) in printed
+    assert run_dir.name in printed  # load_runs found it
+
+
+@pytest.mark.slow
+def test_run_returns_what_the_store_holds(tmp_path):
+    run = zslbench.run("svip", dataset="synthetic-tiny", epochs=1, out=str(tmp_path), tags=["api"])
+    assert run.dir.parent == tmp_path / "synthetic-tiny" / "svip"
+    assert run.metrics == json.loads((run.dir / store.METRICS_FILE).read_text())
+    stored_config = json.loads((run.dir / store.CONFIG_FILE).read_text())
+    assert stored_config == run.config.to_dict()
+    assert stored_config["train"]["epochs"] == 1 and stored_config["tags"] == ["api"]
+    assert run.test["h"] == run.metrics["test"]["h"]
+    (record,) = zslbench.load_runs(tmp_path)
+    assert record.path == run.dir and record.metrics == run.metrics
+
+
+def test_run_rejects_an_unknown_option():
+    with pytest.raises(UsageError, match="unknown run option"):
+        zslbench.run("svip", dataset="synthetic-tiny", epoch=1)
+
+
+def test_evaluate_matches_the_single_label_protocol():
+    # 6 images, 4 classes; classes 0 and 1 seen, 2 and 3 unseen.
+    scores = np.array([[0.9, 0.1, 0.3, 0.0], [0.2, 0.8, 0.9, 0.1], [0.1, 0.2, 0.7, 0.4],
+                       [0.5, 0.1, 0.2, 0.6], [0.6, 0.0, 0.1, 0.3], [0.1, 0.9, 0.0, 0.2]])
+    labels = np.array([0, 1, 2, 3, 3, 1])
+    seen = [0, 1]
+    is_seen = np.isin(labels, seen)
+    expected = evaluate_single_label(scores[is_seen], labels[is_seen], scores[~is_seen], labels[~is_seen], seen, [2, 3],
+                                     gamma=0.1).to_dict()
+    metrics = zslbench.evaluate(scores, labels, seen, gamma=0.1)
+    assert metrics == expected
+    # hand-checked: image 1 (class 1) scores class 2 higher, so S = mean(1.0, 0.5); U: class 2 right, class 3 half
+    assert metrics["s"] == pytest.approx(0.75) and metrics["u"] == pytest.approx(0.75)
+
+
+def test_evaluate_matches_the_multi_label_protocol():
+    rng = np.random.default_rng(0)
+    scores = rng.random((20, 5))
+    labels = np.where(rng.random((20, 5)) < 0.3, 1, -1)
+    labels[0] = 1  # every label has a positive
+    expected = evaluate_multilabel(scores, labels, [0, 1], [2, 3, 4], top_k=(1, 2)).to_dict()
+    assert zslbench.evaluate(scores, labels, [0, 1], top_k=(1, 2)) == expected
+
+
+def test_load_runs_filters_by_method_and_dataset(tmp_path):
+    def write(method: str, dataset: str, run_id: str, state: str = "complete") -> Path:
+        run = tmp_path / dataset / method / run_id
+        run.mkdir(parents=True)
+        store.atomic_write_json(run / store.CONFIG_FILE, {"method": method, "dataset": dataset, "seed": 0})
+        store.write_status(run, state)
+        store.atomic_write_json(run / store.METRICS_FILE, {"test": {"t1": 0.5}})
+        return run
+
+    a = write("alpha", "toy", "20260101-000000-s0-aaaaaa")
+    b = write("beta", "toy", "20260101-000001-s0-bbbbbb")
+    c = write("alpha", "other", "20260101-000002-s0-cccccc")
+    running = write("alpha", "toy", "20260101-000003-s0-dddddd", state="running")
+    assert [r.path for r in zslbench.load_runs(tmp_path)] == [a, b, c]
+    assert [r.path for r in zslbench.load_runs(tmp_path, method="alpha")] == [a, c]
+    assert [r.path for r in zslbench.load_runs(tmp_path, dataset="toy")] == [a, b]
+    assert [r.path for r in zslbench.load_runs(tmp_path, method="alpha", dataset="toy", complete=False)] == [a, running]
+
+
+def test_list_functions_name_the_built_ins():
+    methods, datasets = zslbench.list_methods(), zslbench.list_datasets()
+    assert {"svip", "baseline", "eszsl", "ale", "epsilon"} <= set(methods)
+    assert {"synthetic", "synthetic-tiny", "cub", "awa2", "sun", "nus-wide", "synthetic-multilabel"} <= set(datasets)
+
+
+def test_load_dataset_returns_a_validated_dataset():
+    dataset = zslbench.load_dataset("synthetic-tiny")
+    assert dataset.name == "synthetic-tiny"
+    assert set(dataset.splits) >= {"trainval", "test_seen", "test_unseen"}
+    assert not set(dataset.seen_classes) & set(dataset.unseen_classes)
+
+
+def test_importing_zslbench_does_not_import_torch():
+    code = "import sys, zslbench; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

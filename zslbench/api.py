@@ -1,0 +1,154 @@
+"""The Python front door: run, evaluate, load datasets and read stored runs from a notebook or script.
+
+Everything here is what the ``zslbench`` command line does, as functions:
+:func:`run` resolves the same config and writes the same run directory as
+``zslbench run``; :func:`load_runs` reads the store that ``compare`` and
+``report`` read. Heavy imports (torch, the training engine) happen inside the
+functions, so ``import zslbench`` stays light.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from zslbench.errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from zslbench.config import RunConfig
+    from zslbench.data.dataset import ZSLDataset
+    from zslbench.store import RunRecord
+
+#: Keyword options of :func:`run` (the ``zslbench run`` flags) and where each goes in the config.
+RUN_OPTIONS: dict[str, tuple[str, ...]] = {
+    "seed": ("seed",), "protocol": ("protocol",), "backbone": ("backbone",), "pretrained": ("pretrained",),
+    "out": ("out",), "tags": ("tags",), "epochs": ("train", "epochs"), "device": ("train", "device"),
+    "data_root": ("data", "root"), "skip_bad_images": ("data", "skip_bad_images"),
+}
+
+
+@dataclass
+class Run:
+    """A finished run: where it is stored, its resolved config and its metrics (as in ``metrics.json``)."""
+
+    dir: Path
+    config: "RunConfig"
+    metrics: dict
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def test(self) -> dict:
+        """The test metrics (fractions in [0, 1])."""
+        return self.metrics.get("test", {})
+
+
+def option_layer(**options: Any) -> dict:
+    """The config layer of :data:`RUN_OPTIONS` keyword options (None values are left out)."""
+    unknown = sorted(set(options) - set(RUN_OPTIONS))
+    if unknown:
+        raise UsageError(f"unknown run option(s): {', '.join(unknown)}",
+                         f"use one of {', '.join(RUN_OPTIONS)}, or set=['section.key=value', ...]")
+    layer: dict = {}
+    for name, value in options.items():
+        if value is None or (name == "skip_bad_images" and not value) or (name == "tags" and not value):
+            continue
+        *sections, key = RUN_OPTIONS[name]
+        target = layer
+        for section in sections:
+            target = target.setdefault(section, {})
+        target[key] = list(value) if name == "tags" else value
+    return layer
+
+
+def run(method: str | None = None, dataset: str | None = None, *, config: str | Path | None = None,
+        set: Sequence[str] = (), resume: str | Path | None = None, progress: bool = False, **options: Any) -> Run:
+    """Train and evaluate ``method`` on ``dataset`` and store the run, exactly like ``zslbench run``.
+
+    ``config`` is a TOML file, ``set`` a list of ``"key=value"`` overrides
+    (``"train.lr=1e-4"``, ``"method.m=40"``) and ``options`` the command's flags
+    as keywords: ``seed``, ``protocol``, ``epochs``, ``device``, ``backbone``,
+    ``pretrained``, ``data_root``, ``skip_bad_images``, ``out`` (run store root) and
+    ``tags``. ``resume`` continues an interrupted run directory instead.
+    """
+    from zslbench.runner import execute_run, resolve_resume, resolve_run
+
+    if resume is not None:
+        resolved = resolve_resume(Path(resume))
+    else:
+        resolved = resolve_run(method, dataset, str(config) if config is not None else None, list(set),
+                               option_layer(**options))
+    outcome = execute_run(resolved, Path(resume) if resume is not None else None, progress=progress)
+    return Run(outcome.run_dir, outcome.config, outcome.metrics, outcome.timings)
+
+
+def evaluate(scores: Any, labels: Any, seen_classes: Sequence[int], unseen_classes: Sequence[int] | None = None, *,
+             gamma: float | None = None, top_k: Sequence[int] = (3, 5)) -> dict:
+    """The zslbench metrics of test ``scores`` (N, C) over all classes, as stored in ``metrics.json["test"]``.
+
+    Single-label (``labels`` of shape (N,), class ids): images of seen classes
+    form test-seen, the others test-unseen; returns T1, U, S, H, AUSUC (and
+    CS-U/S/H with a validation-chosen ``gamma``). Multi-label (``labels`` (N, C)
+    of +1 / -1 / 0): returns ZSL and GZSL mAP and F1@K for ``top_k``.
+    ``unseen_classes`` defaults to every class not in ``seen_classes``.
+    """
+    from zslbench.tasks import task_for_labels
+
+    return task_for_labels(labels).evaluate_scores(scores, labels, seen_classes, unseen_classes,
+                                                   gamma=gamma, top_k=top_k)
+
+
+def load_dataset(name: str, root: str | Path | None = None, **data_options: Any) -> "ZSLDataset":
+    """Load and validate the registered dataset ``name`` (``root``: its copy; ``data_options``: ``data.*`` keys)."""
+    from zslbench import registry
+    from zslbench.config import DataConfig, build_dataclass
+    from zslbench.errors import DataError
+    from zslbench.plugins import ensure_loaded
+
+    ensure_loaded()
+    spec = registry.datasets.get(name)
+    values = {**data_options, "root": str(root) if root is not None else None}
+    dataset = spec.load(build_dataclass(DataConfig, values, prefix="data."))
+    try:
+        dataset.validate()
+    except ValueError as exc:
+        raise DataError(str(exc), f"run `zslbench data check {spec.name}`") from None
+    return dataset
+
+
+def _names(kind: str) -> list[str]:
+    from zslbench import registry
+    from zslbench.plugins import ensure_loaded
+
+    ensure_loaded()
+    return [entry.name for entry in registry.ALL[kind]]
+
+
+def list_methods() -> list[str]:
+    """Names of the registered methods (built-in plugins and installed ones)."""
+    return _names("methods")
+
+
+def list_datasets() -> list[str]:
+    """Names of the registered datasets."""
+    return _names("datasets")
+
+
+def load_runs(root: str | Path | None = None, method: str | None = None, dataset: str | None = None,
+              complete: bool = True) -> list["RunRecord"]:
+    """Stored runs under ``root`` (default ``$ZSLBENCH_RUNS`` or ``./runs``), oldest first.
+
+    ``method`` / ``dataset`` keep only runs of that method / dataset; with
+    ``complete`` (the default) only finished runs holding test metrics, the
+    runs ``compare`` would use. Unreadable directories are passed over.
+    """
+    from zslbench.paths import runs_dir
+    from zslbench.results.selection import usable_runs
+    from zslbench.store import scan_runs
+
+    store_root = runs_dir(str(root) if root is not None else None)
+    if complete:
+        records, _ = usable_runs(store_root, [method] if method else None, [dataset] if dataset else None)
+        return sorted(records, key=lambda r: r.run_id)
+    records, _ = scan_runs(store_root, dataset=dataset, method=method)
+    return records

@@ -1,0 +1,27 @@
+"""The registrations of the xlsa17 datasets (awa2, cub, sun): loader and ``data check`` per dataset."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from zslbench.data.check import check_dataset
+from zslbench.data.xlsa17 import DATASETS, load_dataset
+from zslbench.registry import DatasetSpec
+
+
+def dataset_specs() -> list:
+    """DatasetSpec entries for awa2, cub and sun (registered by zslbench.builtin)."""
+    return [
+        DatasetSpec(
+            name=info.name,
+            load=partial(load_dataset, info.name),
+            description=f"{info.title}, Proposed Split of Xian et al. "
+                        f"({info.standard.seen_classes}/{info.standard.unseen_classes} seen/unseen classes, "
+                        f"{info.num_attributes} attributes)",
+            default_image_size=224,
+            check=partial(check_dataset, info.name),
+            needs_download=True,
+            homepage=info.homepage,
+        )
+        for info in DATASETS.values()
+    ]

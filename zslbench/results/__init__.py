@@ -1,0 +1,34 @@
+"""Everything that reads stored runs: the commands ``compare``, ``ablate``, ``report``, ``explain`` and their plots.
+
+* :mod:`~zslbench.results.selection` - which stored runs (latest per seed, tags, run ids);
+* :mod:`~zslbench.results.aggregation` - mean and std over seeds per (method, dataset);
+* :mod:`~zslbench.results.rendering` - result tables as terminal table, Markdown, CSV, JSON, LaTeX;
+* :mod:`~zslbench.results.compare`, :mod:`~zslbench.results.ablate`, :mod:`~zslbench.results.report`,
+  :mod:`~zslbench.results.explain` - the commands; :mod:`~zslbench.results.plots` - their figures.
+
+The names of selection, aggregation and rendering are re-exported here (``results.select_runs``, ...).
+"""
+
+from zslbench.results.selection import (
+    NoRunsError, Selection, canonical_names, latest_per_seed, resolve_names, run_command, select_runs, usable_runs,
+    warn_skipped,
+)
+from zslbench.results.aggregation import (
+    MethodResult, Summary, aggregate, config_differences, flatten_config, reference_numbers, run_task, score_keys,
+)
+from zslbench.results.rendering import (
+    ABLATION_METRICS, CALIBRATED_METRICS, Cell, Column, FORMATS, LEGEND_CALIBRATED, LEGEND_NOISE, LEGEND_ORACLE,
+    METRIC_LABELS, NOISE_MARK, ORACLE_METRICS, ResultTable, Row, STANDARD_METRICS, ablation_table,
+    available_metrics, check_requested_metrics, comparison_tables, render, render_csv, render_latex,
+    render_markdown, render_rich, tables_to_dict,
+)
+
+__all__ = [
+    'ABLATION_METRICS', 'CALIBRATED_METRICS', 'Cell', 'Column', 'FORMATS', 'LEGEND_CALIBRATED', 'LEGEND_NOISE',
+    'LEGEND_ORACLE', 'METRIC_LABELS', 'MethodResult', 'NOISE_MARK', 'NoRunsError', 'ORACLE_METRICS', 'ResultTable',
+    'Row', 'STANDARD_METRICS', 'Selection', 'Summary', 'ablation_table', 'aggregate', 'available_metrics',
+    'canonical_names', 'check_requested_metrics', 'comparison_tables', 'config_differences', 'flatten_config',
+    'latest_per_seed', 'reference_numbers', 'render', 'render_csv', 'render_latex', 'render_markdown',
+    'render_rich', 'resolve_names', 'run_command', 'run_task', 'score_keys', 'select_runs', 'tables_to_dict',
+    'usable_runs', 'warn_skipped',
+]

@@ -1,0 +1,64 @@
+"""What a task type is: how targets are built, how scores are evaluated, which metrics and protocols it has.
+
+A task (single-label, multi-label, later transductive or few-shot) is the
+part of a run that depends on what a label *is*. The run flow
+(:mod:`zslbench.runner`) is one for all tasks: it asks the dataset's task for
+the training and evaluation image sets, trains with the engine, then lets the
+task score and evaluate the model. A new task type is one module here,
+registered in :data:`zslbench.tasks.TASKS`; it never imports the runner.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Sequence
+
+
+class Task(ABC):
+    """One task type. Subclasses set the class attributes and implement the abstract methods."""
+
+    #: The ``ZSLDataset.task`` value this task serves.
+    name: str
+    #: Protocols a run of this task may use (the first is the default).
+    protocols: tuple[str, ...]
+    #: Method kinds (``MethodSpec.kind``) this task can train.
+    method_kinds: tuple[str, ...]
+
+    def method_context(self, context: Any, dataset: Any) -> Any:
+        """The :class:`~zslbench.methods.MethodContext` a method of this task is built with."""
+        return context
+
+    def training_vectors(self, dataset: Any) -> Any:
+        """The (seen, D) semantic vectors the engine trains against, as a float32 tensor."""
+        import numpy as np
+        import torch
+
+        return torch.as_tensor(dataset.class_attributes[np.asarray(dataset.seen_classes)], dtype=torch.float32)
+
+    @abstractmethod
+    def image_sets(self, dataset: Any, image_size: int, num_workers: int = 0, mean_std: Any = None,
+                   augment: bool = True) -> tuple[Any, dict[str, Any]]:
+        """The training image set (its targets built for this task) and the evaluation sets by split name."""
+
+    @abstractmethod
+    def evaluate_model(self, model: Any, dataset: Any, eval_sets: dict[str, Any], cfg: Any, device: Any,
+                       gamma: float | None) -> dict:
+        """Score the evaluation sets with ``model``; the ``metrics.json`` entries (``test`` and the task's extras)."""
+
+    @abstractmethod
+    def evaluate_scores(self, scores: Any, labels: Any, seen_classes: Sequence[int],
+                        unseen_classes: Sequence[int] | None = None, gamma: float | None = None,
+                        top_k: Sequence[int] = (3, 5)) -> dict:
+        """The test metrics (as stored) of ``scores`` (N, C) against ``labels`` in this task's label format."""
+
+    @abstractmethod
+    def summary_columns(self, test: dict) -> list[str]:
+        """The test-metric keys of a run's summary table, in order (those present in ``test``)."""
+
+
+def unseen_complement(num_classes: int, seen_classes: Sequence[int], unseen_classes: Sequence[int] | None) -> list[int]:
+    """``unseen_classes``, by default every class id below ``num_classes`` that is not seen."""
+    if unseen_classes is not None:
+        return [int(c) for c in unseen_classes]
+    seen = {int(c) for c in seen_classes}
+    return [c for c in range(num_classes) if c not in seen]
