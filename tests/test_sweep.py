@@ -246,3 +246,19 @@ def test_slurm_without_submitit_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep_slurm, "submitit", None)
     result = invoke("sweep", write_sweep(tmp_path, TINY), "--executor", "slurm")
     assert result.exit_code == 2 and "pip install 'zslbench[slurm]'" in result.output
+
+
+def test_status_reads_slurm_states_and_the_sweep_record(tmp_path):
+    from zslbench.sweep.cli import run_state
+    from zslbench.sweep.state import JobRecord, SweepRecord
+
+    spec = RunSpec("baseline", "synthetic-tiny", 0, out=str(tmp_path / "runs"))
+    record = SweepRecord.load(tmp_path / "runs", "s")
+    record.update(spec.key, JobRecord(spec.label(), "zslbench run ...", "slurm", "queued", job_id="5_0", log="x.out"))
+    assert run_state(spec, tmp_path / "runs", record, {"5_0": "PENDING"})[0] == "queued"
+    assert run_state(spec, tmp_path / "runs", record, {"5_0": "RUNNING"})[0] == "running"
+    assert run_state(spec, tmp_path / "runs", record, {"5_0": "CANCELLED by 1000"}) == (
+        "failed", "Slurm job 5_0 CANCELLED (log: x.out)")
+    assert run_state(spec, tmp_path / "runs", record, {"5_0": "UNKNOWN"})[0] == "queued"  # the record's word
+    assert SweepRecord.load(tmp_path / "runs", "s").jobs[spec.key].job_id == "5_0"  # state.json round trip
+    assert run_state(spec, tmp_path / "runs", SweepRecord.load(tmp_path / "runs", "other"), {}) == ("not started", "")

@@ -176,10 +176,13 @@ def run_state(run: RunSpec, root: Path, record: SweepRecord, slurm_states: dict[
     if stored.state == COMPLETE:
         return "done", str(stored.run_dir)
     slurm_state = _first_word(slurm_states.get(job.job_id, "")) if job and job.job_id else ""
-    if slurm_state == "PENDING" or slurm_state == "REQUEUED":
+    slurm_state = "" if slurm_state == "UNKNOWN" else slurm_state  # sacct no longer knows the job
+    if slurm_state in ("PENDING", "REQUEUED", "CONFIGURING"):
         return "queued", f"Slurm job {job.job_id}"
     if slurm_state in ("RUNNING", "COMPLETING"):
         return "running", f"Slurm job {job.job_id}: {stored.run_dir or job.log}"
+    if slurm_state:  # ended (FAILED, TIMEOUT, CANCELLED, ... or COMPLETED without a complete run)
+        return "failed", f"Slurm job {job.job_id} {slurm_state} (log: {job.log})"
     if job is not None and job.state == "failed":
         return "failed", f"{job.error} (log: {job.log})" if job.log else str(job.error)
     if stored.state == INCOMPLETE:
