@@ -262,3 +262,26 @@ def test_status_reads_slurm_states_and_the_sweep_record(tmp_path):
     assert run_state(spec, tmp_path / "runs", record, {"5_0": "UNKNOWN"})[0] == "queued"  # the record's word
     assert SweepRecord.load(tmp_path / "runs", "s").jobs[spec.key].job_id == "5_0"  # state.json round trip
     assert run_state(spec, tmp_path / "runs", SweepRecord.load(tmp_path / "runs", "other"), {}) == ("not started", "")
+
+
+def test_progress_counts_on_a_terminal_and_plain_lines_elsewhere():
+    import io
+
+    from zslbench.sweep.progress import SweepProgress
+
+    plain = io.StringIO()
+    with SweepProgress("sweep s", 2, stream=plain, interactive=False) as progress:
+        progress.started("a")
+        progress.started("b")
+        assert progress.counts.text() == "0 done, 2 running, 0 queued, 0 failed"
+        progress.finished("a", "run a", True, Path("/runs/a"))
+        progress.finished("b", "run b", False, error="exit 2: Error: bad", log=Path("/logs/b.log"))
+    lines = plain.getvalue().splitlines()
+    assert lines[0].startswith("[1/2] done run a (") and lines[0].endswith("s): /runs/a")
+    assert lines[1] == "[2/2] FAILED run b: exit 2: Error: bad (log: /logs/b.log)"
+
+    terminal = io.StringIO()
+    with SweepProgress("sweep s", 1, stream=terminal, interactive=True) as progress:
+        progress.started("a")
+        progress.finished("a", "run a", True, Path("/runs/a"))
+    assert "sweep s: 1 done, 0 running, 0 queued, 0 failed" in terminal.getvalue()
