@@ -163,7 +163,9 @@ def test_mlzsl_baseline_scores_are_projection_dot_label_vectors():
     assert torch.allclose(model.class_scores(images, labels), model.embed(images) @ labels.T, atol=1e-6)
     loss = model.training_losses(images, torch.tensor([[1.0, -1.0, 0, 0, 0, 0]] * 3), labels)["loss"]
     assert torch.isfinite(loss)
-    assert [s.name for s in MLZSL_METHODS] == ["mlzsl-baseline"] and MLZSL_METHODS[0].tasks == ("multi-label",)
+    assert [s.name for s in MLZSL_METHODS] == ["mlzsl-baseline", "mlzsl-feat-linear"]
+    assert all(spec.tasks == ("multi-label",) for spec in MLZSL_METHODS)
+    assert [spec.kind for spec in MLZSL_METHODS] == ["image", "feature"]
     for dataset in ("synthetic-multilabel", "synthetic-multilabel-tiny", "nus-wide"):
         assert baseline_recipe(dataset) == training_recipe(dataset)  # same recipe: the heads are what differ
 

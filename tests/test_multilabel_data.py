@@ -161,9 +161,13 @@ def test_nuswide_loader_reads_the_field_layout(tmp_path):
     assert dataset.images.load(0).shape == (3, 8, 8)
 
 
-def test_nuswide_without_the_vector_pickle_uses_the_text_encoder(tmp_path):
+def test_nuswide_without_the_vector_pickle_stops_unless_the_text_encoder_is_asked_for(tmp_path):
     root = make_nuswide(tmp_path / "nus", with_vectors=False)
-    dataset = nuswide.load_nuswide(DataConfig(root=str(root), text_encoder="hashing"))
+    with pytest.raises(DataError, match="no label-vector pickle") as silent:
+        nuswide.load_nuswide(DataConfig(root=str(root), text_encoder="hashing"))
+    assert "data.label_vectors=text-encoder" in silent.value.hint
+    assert not nuswide.check_nuswide(root).ok
+    dataset = nuswide.load_nuswide(DataConfig(root=str(root), text_encoder="hashing", label_vectors="text-encoder"))
     assert dataset.class_attributes.shape == (5, 50) and dataset.meta["label_vectors"] == "text-encoder:hashing"
 
 
@@ -271,3 +275,135 @@ def test_label_vector_pickles_cannot_run_code(tmp_path):
     path.write_bytes(pickle.dumps(Exploit()))
     with pytest.raises(DataError, match="refusing"):
         load_array_pickle(path, "hint")
+
+
+# --------------------------------------------------------------------------- the authors' files as they are
+
+NUS_VECTOR_FILE = "NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300"
+OI_VECTOR_FILE = "OpenImage_w2v_context_window_10_glove-wiki-gigaword-300.pkl"
+
+
+def move_pickle(src: Path, dst: Path) -> Path:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    src.rename(dst)
+    return dst
+
+
+@pytest.mark.parametrize("layout", ["root", "word_embedding", "beside", "above"])
+def test_nuswide_label_vectors_are_found_in_every_authors_layout(tmp_path, layout):
+    root = make_nuswide(tmp_path / "data" / "NUS-WIDE")
+    original = root / "wiki_contexts" / NUS_VECTOR_FILE
+    target = {"root": root / NUS_VECTOR_FILE,  # Generative_MLZSL
+              "word_embedding": root / "word_embedding" / NUS_VECTOR_FILE,  # BiAM
+              "beside": root.parent / "wiki_contexts" / NUS_VECTOR_FILE,  # LESA: data/wiki_contexts
+              "above": root.parent.parent / "wiki_contexts" / NUS_VECTOR_FILE}[layout]
+    move_pickle(original, target)
+    (root / "wiki_contexts").rmdir()
+    dataset = nuswide.load_nuswide(DataConfig(root=str(root), text_encoder="hashing"))
+    assert dataset.meta["label_vectors"] == f"pickle:{target}"
+    tag_dog = np.array([4, 5, 6], np.float32)  # the pickle's vector, not a text encoder's
+    np.testing.assert_allclose(dataset.class_attributes[0], tag_dog / np.linalg.norm(tag_dog), rtol=1e-6)
+    assert nuswide.check_nuswide(root).ok
+
+
+def test_label_vectors_from_an_explicit_path_and_a_missing_vector_is_named(tmp_path):
+    root = make_nuswide(tmp_path / "nus")
+    elsewhere = move_pickle(root / "wiki_contexts" / NUS_VECTOR_FILE, tmp_path / "vectors" / "nus.pkl")
+    dataset = nuswide.load_nuswide(DataConfig(root=str(root), label_vectors=str(elsewhere)))
+    assert dataset.meta["label_vectors"] == f"pickle:{elsewhere}"
+    with pytest.raises(DataError, match="not found"):
+        nuswide.load_nuswide(DataConfig(root=str(root), label_vectors=str(tmp_path / "nope.pkl")))
+    tags, concepts = np.arange(12, dtype=np.float32).reshape(4, 3) + 1, np.eye(2, 3, dtype=np.float32)
+    concepts[1] = 0  # "water" has no vector
+    with open(elsewhere, "wb") as fh:
+        pickle.dump((tags, concepts), fh)
+    with pytest.raises(DataError, match=r"1 labels have no vector .* 'water'"):
+        nuswide.load_nuswide(DataConfig(root=str(root), label_vectors=str(elsewhere)))
+
+
+def test_nuswide_image_lists_with_absolute_windows_prefixes_match_their_files(tmp_path):
+    root = make_nuswide(tmp_path / "nus", missing=("zoo/0005_5.jpg",))
+    (root / "ImageList" / "TrainImagelist.txt").write_text(
+        "C:\\ImageData\\Flickr\\actor\\0001_1.jpg\r\nD:\\nus\\actor\\0002_2.jpg\r\n/home/x/Flickr/zoo/0003_3.jpg\r\n")
+    assert nuswide.image_list_path("C:\\ImageData\\Flickr\\actor\\0001_1.jpg") == "actor/0001_1.jpg"
+    assert nuswide.image_list_path("D:\\nus\\actor\\0002_2.jpg") == "actor/0002_2.jpg"
+    assert nuswide.image_list_path("actor\\0002_2.jpg") == "actor/0002_2.jpg"
+    dataset = nuswide.load_nuswide(DataConfig(root=str(root)))
+    assert [Path(p).name for p in dataset.images.paths] == ["0001_1.jpg", "0002_2.jpg", "0003_3.jpg", "0004_4.jpg"]
+    report = nuswide.check_nuswide(root)
+    assert report.counts["trainval_unmatched_lines"] == 0 and report.counts["test_unmatched_lines"] == 1
+
+
+def write_bom(path: Path, text: str) -> None:
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+
+
+def test_openimages_reads_the_authors_files_with_bom_crlf_image_data_and_the_pair_pickle(tmp_path):
+    root = make_openimages(tmp_path / "data" / "OpenImages")
+    meta = root / "2018_04"
+    write_bom(meta / "top_400_unseen.csv", "2\n0\n")  # the authors' file starts with a byte-order mark
+    write_bom(meta / "classes-trainable.txt", "\n".join(OI_SEEN) + "\n")
+    write_bom(meta / "class-descriptions.csv", (meta / "class-descriptions.csv").read_text())
+    for split in ("train", "test"):
+        csv_path = meta / split / f"{split}-annotations-human-imagelabels.csv"
+        write_bom(csv_path, csv_path.read_text())
+        (root / "image_data").mkdir(exist_ok=True)
+        (root / split).rename(root / "image_data" / split)  # where the authors' downloader puts images
+    # LESA: wiki_contexts/ beside the data root
+    move_pickle(root / "wiki_contexts" / OI_VECTOR_FILE, root.parent / "wiki_contexts" / OI_VECTOR_FILE)
+    report = openimages.check_openimages(root)
+    assert report.ok, report.render()
+    assert report.counts["unseen_labels"] == 2
+    dataset = openimages.load_openimages(DataConfig(root=str(root)))
+    assert dataset.meta["label_ids"] == OI_SEEN + ["/m/z", "/m/x"]
+    assert dataset.class_names[0] == "Apple"
+    assert dataset.meta["label_vectors"] == f"pickle:{root.parent / 'wiki_contexts' / OI_VECTOR_FILE}"
+    unseen_x = np.arange(1, 5, dtype=np.float32)  # row 0 of the unseen vectors: top_400_unseen's second entry
+    np.testing.assert_allclose(dataset.class_attributes[4], unseen_x / np.linalg.norm(unseen_x), rtol=1e-6)
+    assert len(dataset.images.paths) == 5 and "image_data" in str(dataset.images.paths[0])
+
+
+def test_openimages_top_unseen_given_as_ids_still_finds_the_pair_pickle_rows(tmp_path):
+    root = make_openimages(tmp_path / "oi")
+    (root / "2018_04" / "top_400_unseen.csv").write_text("/m/z\n/m/x\n")
+    dataset = openimages.load_openimages(DataConfig(root=str(root)))
+    unseen_z = np.arange(9, 13, dtype=np.float32)
+    np.testing.assert_allclose(dataset.class_attributes[3], unseen_z / np.linalg.norm(unseen_z), rtol=1e-6)
+
+
+def test_openimages_annotations_are_streamed_into_integer_arrays(tmp_path):
+    path = tmp_path / "ann.csv"
+    write_bom(path, OI_HEADER + "i1,v,/m/a,1\ni2,v,/m/b,0\ni1,v,/m/q,1\ni3,v,/m/a,0.0\n")
+    everything = openimages.read_annotations(path)
+    assert everything.image_ids == ["i1", "i2", "i3"]
+    assert everything.image_rows.tolist() == [0, 1, 0, 2] and everything.columns.tolist() == [0, 1, 2, 0]
+    assert everything.values.tolist() == [1, 0, 1, 0]
+    assert everything.image_rows.dtype == np.int32 and everything.values.dtype == np.int8
+    known = openimages.read_annotations(path, {"/m/a": 5})
+    assert known.image_ids == ["i1", "i3"] and known.columns.tolist() == [5, 5] and known.values.tolist() == [1, 0]
+    write_bom(path, OI_HEADER + "i1,v,/m/a,maybe\n")
+    with pytest.raises(DataError, match="Confidence"):
+        openimages.read_annotations(path)
+
+
+def test_pretrained_none_means_random_weights(monkeypatch):
+    import torch
+
+    from zslbench.models import backbones
+    from zslbench.config import resolve_run_config
+
+    cfg, _ = resolve_run_config([{"pretrained": "none", "train": {"grad_clip_norm": "none"}}], None)
+    assert cfg.pretrained == "none"  # not turned into None ("use the default weights")
+    assert cfg.train.grad_clip_norm is None  # "none" still clears optional numbers
+
+    def no_weight_files(*args, **kwargs):
+        raise AssertionError("random initialisation must not look for pretrained weights")
+
+    monkeypatch.setattr(backbones, "cached_timm_weights", no_weight_files)
+    torch.manual_seed(0)
+    first = backbones.create_backbone("vit_tiny_patch16_224", cfg.pretrained, 32)
+    torch.manual_seed(1)
+    second = backbones.create_backbone("vit_tiny_patch16_224", cfg.pretrained, 32)
+    assert first.pretrained == "none"
+    weights = [next(b.vit.parameters()).detach() for b in (first, second)]
+    assert not torch.equal(*weights)  # freshly drawn, seed-dependent weights

@@ -27,6 +27,9 @@ class DataConfig:
     attributes: str = "att"  # "att" (L2-normalised columns) or "original_att"
     image_size: int | None = None  # None: the dataset's/backbone's default
     text_encoder: str = "glove-6b-50d"  # word vectors of attribute names (SVIP's W2P)
+    # multi-label datasets: "auto" (the authors' label-vector pickle, searched in their layouts),
+    # "text-encoder" (encode the label names with text_encoder), or a pickle path
+    label_vectors: str = "auto"
     glove_path: str | None = None  # text file for the "glove-file" encoder
     normalize: str = "auto"  # auto: what the backbone's weights expect | imagenet | half (mean = std = 0.5)
     augment: bool = True  # random training augmentation of the dataset's recipe (crop, flip)
@@ -177,7 +180,8 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         if value is None and type(None) in args:
             return None
-        if isinstance(value, str) and value.lower() == "none" and type(None) in args:
+        # "none" means None only where it is not itself a valid string ("--pretrained none" is random weights)
+        if isinstance(value, str) and value.lower() == "none" and type(None) in args and str not in args:
             return None
         errors = []
         for arg in args:

@@ -195,9 +195,9 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     distributed.init_from_env(device.type)
     device = distributed.local_device(device)
     seed_everything(cfg.seed)
-    from zslbench.features import RES101_BACKBONE
+    from zslbench.features import FILE_BACKBONES
 
-    dataset = load_dataset(cfg, require_images=not (spec.kind == "feature" and cfg.backbone == RES101_BACKBONE))
+    dataset = load_dataset(cfg, require_images=not (spec.kind == "feature" and cfg.backbone in FILE_BACKBONES))
     task = get_task(dataset.task)
     check_supported(task, spec, cfg.protocol, cfg.dataset)
     if spec.kind == "image":
@@ -223,7 +223,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
             metrics, timings = _run_image_method(resolved, task, dataset, device, run_dir, resume_dir is not None,
                                                  progress)
         else:
-            metrics, timings = _run_feature_method(resolved, dataset, device, run_dir, progress)
+            metrics, timings = _run_feature_method(resolved, task, dataset, device, run_dir, progress)
     except KeyboardInterrupt:
         if main:
             store.write_status(run_dir, "interrupted", hint=f"zslbench run --resume {run_dir}")
@@ -391,36 +391,41 @@ def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDatase
 # --------------------------------------------------------------------------- feature methods
 
 
-def _run_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, device, run_dir: Path,
+def _run_feature_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path,
                         progress: bool) -> tuple[dict, dict]:
-    """Fit a feature-level method on cached backbone features and evaluate it."""
-    from zslbench.features import get_features
-
+    """Fit a feature-level method on frozen features of ``task``'s splits and let the task evaluate it."""
     cfg = resolved.config
     if cfg.backbone is None:
         raise UsageError(f"method {cfg.method!r} needs a backbone for its features", "pass --backbone NAME")
     timings: dict = {}
     t0 = time.perf_counter()
-    feats = get_features(dataset, cfg.backbone, cfg.data, cfg.pretrained, str(device),
-                         splits=("trainval", "test_seen", "test_unseen"))
+    metrics: dict = {"protocol": cfg.protocol, "task": task.name}
+    feats = _read_features(cfg, dataset, task.feature_splits, device, metrics)
     timings["features_seconds"] = time.perf_counter() - t0
-    metrics: dict = {"protocol": cfg.protocol, "task": SINGLE_LABEL}
     gamma = None
     options = resolved.options
     if cfg.protocol == "gbu":
-        metrics["validation"], gamma, options = _validate_feature_method(resolved, dataset, feats, device)
+        metrics["validation"], gamma, options = _validate_feature_method(resolved, task, dataset, feats, device)
     t1 = time.perf_counter()
-    model = _fit_feature_model(resolved, dataset, feats["trainval"].features, device, options)
+    model = _fit_feature_model(resolved, task, dataset, feats["trainval"], device, options)
     timings["fit_seconds"] = time.perf_counter() - t1
-    ss = model.class_scores(feats["test_seen"].features, dataset.class_attributes)
-    us = model.class_scores(feats["test_unseen"].features, dataset.class_attributes)
-    test, curve = evaluate_with_curve(ss, feats["test_seen"].labels, us, feats["test_unseen"].labels, dataset, gamma)
-    metrics["test"] = test.to_dict()
-    metrics["curve"] = curve
+    metrics.update(task.evaluate_features(model, dataset, feats, gamma))
     return metrics, timings
 
 
-def _validate_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, feats: dict, device):
+def _read_features(cfg: RunConfig, dataset: ZSLDataset, splits: tuple[str, ...], device, metrics: dict) -> dict:
+    """The splits' features: the dataset authors' files for ``authors-h5`` (fingerprint recorded), else the cache."""
+    from zslbench.features import AUTHORS_H5_BACKBONE, authors_h5_key, get_features, read_authors_features
+
+    if cfg.backbone == AUTHORS_H5_BACKBONE:
+        key = authors_h5_key(dataset)
+        metrics["features"] = {"source": AUTHORS_H5_BACKBONE, "fingerprint": key.fingerprint,
+                               "files": dict(dataset.meta.get("feature_files", {}))}
+        return read_authors_features(dataset, splits)
+    return get_features(dataset, cfg.backbone, cfg.data, cfg.pretrained, str(device), splits=splits)
+
+
+def _validate_feature_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, feats: dict, device):
     """GBU for feature methods: gamma (and the ``tune`` grid, if any) chosen on validation data only."""
     from zslbench.evaluation import choose_calibration, evaluate
 
@@ -429,15 +434,15 @@ def _validate_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, feats: 
 
     val_ds = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
     # The validation benchmark is drawn from trainval only: gather its rows once for every trial.
-    val_features = {split: select_images({"trainval": feats["trainval"]}, val_ds.splits[split]).features
+    val_features = {split: select_images({"trainval": feats["trainval"]}, val_ds.splits[split])
                     for split in ("trainval", "test_seen", "test_unseen")}
     sl, ul = val_ds.split_labels("test_seen"), val_ds.split_labels("test_unseen")
     trials = []
     for changes in tune_grid(cfg.tune):
         options = with_option(resolved.method, resolved.options, changes)
-        model = _fit_feature_model(resolved, val_ds, val_features["trainval"], device, options)
-        ss = model.class_scores(val_features["test_seen"], val_ds.class_attributes)
-        us = model.class_scores(val_features["test_unseen"], val_ds.class_attributes)
+        model = _fit_feature_model(resolved, task, val_ds, val_features["trainval"], device, options)
+        ss = model.class_scores(val_features["test_seen"].features, val_ds.class_attributes)
+        us = model.class_scores(val_features["test_unseen"].features, val_ds.class_attributes)
         g = float(choose_calibration(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes))
         m = evaluate(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes, gamma=g)
         trials.append({"options": changes, "gamma": g, "val_cs_h": m.cs_h, "val_t1": m.t1})
@@ -450,13 +455,15 @@ def _validate_feature_method(resolved: ResolvedRun, dataset: ZSLDataset, feats: 
     return validation, chosen["gamma"], with_option(resolved.method, resolved.options, chosen["options"])
 
 
-def _fit_feature_model(resolved: ResolvedRun, dataset: ZSLDataset, features: np.ndarray, device, options=None):
+def _fit_feature_model(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, split: Any, device, options=None):
+    """Build the feature-level method and fit it on ``split``'s features with ``task``'s targets."""
     from zslbench.training.engine import seed_everything
 
     cfg = resolved.config
     seed_everything(cfg.seed)
     seen = np.asarray(dataset.seen_classes)
-    targets = seen_positions(dataset, dataset.split_labels("trainval"))
-    model = resolved.method.build(method_context(cfg, dataset, device), options or resolved.options)
-    model.fit(np.asarray(features, dtype=np.float32), targets, dataset.class_attributes[seen].astype(np.float32))
+    targets = task.feature_targets(dataset, split.image_ids)
+    model = resolved.method.build(task.method_context(method_context(cfg, dataset, device), dataset),
+                                  options or resolved.options)
+    model.fit(np.asarray(split.features, dtype=np.float32), targets, dataset.class_attributes[seen].astype(np.float32))
     return model

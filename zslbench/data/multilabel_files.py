@@ -11,7 +11,7 @@ import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -53,9 +53,13 @@ def require_file(root: Path, candidates: Sequence[str], what: str, layout_hint: 
 
 
 def read_lines(path: Path) -> list[str]:
-    """Non-empty stripped lines of a text file (UTF-8, undecodable bytes replaced)."""
+    """Non-empty stripped lines of a text file.
+
+    UTF-8 with a byte-order mark stripped (the authors' Open Images CSVs start
+    with one), any newline convention (\\n, \\r\\n, \\r), undecodable bytes replaced.
+    """
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc}") from None
     return [line.strip() for line in text.splitlines() if line.strip()]
@@ -141,19 +145,91 @@ def encoder_vectors_and_source(dataset_name: str, names: list[str], data_cfg: An
             f"text-encoder:{getattr(data_cfg, 'text_encoder', '')}")
 
 
-def read_vector_pair(root: Path, candidates: Sequence[str], pair: str, layout_hint: str) -> tuple[Path, Any, Any] | None:
-    """(path, first, second) of the label-vector pickle among ``candidates``; None when there is none.
+# --------------------------------------------------------------------------- label vectors
 
-    The field's pickles hold a pair of matrices (``pair`` names them in the
-    error when the content is something else).
+#: ``data.label_vectors`` values besides a path: search the authors' layouts, or encode the label names.
+LABEL_VECTORS_AUTO = "auto"
+LABEL_VECTORS_TEXT_ENCODER = "text-encoder"
+
+
+def label_vector_dirs(root: Path) -> list[Path]:
+    """Folders where the field's repositories keep label-vector pickles, in search order.
+
+    The root itself (Generative_MLZSL), ``wiki_contexts/`` or ``word_embedding/``
+    inside it (LESA, BiAM), and ``wiki_contexts/`` beside or above it (LESA's
+    ``data/`` next to ``wiki_contexts/``).
     """
-    path = find_first(root, candidates)
-    if path is None:
-        return None
-    content = load_array_pickle(path, layout_hint)
+    root = Path(root)
+    return [root / "wiki_contexts", root / "word_embedding", root, root.parent / "wiki_contexts",
+            root.parent.parent / "wiki_contexts"]
+
+
+def find_label_vector_file(root: Path, file_names: Sequence[str]) -> Path | None:
+    """The first pickle named in ``file_names`` found in :func:`label_vector_dirs`, else None."""
+    for folder in label_vector_dirs(root):
+        for name in file_names:
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def resolve_label_vectors(dataset_name: str, root: Path, file_names: Sequence[str], names: list[str], data_cfg: Any,
+                          from_pickle: Callable[[Path, Any], np.ndarray], layout_hint: str) -> tuple[np.ndarray, str]:
+    """(L2-normalised (L, D) label vectors, their source) as ``data.label_vectors`` asks.
+
+    ``auto`` (default): the authors' pickle, searched in every layout of
+    :func:`label_vector_dirs`; none found is a DataError (never a silent switch
+    to another encoder). ``text-encoder``: vectors of the label names from
+    ``data.text_encoder``. A path: that pickle. ``from_pickle(path, content)``
+    turns the pickle's content into the (L, D) matrix in label order. A label
+    whose vector is all zeros (absent from the pickle or the encoder's
+    vocabulary) is a DataError naming it.
+    """
+    setting = str(getattr(data_cfg, "label_vectors", None) or LABEL_VECTORS_AUTO)
+    if setting == LABEL_VECTORS_TEXT_ENCODER:
+        vectors, source = encoder_vectors_and_source(dataset_name, names, data_cfg)
+    else:
+        if setting == LABEL_VECTORS_AUTO:
+            path = find_label_vector_file(root, file_names)
+            if path is None:
+                looked = ", ".join(str(d) for d in label_vector_dirs(root))
+                raise DataError(f"no label-vector pickle {file_names[0]} found (looked in {looked})",
+                                "put the authors' pickle there, pass --set data.label_vectors=PATH, or "
+                                "--set data.label_vectors=text-encoder to encode the label names instead")
+        else:
+            path = Path(setting).expanduser()
+            if not path.is_file():
+                raise DataError(f"data.label_vectors file not found: {path}",
+                                "pass an existing pickle, 'auto' or 'text-encoder'")
+        vectors = l2_normalise_rows(from_pickle(path, load_array_pickle(path, layout_hint)))
+        source = f"pickle:{path}"
+    empty = np.flatnonzero(~np.any(vectors != 0, axis=1))
+    if empty.size:
+        raise DataError(f"{empty.size} labels have no vector in {source}, e.g. {names[int(empty[0])]!r}",
+                        "use the authors' label-vector pickle (data.label_vectors=PATH) or another data.text_encoder")
+    return vectors, source
+
+
+def vector_pair(path: Path, content: Any, pair: str, layout_hint: str) -> tuple[Any, Any]:
+    """The two matrices of a label-vector pickle that holds a pair; anything else is a DataError."""
     if not isinstance(content, (tuple, list)) or len(content) < 2:
         raise DataError(f"{path} should hold a pair {pair}", layout_hint)
-    return path, content[0], content[1]
+    return content[0], content[1]
+
+
+# --------------------------------------------------------------------------- precomputed features
+
+
+def h5_image_keys(path: Path) -> set[str]:
+    """The image keys of an authors' HDF5 feature file (the names of its ``<key>-features`` datasets)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            return {name[: -len("-features")] for name in h5.keys() if name.endswith("-features")}
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}",
+                        "the authors' feature files hold one '<image>-features' dataset per image") from None
 
 
 # --------------------------------------------------------------------------- sparse annotations
@@ -242,6 +318,15 @@ class MultiLabelCheckReport:
             return True
         self.missing.append(f"dataset root {self.root}")
         return False
+
+    def check_label_vectors(self, root: Path, file_names: Sequence[str]) -> None:
+        """Record the label-vector pickle found in the authors' layouts, or its absence as missing."""
+        path = find_label_vector_file(root, file_names)
+        if path is not None:
+            self.present.append(f"label vectors {path}")
+            return
+        self.missing.append(f"label-vector pickle {file_names[0]} (in {Path(root) / 'wiki_contexts'}/, <root>/ or "
+                            "wiki_contexts/ beside <root>; or run with --set data.label_vectors=PATH|text-encoder)")
 
     def render(self) -> str:
         """Plain-text report, one fact per line; the expected layout when something is missing."""

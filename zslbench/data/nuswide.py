@@ -13,8 +13,11 @@ Images listed in ``ImageList/{Train,Test}Imagelist.txt`` but absent from
 some); how many is recorded as ``skipped_images``. Label vectors are the
 field's GloVe pickle (``wiki_contexts/NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300``:
 a pair (1000 x 300 in TagList1k order, 81 x 300 in Concepts81 order)), L2
-normalised; without it they are computed from the label names with
-``data.text_encoder`` and the run records that.
+normalised, looked for in every layout the authors' repositories use; without
+it a run stops unless ``data.label_vectors`` names the pickle or asks for
+``text-encoder`` (vectors of the label names). The run records the source.
+Image-list lines with an absolute prefix from the authors' machines are
+matched by their last path parts.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ import numpy as np
 from zslbench.data.dataset import ZSLDataset
 from zslbench.data.xlsa17 import existing_files_mask
 from zslbench.errors import DataError
-from zslbench.data.multilabel_files import (MultiLabelCheckReport, as_vector_matrix, encoder_vectors_and_source,
-                                       existing_root, file_dataset, find_first, l2_normalise_rows, read_binary_matrix,
-                                       read_lines, read_vector_pair, require_file)
+from zslbench.data.multilabel_files import (MultiLabelCheckReport, as_vector_matrix, existing_root, file_dataset,
+                                            find_first, h5_image_keys, read_binary_matrix, read_lines, require_file,
+                                            resolve_label_vectors, vector_pair)
 
 NAME = "nus-wide"
 TOP_K = (3, 5)
@@ -43,9 +46,12 @@ TAG_MATRICES = {"trainval": ("NUS_WID_Tags/Train_Tags1k.dat", "Train_Tags1k.dat"
                 "test": ("NUS_WID_Tags/Test_Tags1k.dat", "Test_Tags1k.dat")}
 CONCEPT_LABEL_DIRS = ("Groundtruth/TrainTestLabels", "TrainTestLabels")
 CONCEPT_SUFFIX = {"trainval": "Train", "test": "Test"}
-LABEL_VECTORS = ("wiki_contexts/NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300",
-                 "word_embedding/NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300")
+#: The field's GloVe label-vector pickle (searched in every layout of ``files.label_vector_dirs``).
+LABEL_VECTOR_FILES = ("NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300",)
 IMAGE_DIRS = ("Flickr", "images")
+#: The authors' precomputed features (LESA / BiAM / Generative_MLZSL): one HDF5 file per split.
+FEATURE_FILES = {"trainval": ("features/nus_wide_train.h5", "nus_wide_train.h5"),
+                 "test": ("features/nus_wide_test.h5", "nus_wide_test.h5")}
 
 LAYOUT = """<root>/                                  (default $ZSLBENCH_DATA/nus-wide)
   ImageList/TrainImagelist.txt, TestImagelist.txt   one image per line, e.g. actor\\0001_2124494179.jpg
@@ -53,9 +59,13 @@ LAYOUT = """<root>/                                  (default $ZSLBENCH_DATA/nus
   NUS_WID_Tags/TagList1k.txt                        the 1,000 Flickr tags
   NUS_WID_Tags/Train_Tags1k.dat, Test_Tags1k.dat    one row of 1,000 0/1 values per listed image
   Groundtruth/TrainTestLabels/Labels_<concept>_Train.txt, Labels_<concept>_Test.txt   one 0/1 per listed image
-  wiki_contexts/NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300   (optional) GloVe label vectors, a pickle
-                                                    (1000 x 300 tag vectors, 81 x 300 concept vectors)
-  Flickr/<folder>/<file>.jpg                        the images, as listed (missing ones are left out)"""
+  wiki_contexts/NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300   GloVe label vectors, a pickle
+                                                    (1000 x 300 tag vectors, 81 x 300 concept vectors); also found
+                                                    in <root>/, <root>/word_embedding/ or wiki_contexts/ beside or
+                                                    above <root>; or data.label_vectors=PATH | text-encoder
+  Flickr/<folder>/<file>.jpg                        the images, as listed (missing ones are left out)
+  features/nus_wide_train.h5, nus_wide_test.h5      (optional) the authors' precomputed features
+                                                    ('<folder>_<file>-features' per image): --backbone authors-h5"""
 LAYOUT_HINT = f"expected the NUS-WIDE layout: see `zslbench data check {NAME}`"
 
 
@@ -79,48 +89,95 @@ def _concept_matrix(root: Path, concepts: list[str], split: str, rows: int) -> n
 
 def _label_vectors(root: Path, tags: list[str], concepts: list[str], seen_columns: np.ndarray,
                    names: list[str], data_cfg: Any) -> tuple[np.ndarray, str]:
-    """(L2-normalised label vectors, their source): the GloVe pickle when present, else the text encoder."""
-    pair = read_vector_pair(root, LABEL_VECTORS, "(tag vectors, concept vectors)", LAYOUT_HINT)
-    if pair is None:
-        return encoder_vectors_and_source(NAME, names, data_cfg)
-    path, tag_content, concept_content = pair
-    tag_vectors = as_vector_matrix(tag_content, len(tags), path, "tag vectors", LAYOUT_HINT)
-    concept_vectors = as_vector_matrix(concept_content, len(concepts), path, "concept vectors", LAYOUT_HINT)
-    if tag_vectors.shape[1] != concept_vectors.shape[1]:
-        raise DataError(f"{path}: tag and concept vectors differ in width", LAYOUT_HINT)
-    return l2_normalise_rows(np.concatenate([tag_vectors[seen_columns], concept_vectors])), f"pickle:{path}"
+    """(L2-normalised label vectors, their source), as ``data.label_vectors`` asks (see ``files.resolve_label_vectors``)."""
+    def from_pickle(path: Path, content: Any) -> np.ndarray:
+        tag_content, concept_content = vector_pair(path, content, "(tag vectors, concept vectors)", LAYOUT_HINT)
+        tag_vectors = as_vector_matrix(tag_content, len(tags), path, "tag vectors", LAYOUT_HINT)
+        concept_vectors = as_vector_matrix(concept_content, len(concepts), path, "concept vectors", LAYOUT_HINT)
+        if tag_vectors.shape[1] != concept_vectors.shape[1]:
+            raise DataError(f"{path}: tag and concept vectors differ in width", LAYOUT_HINT)
+        return np.concatenate([tag_vectors[seen_columns], concept_vectors])
+
+    return resolve_label_vectors(NAME, root, LABEL_VECTOR_FILES, names, data_cfg, from_pickle, LAYOUT_HINT)
 
 
-def load_nuswide(data_cfg: Any) -> ZSLDataset:
-    """The NUS-WIDE multi-label ZSL benchmark from ``data.root`` (default ``$ZSLBENCH_DATA/nus-wide``)."""
+def image_list_path(line: str) -> str:
+    """An image-list line as a path relative to the image folder (``actor/0001_2124494179.jpg``).
+
+    Lines use Windows separators and sometimes an absolute prefix from the
+    authors' machines (``C:\\ImageData\\Flickr\\actor\\0001.jpg``): the part after
+    ``Flickr/`` is kept, else the last two parts (folder and file) of an absolute path.
+    """
+    path = line.strip().replace("\\", "/")
+    if "Flickr/" in path:
+        return path.rsplit("Flickr/", 1)[1]
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        return "/".join(path.split("/")[-2:])
+    return path
+
+
+def read_image_list(path: Path) -> list[str]:
+    """The image-list file's lines as paths relative to the image folder (see :func:`image_list_path`)."""
+    return [image_list_path(line) for line in read_lines(path)]
+
+
+def image_key(rel_path: str) -> str:
+    """The key of an image in the authors' HDF5 feature files: ``actor/0001_2124494179.jpg`` -> ``actor_0001_2124494179.jpg``."""
+    return rel_path.replace("/", "_")
+
+
+def feature_files(root: Path) -> dict[str, Path]:
+    """The authors' precomputed feature files (split -> path) found under ``root``; empty when there are none."""
+    files = {split: find_first(root, candidates) for split, candidates in FEATURE_FILES.items()}
+    return {split: path for split, path in files.items() if path is not None} if all(files.values()) else {}
+
+
+def load_nuswide(data_cfg: Any, require_images: bool = True) -> ZSLDataset:
+    """The NUS-WIDE multi-label ZSL benchmark from ``data.root`` (default ``$ZSLBENCH_DATA/nus-wide``).
+
+    ``require_images=False`` (feature methods on ``--backbone authors-h5``):
+    with the authors' feature files present, the images kept are those with
+    features in them, and no image folder is needed.
+    """
     root = existing_root(NAME, data_cfg, "NUS-WIDE", LAYOUT_HINT)
     concepts = read_lines(require_file(root, CONCEPTS, "Concepts81.txt", LAYOUT_HINT))
     tags = read_lines(require_file(root, TAG_LIST, "TagList1k.txt", LAYOUT_HINT))
     seen_columns, seen_names = label_split(tags, concepts)
+    h5_files = feature_files(root)
+    from_features = not require_images and bool(h5_files)
     image_dir = find_first(root, IMAGE_DIRS)
     if image_dir is None:
-        raise DataError(f"NUS-WIDE image folder not found under {root} (Flickr/)", LAYOUT_HINT)
+        if not from_features:
+            raise DataError(f"NUS-WIDE image folder not found under {root} (Flickr/)", LAYOUT_HINT)
+        image_dir = root / IMAGE_DIRS[0]
     rel_paths, label_blocks, split_sizes, missing = [], [], {}, {}
     for split in ("trainval", "test"):
-        listed = [p.replace("\\", "/") for p in read_lines(require_file(root, IMAGE_LISTS[split], f"{split} image list", LAYOUT_HINT))]
+        listed = read_image_list(require_file(root, IMAGE_LISTS[split], f"{split} image list", LAYOUT_HINT))
         tag_matrix = read_binary_matrix(require_file(root, TAG_MATRICES[split], f"{split} tag matrix", LAYOUT_HINT),
                                         len(listed), len(tags), LAYOUT_HINT)
         annotations = np.concatenate([tag_matrix[:, seen_columns], _concept_matrix(root, concepts, split, len(listed))],
                                      axis=1)
-        present = existing_files_mask(image_dir, np.asarray(listed, dtype=str)) if listed else np.zeros(0, bool)
+        if from_features:
+            with_features = h5_image_keys(h5_files[split])
+            present = np.array([image_key(p) in with_features for p in listed], dtype=bool)
+        else:
+            present = existing_files_mask(image_dir, np.asarray(listed, dtype=str)) if listed else np.zeros(0, bool)
         missing[split] = int((~present).sum())
         rel_paths.extend(np.asarray(listed, dtype=object)[present].tolist())
         label_blocks.append(annotations[present])
         split_sizes[split] = int(present.sum())
     if split_sizes["trainval"] == 0 or split_sizes["test"] == 0:
-        raise DataError(f"no NUS-WIDE images found in {image_dir} for the listed {'train' if not split_sizes['trainval'] else 'test'} images",
+        where = "the feature files" if from_features else str(image_dir)
+        raise DataError(f"no NUS-WIDE images found in {where} for the listed {'train' if not split_sizes['trainval'] else 'test'} images",
                         LAYOUT_HINT)
     labels = np.concatenate(label_blocks) * np.int8(2) - np.int8(1)  # 1 -> +1, 0 -> -1
     names = seen_names + concepts
     vectors, vector_source = _label_vectors(root, tags, concepts, seen_columns, names, data_cfg)
     return file_dataset(NAME, class_names=names, vectors=vectors, vector_source=vector_source, labels=labels,
                         split_sizes=split_sizes, num_seen=len(seen_names), image_paths=[image_dir / p for p in rel_paths],
-                        top_k=TOP_K, skipped_by_split=missing, root=root)
+                        top_k=TOP_K, skipped_by_split=missing, root=root,
+                        feature_files={split: str(path) for split, path in h5_files.items()},
+                        image_keys=[image_key(p) for p in rel_paths])
 
 
 def check_nuswide(root: Path) -> MultiLabelCheckReport:
@@ -142,18 +199,19 @@ def check_nuswide(root: Path) -> MultiLabelCheckReport:
         report.counts.update(seen_labels=int(len(seen_columns)), unseen_labels=len(found["concepts"]))
         if (len(seen_columns), len(found["concepts"])) != (925, 81):
             report.notes.append(f"{len(seen_columns)} seen / {len(found['concepts'])} unseen labels (the standard is 925 / 81)")
+    h5_files = feature_files(root)
+    for split, path in h5_files.items():
+        report.present.append(f"authors' {split} features {path} (feature methods: --backbone authors-h5)")
     image_dir = find_first(root, IMAGE_DIRS)
-    if image_dir is None:
+    if image_dir is None and h5_files:
+        report.notes.append("no image folder Flickr/: image methods need it; feature methods read the authors' features")
+    elif image_dir is None:
         report.missing.append("image folder Flickr/")
     else:
         report.present.append(f"image folder {image_dir}")
     for split in ("trainval", "test"):
         _check_split(report, root, split, found, image_dir)
-    vectors = find_first(root, LABEL_VECTORS)
-    if vectors is None:
-        report.notes.append("no GloVe label-vector pickle: vectors will come from data.text_encoder (recorded per run)")
-    else:
-        report.present.append(f"label vectors {vectors}")
+    report.check_label_vectors(root, LABEL_VECTOR_FILES)
     report.ok = not report.missing
     return report
 
@@ -163,7 +221,7 @@ def _check_split(report: MultiLabelCheckReport, root: Path, split: str, found: d
     if list_path is None:
         report.missing.append(IMAGE_LISTS[split][0])
         return
-    listed = [p.replace("\\", "/") for p in read_lines(list_path)]
+    listed = read_image_list(list_path)
     report.present.append(f"{list_path} ({len(listed)} images)")
     report.counts[f"{split}_listed"] = len(listed)
     matrix_path = find_first(root, TAG_MATRICES[split])
@@ -186,6 +244,7 @@ def _check_split(report: MultiLabelCheckReport, root: Path, split: str, found: d
     if image_dir is not None and listed:
         present = existing_files_mask(image_dir, np.asarray(listed, dtype=str))
         report.counts[f"{split}_images_found"] = int(present.sum())
+        report.counts[f"{split}_unmatched_lines"] = int((~present).sum())
         if not present.all():
             report.notes.append(f"{int((~present).sum())} listed {split} images are missing and will be left out")
         if not present.any():

@@ -35,6 +35,17 @@ class Task(ABC):
 
         return torch.as_tensor(dataset.class_attributes[np.asarray(dataset.seen_classes)], dtype=torch.float32)
 
+    #: Splits of a feature-level run: fitted on the first, evaluated on the others.
+    feature_splits: tuple[str, ...]
+
+    @abstractmethod
+    def feature_targets(self, dataset: Any, image_ids: Any) -> Any:
+        """The training targets of a feature-level method for the images ``image_ids``."""
+
+    @abstractmethod
+    def evaluate_features(self, model: Any, dataset: Any, features: dict[str, Any], gamma: float | None) -> dict:
+        """Score the evaluation splits' features with a fitted feature-level model; the ``metrics.json`` entries."""
+
     @abstractmethod
     def image_sets(self, dataset: Any, image_size: int, num_workers: int = 0, mean_std: Any = None,
                    augment: bool = True) -> tuple[Any, dict[str, Any]]:

@@ -7,7 +7,9 @@ mAP and F1@K (:mod:`zslbench.evaluation.multi_label`).
 
 Only the ``standard`` protocol exists for multi-label data: train for
 ``train.epochs`` and report the last epoch; nothing is chosen on test data.
-Only image methods train on multi-label data.
+Feature-level methods are fitted on the trainval features with the same
+(N, L_s) seen-label rows as targets (e.g. on the authors' NUS-WIDE features,
+``--backbone authors-h5``).
 """
 
 from __future__ import annotations
@@ -77,7 +79,24 @@ class MultiLabelTask(Task):
 
     name = MULTI_LABEL
     protocols = ("standard",)
-    method_kinds = ("image",)
+    method_kinds = ("image", "feature")
+    feature_splits = ("trainval", "test")
+
+    def feature_targets(self, dataset: ZSLDataset, image_ids: Any) -> np.ndarray:
+        """The images' seen-label rows (+1 / -1 / 0) as float32 (N, L_s)."""
+        rows = np.asarray(dataset.labels[np.asarray(image_ids, dtype=np.int64)])
+        return rows[:, np.asarray(dataset.seen_classes, dtype=np.int64)].astype(np.float32)
+
+    def evaluate_features(self, model: Any, dataset: ZSLDataset, features: dict[str, Any],
+                          gamma: float | None) -> dict:
+        test_split = features["test"]
+        scores = np.asarray(model.class_scores(test_split.features, dataset.class_attributes), dtype=np.float32)
+        test = evaluate_scores(dataset, scores, np.asarray(test_split.image_ids, dtype=np.int64))
+        return self._entries(dataset, test)
+
+    def _entries(self, dataset: ZSLDataset, test: MultiLabelMetrics, text_encoder: str = "") -> dict:
+        return {"test": test.to_dict(), "per_label_ap": _per_label_ap(dataset, test),
+                "label_vectors": dataset.meta.get("label_vectors", f"text-encoder:{text_encoder}")}
 
     def method_context(self, context: Any, dataset: ZSLDataset) -> Any:
         """The method context, with the label information a multi-label method needs in ``extras``."""
@@ -95,9 +114,7 @@ class MultiLabelTask(Task):
     def evaluate_model(self, model: Any, dataset: ZSLDataset, eval_sets: dict[str, Any], cfg: Any, device: Any,
                        gamma: float | None) -> dict:
         scores, image_indices = score_test_images(model, dataset, eval_sets["test"], cfg, device)
-        test = evaluate_scores(dataset, scores, image_indices)
-        return {"test": test.to_dict(), "per_label_ap": _per_label_ap(dataset, test),
-                "label_vectors": dataset.meta.get("label_vectors", f"text-encoder:{cfg.data.text_encoder}")}
+        return self._entries(dataset, evaluate_scores(dataset, scores, image_indices), cfg.data.text_encoder)
 
     def evaluate_scores(self, scores: Any, labels: Any, seen_classes: Sequence[int],
                         unseen_classes: Sequence[int] | None = None, gamma: float | None = None,

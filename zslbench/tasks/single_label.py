@@ -45,6 +45,18 @@ class SingleLabelTask(Task):
     name = SINGLE_LABEL
     protocols = ("standard", "gbu")
     method_kinds = ("image", "feature")
+    feature_splits = ("trainval", *EVAL_SPLITS)
+
+    def feature_targets(self, dataset: Any, image_ids: Any) -> np.ndarray:
+        """Seen-class positions (0..S-1) of the images."""
+        return seen_positions(dataset, np.asarray(dataset.labels)[np.asarray(image_ids)])
+
+    def evaluate_features(self, model: Any, dataset: Any, features: dict[str, Any], gamma: float | None) -> dict:
+        seen, unseen = (features[split] for split in EVAL_SPLITS)
+        test, curve = evaluate_with_curve(model.class_scores(seen.features, dataset.class_attributes), seen.labels,
+                                          model.class_scores(unseen.features, dataset.class_attributes), unseen.labels,
+                                          dataset, gamma)
+        return {"test": test.to_dict(), "curve": curve}
 
     def image_sets(self, dataset: Any, image_size: int, num_workers: int = 0, mean_std: Any = None,
                    augment: bool = True) -> tuple[Any, dict[str, Any]]:

@@ -1,4 +1,6 @@
-"""``mlzsl-baseline``: the simplest multi-label zero-shot model, the reference row for Epsilon.
+"""``mlzsl-baseline``: the simplest multi-label zero-shot model, the reference row for Epsilon;
+``mlzsl-feat-linear``: the same linear embedding fitted on frozen features (e.g. the authors' NUS-WIDE
+features, ``--backbone authors-h5``).
 
 The backbone's patch features are mean-pooled, one linear layer projects the
 pooled feature into the label word-vector space, and each label's score is the
@@ -15,12 +17,13 @@ from typing import TYPE_CHECKING
 
 from zslbench.data.dataset import MULTI_LABEL
 from zslbench.data.multilabel_specs import default_backbone
+from zslbench.features import AUTHORS_H5_BACKBONE
 from zslbench.methods import MethodContext, MethodSpec
 
-from zslbench_baselines.options import MLZSLBaselineOptions
+from zslbench_baselines.options import FeatureLinearOptions, MLZSLBaselineOptions
 
 if TYPE_CHECKING:
-    from zslbench_baselines.mlzsl_baseline_model import PooledLinearEmbedding
+    from zslbench_baselines.mlzsl_baseline_model import FeatureLinearEmbedding, PooledLinearEmbedding
 
 
 def training_recipe(dataset_name: str) -> dict:
@@ -48,6 +51,17 @@ def build_mlzsl_baseline(context: MethodContext, options: MLZSLBaselineOptions) 
     return PooledLinearEmbedding(backbone, word_dim, options)
 
 
+def build_feature_linear(context: MethodContext, options: FeatureLinearOptions) -> FeatureLinearEmbedding:
+    from zslbench_baselines.mlzsl_baseline_model import FeatureLinearEmbedding  # torch loads here
+
+    return FeatureLinearEmbedding(options, seed=context.seed)
+
+
+def feature_backbone(dataset_name: str) -> str:
+    """The authors' features where they exist (NUS-WIDE), else the multi-label default backbone."""
+    return AUTHORS_H5_BACKBONE if dataset_name == "nus-wide" else default_backbone(dataset_name)
+
+
 MLZSL_METHODS: list[MethodSpec] = [
     MethodSpec(
         name="mlzsl-baseline", build=build_mlzsl_baseline, options_type=MLZSLBaselineOptions, kind="image",
@@ -55,6 +69,13 @@ MLZSL_METHODS: list[MethodSpec] = [
         description="multi-label ZSL baseline: mean-pooled ViT features, linear map to label word vectors, ranking loss",
         dataset_defaults=lambda dataset_name: {"train": training_recipe(dataset_name)},
         default_backbone=default_backbone,
+    ),
+    MethodSpec(
+        name="mlzsl-feat-linear", build=build_feature_linear, options_type=FeatureLinearOptions, kind="feature",
+        tasks=(MULTI_LABEL,),
+        description="multi-label ZSL on frozen features: linear map to label word vectors, ranking loss "
+                    "(NUS-WIDE: the authors' features)",
+        default_backbone=feature_backbone,
     ),
 ]
 

@@ -22,3 +22,15 @@ class MLZSLBaselineOptions:
 
     pooling: str = "mean"  # what is projected: mean patch feature | cls | both concatenated
     margin: float = 1.0  # ranking-loss margin
+
+
+@dataclass
+class FeatureLinearOptions:
+    """Options of ``mlzsl-feat-linear`` (``--set method.<field>=...``)."""
+
+    margin: float = 1.0  # ranking-loss margin
+    lr: float = 1e-3
+    epochs: int = 20
+    batch_size: int = 256
+    weight_decay: float = 0.0
+    l2_normalize_features: bool = True
