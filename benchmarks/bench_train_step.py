@@ -27,70 +27,20 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import torch
 
-from zslbench.config import resolve_run_config
-from zslbench.methods import MethodContext
+# CONFIGS["vitb"]: ViT-B/16 at 224 with batch 4 is the issue's CPU comparison with the authors' public
+# code (plain timm step ~2.1 img/s, their SVIP ~1.0 img/s on this machine).
+from benchmarks.train_steps import CONFIGS, H100_BF16_PEAK_FLOPS, VITB_FORWARD_FLOPS, make_step
 
-BATCH = 32
-NUM_ATTRIBUTES = 15
-SEEN_CLASSES = 80
 METHODS = ("baseline", "svip", "svip-reference", "svip-no-ssps", "svip-no-psc", "svip-no-jsd", "svip-no-w2p",
            "svip-no-p2a")
+BATCH = CONFIGS["small"]["batch"]
 
 
 def _threads() -> int:
     return int(os.environ.get("ZSLBENCH_BENCH_THREADS", "1"))
-
-
-def _spec(name: str):
-    from zslbench_baselines.plugin import method_specs as baseline_specs
-    from zslbench_svip.plugin import method_specs as svip_specs
-
-    return {s.name: s for s in [*svip_specs(), *baseline_specs()]}[name]
-
-
-#: Step configurations: the small CPU one, and ViT-B/16 at 224 with batch 4 (the issue's CPU comparison
-#: with the authors' public code: plain timm step ~2.1 img/s, their SVIP ~1.0 img/s on this machine).
-CONFIGS = {
-    "small": dict(backbone="vit-synthetic", image_size=64, batch=BATCH, attributes=NUM_ATTRIBUTES,
-                  classes=SEEN_CLASSES, defaults_for="synthetic"),
-    "vitb": dict(backbone="vit_base_patch16_224", image_size=224, batch=4, attributes=312, classes=150,
-                 defaults_for="cub"),
-}
-
-
-def make_step(name: str, seed: int = 0, config: str = "small"):
-    """A closure running one train step of method ``name`` on a fixed batch (and the batch size)."""
-    c = CONFIGS[config]
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    k = c["attributes"]
-    vectors = rng.normal(size=(k, 50)).astype(np.float32)
-    thirds = [list(range(0, k // 3)), list(range(k // 3, 2 * k // 3)), list(range(2 * k // 3, k))]
-    context = MethodContext(
-        dataset_name=c["defaults_for"], attribute_names=[f"attribute {i}" for i in range(k)],
-        num_attributes=k, image_size=c["image_size"], attribute_groups=thirds,
-        attribute_vectors=lambda: vectors, backbone=c["backbone"], pretrained="none",
-    )
-    spec = _spec(name)
-    defaults = spec.dataset_defaults(c["defaults_for"])
-    _, options = resolve_run_config([{"method": name}, {"method": defaults["method"]}], spec.options_type)
-    model = spec.build(context, options).train()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    images = torch.randn(c["batch"], 3, c["image_size"], c["image_size"])
-    targets = torch.randint(0, c["classes"], (c["batch"],))
-    class_attributes = torch.rand(c["classes"], k)
-
-    def step() -> None:
-        loss = model.training_losses(images, targets, class_attributes)["loss"]
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-
-    return step
 
 
 def _peak_rss_growth_mb(name: str, config: str = "small", steps: int = 3) -> float | None:
@@ -185,12 +135,6 @@ def test_vitb_cpu_step_and_memory(benchmark):
     print("\n" + json.dumps(info, indent=1))
 
 
-#: ViT-B/16 at 224: about 17.6 GMACs per image forward; training ~ 3x forward; 2 FLOPs per MAC.
-VITB_FORWARD_FLOPS = 2 * 17.6e9
-#: Dense bf16 peak of an H100 SXM (override with ZSLBENCH_PEAK_TFLOPS for another card).
-H100_BF16_PEAK_FLOPS = 989e12
-
-
 @pytest.mark.parametrize("name, passes", [("baseline", 1), ("svip", 2)])
 def test_gpu_step_mfu(benchmark, name, passes):
     """GPU only: ViT-B/16 224, batch 64, bf16 autocast; images/s and model-FLOPs utilisation (target >= 35%).
@@ -200,32 +144,13 @@ def test_gpu_step_mfu(benchmark, name, passes):
     """
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
-    device = torch.device("cuda")
-    torch.manual_seed(0)
-    spec = _spec(name)
-    k, classes, batch = 312, 150, 64
-    vectors = np.random.default_rng(0).normal(size=(k, 50)).astype(np.float32)
-    context = MethodContext(dataset_name="cub", attribute_names=[f"a{i}" for i in range(k)], num_attributes=k,
-                            image_size=224, attribute_groups=[list(range(k))], attribute_vectors=lambda: vectors,
-                            backbone="vit_base_patch16_224", pretrained="none", device="cuda")
-    _, options = resolve_run_config([{"method": name}, {"method": spec.dataset_defaults("cub")["method"]}],
-                                    spec.options_type)
-    model = spec.build(context, options).to(device).train()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-    losses = model.training_losses
-    if os.environ.get("ZSLBENCH_BENCH_COMPILE"):
-        losses = torch.compile(losses)
-    images = torch.randn(batch, 3, 224, 224, device=device)
-    targets = torch.randint(0, classes, (batch,), device=device)
-    class_attributes = torch.rand(classes, k, device=device)
+    batch = 64
+    step = make_step(name, config="vitb", device="cuda", batch=batch, amp=True,
+                     compile=bool(os.environ.get("ZSLBENCH_BENCH_COMPILE")))
 
     def steps(n: int = 10) -> None:
         for _ in range(n):  # no host sync inside the loop
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                loss = losses(images, targets, class_attributes)["loss"]
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+            step()
         torch.cuda.synchronize()
 
     steps(3)

@@ -4,7 +4,7 @@ import pytest
 
 from zslbench import registry
 from zslbench.errors import UnknownNameError
-from zslbench.plugins import PluginLoadError, load_plugins
+from zslbench.plugins import PluginLoadError, installed_plugins, load_plugins, version_report
 from zslbench.registry import Origin, Registry, DuplicateNameError
 
 from conftest import write_dist_info
@@ -23,6 +23,18 @@ def test_third_party_plugin_registers_with_its_origin(example_plugin):
     entry = registry.methods.entry("pixel-attr")
     assert entry.origin == Origin("example", "zslbench-example", "0.1.0")
     assert registry.datasets.entry("example-bars").origin.distribution == "zslbench-example"
+
+
+def test_version_report_lists_plugins_from_metadata_without_importing_them(tmp_path, monkeypatch):
+    import zslbench
+
+    site = tmp_path / "site"
+    write_dist_info(site, "zslbench-unimportable", "2.3.4", {"unimportable": "zslbench_does_not_exist.plugin"})
+    monkeypatch.syspath_prepend(str(site))
+    lines = version_report().splitlines()
+    assert lines[0] == f"zslbench {zslbench.__version__}"
+    assert "  plugin unimportable: zslbench-unimportable 2.3.4" in lines
+    assert [p.name for p in installed_plugins()][0] == "core"
 
 
 def test_broken_plugin_warns_once_and_others_keep_working(tmp_path, monkeypatch):

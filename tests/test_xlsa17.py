@@ -1,4 +1,4 @@
-"""xlsa17 loaders (AwA2 / CUB / SUN), the splits-only reader and `data check`, on fixtures and real split files."""
+"""xlsa17 loaders (AwA1 / AwA2 / aPY / CUB / SUN / FLO), the splits reader and `data check`, on fixtures and real split files."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import scipy.io
 
 from zslbench.config import DataConfig
 from zslbench.data import xlsa17, xlsa17_specs
+from zslbench.data.attributes import normalise_attribute_name
 from zslbench.data.check import CheckReport, check_dataset
 from zslbench.errors import DataError, UsageError
 
@@ -75,16 +76,18 @@ def test_check_dataset_on_real_split_folder_reports_counts_and_missing_files():
     assert isinstance(report, CheckReport) and not report.ok
     assert report.counts["trainval"] == 23527 and report.counts["seen_classes"] == 40
     assert any("res101.mat" in m for m in report.missing)
-    assert any("image folder" in m for m in report.missing)
+    assert any("image folder" in m for m in report.missing_for_images)
+    assert not report.usable_for_features and not report.usable_for_images
     assert any("4031" in n for n in report.notes)
     text = report.render()
     assert "status: INCOMPLETE" in text and "xlsa17.zip" in text and "test_unseen: 7913" in text
+    assert "usable for feature methods (res101.mat): no" in text
 
 
 # --------------------------------------------------------------------------- loading miniature copies
 
 
-@pytest.mark.parametrize("name", ["awa2", "cub", "sun"])
+@pytest.mark.parametrize("name", ["awa1", "awa2", "apy", "cub", "sun", "flo"])
 def test_load_miniature_dataset(tmp_path, name):
     layout = build_xlsa17_layout(tmp_path / name, name)
     ds = xlsa17.load_dataset(name, _cfg(layout.root))
@@ -101,7 +104,10 @@ def test_load_miniature_dataset(tmp_path, name):
     assert [Path(p) for p in ds.images.paths] == [layout.image_path(i) for i in range(len(layout.labels))]
     assert tuple(ds.images.load(0).shape) == (3, 10, 12)
     assert ds.meta["recipe"] == name and ds.meta["attributes"] == "att" and ds.meta["root"] == str(layout.root)
-    assert len(ds.attribute_names) == len(layout.attribute_names_raw)
+    info = xlsa17.dataset_info(name)
+    assert (ds.num_classes, ds.num_attributes) == (info.num_classes, info.num_attributes)
+    if name != "flo":
+        assert ds.attribute_names == [normalise_attribute_name(n) for n in layout.attribute_names_raw]
     assert set(ds.splits) == {"trainval", "test_seen", "test_unseen"}  # train_loc/val_loc never become splits
 
 
@@ -117,7 +123,7 @@ def test_awa2_names_are_normalised_and_gbu_classes_come_from_locs(tmp_path):
 
 def test_cub_attribute_groups_from_prefixes(tmp_path):
     ds = xlsa17.load_dataset("cub", _cfg(build_xlsa17_layout(tmp_path, "cub").root))
-    assert ds.attribute_groups == [[0, 1], [2, 3, 4], [5], [6]]
+    assert ds.attribute_groups[:4] == [[0, 1], [2, 3, 4], [5], [6]]
     assert ds.attribute_names[0] == "bill shape curved up or down"
 
 
@@ -217,7 +223,7 @@ def test_load_res101_features(tmp_path):
 
 def test_dataset_specs(tmp_path):
     specs = {s.name: s for s in xlsa17_specs.dataset_specs()}
-    assert set(specs) == {"awa2", "cub", "sun"}
+    assert set(specs) == {"awa1", "awa2", "apy", "cub", "sun", "flo"}
     assert all(s.default_image_size == 224 and s.needs_download and s.homepage.startswith("https://") for s in specs.values())
     layout = build_xlsa17_layout(tmp_path, "cub")
     assert specs["cub"].load(_cfg(layout.root)).name == "cub"
@@ -270,13 +276,13 @@ def test_attribute_matrix_class_count_mismatch_gives_both_sizes(tmp_path):
     scipy.io.savemat(path, data)
     with pytest.raises(DataError) as err:
         xlsa17.read_att_splits(path)
-    assert "6 class columns" in err.value.message and "lists 5 classes" in err.value.message
+    assert "50 class columns" in err.value.message and "lists 49 classes" in err.value.message
 
 
 def test_attribute_names_count_mismatch(tmp_path):
     layout = build_xlsa17_layout(tmp_path, "awa2")
     (layout.root / "predicates.txt").write_text("1\tblack\n2\twhite\n")
-    with pytest.raises(DataError, match="2 attribute names but the attribute matrix has 7"):
+    with pytest.raises(DataError, match="2 attribute names but the attribute matrix has 85"):
         xlsa17.load_dataset("awa2", _cfg(layout.root))
 
 
@@ -341,8 +347,9 @@ def test_check_reports_missing_images_and_names(tmp_path):
     layout = build_xlsa17_layout(tmp_path, "cub", with_attribute_names=False)
     layout.image_path(0).unlink()
     report = check_dataset("cub", layout.root)
-    assert not report.ok and not report.attribute_names_found
-    assert any(m.startswith("1 of 24 images") for m in report.missing)
+    assert not report.attribute_names_found and not report.usable_for_images
+    assert report.ok and report.usable_for_features  # the published features need no images
+    assert any(m.startswith("1 of 24 images") for m in report.missing_for_images)
     assert "expected layout:" in report.render()
 
 
@@ -390,3 +397,145 @@ def test_loader_reproduces_standard_sizes_from_real_split_file(tmp_path, folder,
     assert ds.num_attributes == xlsa17.dataset_info(name).num_attributes
     if names_file.is_file():
         assert len(ds.attribute_groups) == (9 if name == "awa2" else 28)
+
+
+# --------------------------------------------------------------------------- the whole GBU suite: sizes, refusals, FLO
+
+
+def test_dataset_table_holds_the_standard_sizes():
+    expected = {  # seen/unseen classes; attribute dim; trainval / test_seen / test_unseen (Xian et al.)
+        "awa1": (40, 10, 85, 19832, 4958, 5685), "awa2": (40, 10, 85, 23527, 5882, 7913),
+        "apy": (20, 12, 64, 5932, 1483, 7924), "cub": (150, 50, 312, 7057, 1764, 2967),
+        "sun": (645, 72, 102, 10320, 2580, 1440), "flo": (82, 20, 1024, 5631, 1403, 1155),
+    }
+    for name, (seen, unseen, dim, trainval, test_seen, test_unseen) in expected.items():
+        info = xlsa17.dataset_info(name)
+        std = info.standard
+        assert (std.seen_classes, std.unseen_classes, info.num_attributes) == (seen, unseen, dim)
+        assert (std.trainval, std.test_seen, std.test_unseen) == (trainval, test_seen, test_unseen)
+        assert info.homepage.startswith("http") and info.downloads
+        assert f"{info.num_classes} classes" in xlsa17.expected_layout(name)
+
+
+def test_lookalikes_are_found_by_shape_then_split_sizes():
+    assert xlsa17.lookalike_datasets(32, 64) == ["apy"]
+    assert xlsa17.lookalike_datasets(102, 1024) == ["flo"]
+    assert xlsa17.lookalike_datasets(50, 85) == ["awa1", "awa2"]
+    assert xlsa17.lookalike_datasets(50, 85, (19832, 4958, 5685)) == ["awa1"]
+    assert xlsa17.lookalike_datasets(50, 85, (1, 2, 3)) == ["awa1", "awa2"]
+    assert xlsa17.lookalike_datasets(7, 3) == []
+
+
+def test_apy_file_given_as_awa2_is_refused_naming_apy(tmp_path):
+    build_xlsa17_layout(tmp_path, "apy", split_subdir="xlsa17/data/AWA2", with_images=False)
+    with pytest.raises(DataError) as err:
+        xlsa17.load_dataset("awa2", _cfg(tmp_path), require_images=False)
+    assert "32 classes x 64 attributes" in err.value.message and "awa2 has 50 classes x 85" in err.value.message
+    assert "looks like apy" in err.value.hint and "--dataset apy" in err.value.hint
+    assert "\n" not in err.value.message
+    report = check_dataset("awa2", tmp_path)
+    assert not report.ok and any("looks like apy" in m for m in report.missing)
+
+
+def test_awa1_file_of_standard_sizes_given_as_awa2_is_refused(tmp_path):
+    std = xlsa17.dataset_info("awa1").standard
+    splits = xlsa17.AttSplits(
+        path=tmp_path / "att_splits.mat", class_names=[f"c{i}" for i in range(50)], att=np.ones((50, 85)),
+        original_att=None, trainval_loc=np.arange(std.trainval), test_seen_loc=np.arange(std.test_seen),
+        test_unseen_loc=np.arange(std.test_unseen))
+    xlsa17.check_dataset_shape("awa1", splits)  # accepted as itself
+    with pytest.raises(DataError) as err:
+        xlsa17.check_dataset_shape("awa2", splits)
+    assert "looks like awa1" in err.value.hint
+
+
+def test_a_file_of_no_known_shape_is_refused(tmp_path):
+    layout = build_xlsa17_layout(tmp_path, "sun", with_images=False, shape=(20, 9))
+    with pytest.raises(DataError) as err:
+        xlsa17.load_dataset("sun", _cfg(layout.root), require_images=False)
+    assert "20 classes x 9 attributes" in err.value.message and "matches none" in err.value.hint
+
+
+def test_flo_without_names_and_original_att(tmp_path):
+    layout = build_xlsa17_layout(tmp_path, "flo")
+    keys = set(scipy.io.loadmat(layout.split_dir / "att_splits.mat"))
+    assert "allclasses_names" not in keys and "original_att" not in keys
+    ds = xlsa17.load_dataset("flo", _cfg(layout.root))
+    assert ds.class_names[:2] == ["class 1", "class 2"] and ds.meta["class_names_source"] == "placeholder"
+    assert ds.num_attributes == 1024 and ds.meta["attribute_names_source"] == "placeholder"
+    with pytest.raises(DataError, match="original_att"):
+        xlsa17.load_dataset("flo", _cfg(layout.root, attributes="original_att"))
+    np.testing.assert_array_equal(ds.train_classes, layout.train_classes)  # from train_loc/val_loc
+    assert [Path(p) for p in ds.images.paths][:3] == [layout.image_path(i) for i in range(3)]
+
+
+def test_flo_class_names_from_allclasses_txt(tmp_path):
+    layout = build_xlsa17_layout(tmp_path, "flo", with_images=False)
+    names = [f"flower {i:03d}" for i in range(102)]
+    (layout.split_dir / "allclasses.txt").write_text("\n".join(names) + "\n")
+    ds = xlsa17.load_dataset("flo", _cfg(layout.root), require_images=False)
+    assert ds.class_names == names and ds.meta["class_names_source"] == "allclasses.txt"
+
+
+def test_a_file_without_class_names_is_refused_where_names_are_expected(tmp_path):
+    build_xlsa17_layout(tmp_path, "flo", split_subdir="xlsa17/data/CUB", with_images=False)
+    with pytest.raises(DataError, match="allclasses_names"):
+        xlsa17.load_dataset("cub", _cfg(tmp_path), require_images=False)
+
+
+def test_apy_images_map_below_the_shared_prefix(tmp_path):
+    layout = build_xlsa17_layout(tmp_path, "apy")
+    ds = xlsa17.load_dataset("apy", _cfg(layout.root))
+    rel = [Path(p).relative_to(layout.root / "images").as_posix() for p in ds.images.paths]
+    assert rel == layout.rel_paths
+    assert any(r.startswith("VOC2008/JPEGImages/") for r in rel) and any(r.startswith("ayahoo_test_images/") for r in rel)
+    assert ds.attribute_names[:3] == ["2d boxy", "3d boxy", "round"]
+
+
+def test_feature_loading_accepts_paths_without_the_image_folder_name(tmp_path):
+    layout = build_xlsa17_layout(tmp_path, "awa1", with_images=False)
+    res101 = layout.split_dir / "res101.mat"
+    data = {k: v for k, v in scipy.io.loadmat(res101).items() if not k.startswith("__")}
+    data["image_files"] = cell([f.replace("JPEGImages", "pictures") for f in layout.image_files])
+    scipy.io.savemat(res101, data)
+    ds = xlsa17.load_dataset("awa1", _cfg(layout.root), require_images=False)
+    assert str(ds.images.paths[0]).endswith(layout.rel_paths[0])
+    with pytest.raises(DataError, match="JPEGImages"):
+        xlsa17.load_dataset("awa1", _cfg(layout.root))
+    report = check_dataset("awa1", layout.root)
+    assert report.usable_for_features and not report.usable_for_images
+
+
+@pytest.mark.parametrize("name", ["awa1", "apy", "flo"])
+def test_feature_only_copy_is_usable_for_feature_methods(tmp_path, name):
+    from click.testing import CliRunner
+
+    from zslbench.cli import main
+
+    layout = build_xlsa17_layout(tmp_path, name, with_images=False)
+    report = check_dataset(name, layout.root)
+    assert report.ok and report.usable_for_features and not report.usable_for_images
+    assert not report.missing and any("image folder" in m for m in report.missing_for_images)
+    result = CliRunner().invoke(main, ["data", "check", name, "--root", str(layout.root)])
+    assert result.exit_code == 0, result.output
+    assert "status: OK for feature methods only" in result.output
+    assert "usable for feature methods (res101.mat): yes" in result.output
+    assert "usable for image methods (images): no" in result.output
+    complete = check_dataset(name, build_xlsa17_layout(tmp_path / "full", name).root)
+    assert complete.usable_for_images and complete.render().splitlines()[2] == "status: OK"
+
+
+def test_data_check_exits_1_when_unusable_for_any_method(tmp_path):
+    from click.testing import CliRunner
+
+    from zslbench.cli import main
+
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(main, ["data", "check", "apy", "--root", str(tmp_path / "empty")])
+    assert result.exit_code == 1 and "status: INCOMPLETE" in result.output
+
+
+def test_readme_documents_every_layout():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name in xlsa17.DATASETS:
+        assert xlsa17.expected_layout(name) in readme, f"README lacks the current layout of {name}"

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 
-from zslbench.version import __version__
 from zslbench import api
 from zslbench.errors import ZSLBenchError
 
@@ -64,8 +63,17 @@ class MainGroup(ZSLBenchGroup):
         return command
 
 
+def _print_versions(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        from zslbench.plugins import version_report
+
+        click.echo(version_report())
+        ctx.exit()
+
+
 @click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="zslbench")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_versions,
+              help="Show the versions of zslbench and of its installed plugins, and exit.")
 def main() -> None:
     """zslbench: a pluggable zero-shot learning benchmark toolkit."""
 
@@ -205,7 +213,7 @@ def data() -> None:
 @click.argument("name")
 @click.option("--root", help="Dataset root (default $ZSLBENCH_DATA/<name>).")
 def data_check(name: str, root: str | None) -> None:
-    """Validate a dataset copy; exit 1 when it cannot be used."""
+    """Validate a dataset copy; exit 1 when no method (feature or image) can use it."""
     from zslbench import registry
     from zslbench.config import DataConfig
     from zslbench.plugins import ensure_loaded

@@ -44,7 +44,33 @@ def _strict() -> bool:
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
-    return sorted(metadata.entry_points(group=GROUP), key=lambda ep: (ep.name != "core", ep.name))
+    """The group's entry points, core first; the same module found twice on sys.path counts once."""
+    unique: dict[str, metadata.EntryPoint] = {}
+    for ep in metadata.entry_points(group=GROUP):
+        unique.setdefault(ep.value, ep)
+    return sorted(unique.values(), key=lambda ep: (ep.name != "core", ep.name))
+
+
+def _distribution_of(ep: metadata.EntryPoint) -> tuple[str | None, str | None]:
+    """(name, version) of the distribution that declares ``ep``, from its metadata."""
+    dist = getattr(ep, "dist", None)
+    return (dist.metadata["Name"], dist.version) if dist is not None else (None, None)
+
+
+def installed_plugins() -> list[PluginInfo]:
+    """Every declared plugin with its distribution and version, read from metadata without importing it."""
+    return [PluginInfo(ep.name, *_distribution_of(ep), ep.value) for ep in _entry_points()]
+
+
+def version_report() -> str:
+    """``zslbench --version``: the core's version, then one line per installed plugin distribution."""
+    from zslbench.version import __version__
+
+    lines = [f"zslbench {__version__}"]
+    for info in installed_plugins():
+        if info.name != "core":
+            lines.append(f"  plugin {info.name}: {info.distribution or 'unknown distribution'} {info.version or '(no version)'}")
+    return "\n".join(lines)
 
 
 def plugin_manager() -> pluggy.PluginManager:
@@ -77,14 +103,8 @@ def load_plugins(force: bool = False) -> list[PluginInfo]:
     for reg in registry.ALL.values():
         reg.clear()
     infos: list[PluginInfo] = []
-    seen_modules: set[str] = set()
     for ep in _entry_points():
-        dist = getattr(ep, "dist", None)
-        dist_name = dist.metadata["Name"] if dist is not None else None
-        version = dist.version if dist is not None else None
-        if ep.value in seen_modules:  # the same distribution found twice on sys.path
-            continue
-        seen_modules.add(ep.value)
+        dist_name, version = _distribution_of(ep)
         origin = Origin(ep.name, dist_name, version)
         try:
             module = ep.load()

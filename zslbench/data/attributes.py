@@ -2,7 +2,8 @@
 
 Sources (read from the user's copy of each dataset):
 
-* AwA2: ``predicates.txt`` (``"1\\tblack"`` lines, 85 predicates);
+* AwA1 and AwA2: ``predicates.txt`` (``"1\\tblack"`` lines, 85 predicates);
+* aPY: ``attribute_names.txt`` of ``attribute_data`` (one bare name a line, 64 names);
 * CUB-200-2011: ``attributes.txt`` (``"1 has_bill_shape::curved_(up_or_down)"``, 312 names);
 * SUN Attributes: ``attributes.mat`` (a 102 x 1 cell array ``attributes``).
 
@@ -53,6 +54,9 @@ _REFERENCE_GROUPS: dict[tuple[str, int], list[list[int]]] = {
         [*range(74, 80), *range(81, 85)], [*range(85, 99), 100, 101],
     ],
 }
+
+# AwA1 has the same 85 predicates, in the same order, as AwA2.
+_REFERENCE_GROUPS[("awa1", 85)] = _REFERENCE_GROUPS[("awa2", 85)]
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
@@ -119,7 +123,9 @@ def read_names_mat(path: Path, key: str = "attributes") -> list[str]:
 
 #: Candidate locations (relative to the dataset root) of each dataset's names file, first hit wins.
 NAME_FILES: dict[str, tuple[str, ...]] = {
+    "awa1": ("predicates.txt", "Animals_with_Attributes/predicates.txt"),
     "awa2": ("predicates.txt", "Animals_with_Attributes2/predicates.txt"),
+    "apy": ("attribute_names.txt", "attribute_data/attribute_names.txt"),
     "cub": ("attributes.txt", "CUB_200_2011/attributes.txt", "attributes/attributes.txt",
             "CUB_200_2011/attributes/attributes.txt"),
     "sun": ("attributes.mat", "SUNAttributeDB/attributes.mat"),

@@ -1,8 +1,11 @@
-"""``zslbench data check NAME``: what a copy of AwA2 / CUB / SUN has, lacks, and how it counts.
+"""``zslbench data check NAME``: what a copy of an xlsa17 dataset has, lacks, and how it counts.
 
 :func:`check_dataset` never raises for a broken copy: every problem becomes a
-``missing`` entry (required for loading) or a note (optional, or unusual), so
-the user sees everything at once.
+``missing`` entry (required for any use), a ``missing_for_images`` entry
+(required only by image methods: the image folder and files) or a note
+(optional, or unusual), so the user sees everything at once. A copy with the
+split files but no images is usable for feature methods on the published
+res101 features; ``ok`` means usable for at least one kind of method.
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ class CheckReport:
     dataset: str
     root: str
     ok: bool = False
+    usable_for_features: bool = False
+    usable_for_images: bool = False
     present: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    missing_for_images: list[str] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
     attribute_names_found: bool = False
     downloads: list[str] = field(default_factory=list)
@@ -39,12 +45,22 @@ class CheckReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def status(self) -> str:
+        """``OK`` (every use), ``OK for feature methods only``, or ``INCOMPLETE``."""
+        if self.usable_for_images:
+            return "OK"
+        return "OK for feature methods only" if self.usable_for_features else "INCOMPLETE"
+
     def render(self) -> str:
         """Plain-text report, one fact per line."""
-        lines = report_head_lines(self.dataset, self.root, self.ok, self.present, self.missing, self.counts)
+        lines = report_head_lines(self.dataset, self.root, self.ok, self.present, self.missing, self.counts,
+                                  status=self.status())
+        lines.append(f"usable for feature methods (res101.mat): {'yes' if self.usable_for_features else 'no'}")
+        lines.append(f"usable for image methods (images): {'yes' if self.usable_for_images else 'no'}")
+        lines += section_lines("missing for image methods", self.missing_for_images, "- ")
         lines.append(f"attribute names: {'found' if self.attribute_names_found else 'not found'}")
         lines += section_lines("notes", self.notes, "* ")
-        if not self.ok:
+        if not self.usable_for_images:
             lines.append("downloads:")
             lines.extend(f"  {url}" for url in self.downloads)
             lines += titled_block("expected layout", xlsa17.expected_layout(self.dataset))
@@ -66,9 +82,12 @@ def titled_block(title: str, text: str) -> list[str]:
 
 
 def report_head_lines(dataset: str, root: str, ok: bool, present: list[str], missing: list[str],
-                      counts: dict) -> list[str]:
-    """The opening of a ``data check`` report: dataset, root, status, what is present and missing, counts."""
-    lines = [f"dataset: {dataset}", f"root: {root}", f"status: {'OK' if ok else 'INCOMPLETE'}"]
+                      counts: dict, status: str | None = None) -> list[str]:
+    """The opening of a ``data check`` report: dataset, root, status, what is present and missing, counts.
+
+    ``status`` replaces the plain OK / INCOMPLETE derived from ``ok``.
+    """
+    lines = [f"dataset: {dataset}", f"root: {root}", f"status: {status or ('OK' if ok else 'INCOMPLETE')}"]
     lines += section_lines("present", present, "+ ")
     lines += section_lines("missing", missing, "- ")
     lines += section_lines("counts", (f"{k}: {v}" for k, v in counts.items()))
@@ -76,12 +95,22 @@ def report_head_lines(dataset: str, root: str, ok: bool, present: list[str], mis
 
 
 def _check_splits(report: CheckReport, name: str, split_dir: Path) -> xlsa17.AttSplits | None:
+    info = xlsa17.dataset_info(name)
     try:
-        splits = xlsa17.read_att_splits(split_dir / "att_splits.mat")
+        splits = xlsa17.read_att_splits(split_dir / "att_splits.mat", require_class_names=info.has_class_names)
     except DataError as exc:
         report.missing.append(f"a readable att_splits.mat: {exc.message}")
         return None
+    try:
+        xlsa17.check_dataset_shape(name, splits)
+    except DataError as exc:
+        report.missing.append(f"the att_splits.mat of {name}: {exc.message}; {exc.hint}")
     report.present.append(f"att_splits.mat: {splits.path}")
+    if splits.class_names_source != "allclasses_names":
+        report.notes.append(f"att_splits.mat has no allclasses_names (as {name}'s); class names: "
+                            f"{splits.class_names_source}")
+    if info.has_original_att and splits.original_att is None:
+        report.notes.append("att_splits.mat has no original_att: only data.attributes=\"att\" is available")
     report.counts.update(
         classes=splits.num_classes,
         attributes=splits.num_attributes,
@@ -111,13 +140,20 @@ def _check_res101(report: CheckReport, name: str, split_dir: Path, splits: xlsa1
         return None
     try:
         index = xlsa17.read_res101_index(res101)
-        rel = xlsa17.relative_image_paths(index.image_files, xlsa17.dataset_info(name).image_dir_name)
     except DataError as exc:
         report.missing.append(f"a readable res101.mat: {exc.message}")
         return None
     report.present.append(f"res101.mat: {res101}")
+    try:
+        rel = xlsa17.dataset_relative_paths(name, index.image_files, strict=True)
+    except DataError as exc:  # feature methods only use the paths as row identities
+        report.missing_for_images.append(f"image paths that map onto the image folder: {exc.message}")
+        rel = None
     report.counts["images_listed"] = int(len(index.labels))
-    if splits is not None:
+    if splits is not None and index.labels.size and index.labels.max() >= splits.num_classes:
+        report.missing.append(f"res101.mat labels within the {splits.num_classes} classes of att_splits.mat "
+                              f"(found label {int(index.labels.max()) + 1})")
+    elif splits is not None:
         report.counts.update(
             seen_classes=int(len(np.unique(index.labels[splits.trainval_loc]))),
             unseen_classes=int(len(np.unique(index.labels[splits.test_unseen_loc]))),
@@ -129,7 +165,7 @@ def _check_images(report: CheckReport, name: str, root: Path, rel_paths: np.ndar
     image_dir = xlsa17.find_image_dir(name, root)
     if image_dir is None:
         candidates = " or ".join(f"{root / d}" for d in xlsa17.dataset_info(name).image_dirs)
-        report.missing.append(f"image folder ({candidates})")
+        report.missing_for_images.append(f"image folder ({candidates})")
         return
     report.present.append(f"image folder: {image_dir}")
     if rel_paths is None:
@@ -139,10 +175,15 @@ def _check_images(report: CheckReport, name: str, root: Path, rel_paths: np.ndar
     report.counts["images_found"] = int(exists.sum())
     if not exists.all():
         shown = ", ".join(str(image_dir / p) for p in rel_paths[~exists][:MISSING_SHOWN])
-        report.missing.append(f"{int((~exists).sum())} of {len(rel_paths)} images listed in res101.mat, e.g. {shown}")
+        report.missing_for_images.append(f"{int((~exists).sum())} of {len(rel_paths)} images listed in res101.mat, "
+                                         f"e.g. {shown} (or set data.skip_bad_images=true)")
 
 
 def _check_attribute_names(report: CheckReport, name: str, root: Path, splits: xlsa17.AttSplits | None) -> None:
+    if xlsa17.dataset_info(name).attribute_names_file is None:
+        report.notes.append(f"{name}'s class embeddings are {xlsa17.dataset_info(name).semantic_kind}: "
+                            "no names (semantic text encoders do not apply)")
+        return
     path = find_attribute_names_file(name, root)
     if path is None:
         report.notes.append("attribute names file not found: attributes get placeholder names and semantic "
@@ -174,7 +215,7 @@ def _compare_standard(report: CheckReport, name: str) -> None:
 
 
 def check_dataset(name: str, root: str | Path | None = None) -> CheckReport:
-    """Inspect the copy of ``name`` (awa2, cub, sun) under ``root`` (default: the configured data root)."""
+    """Inspect the copy of ``name`` (an xlsa17 dataset) under ``root`` (default: the configured data root)."""
     info = xlsa17.dataset_info(name)
     root_path = paths.data_root(info.name, str(root) if root is not None else None)
     report = CheckReport(dataset=info.name, root=str(root_path), downloads=list(info.downloads))
@@ -193,5 +234,7 @@ def check_dataset(name: str, root: str | Path | None = None) -> CheckReport:
     _check_images(report, info.name, root_path, rel_paths)
     _check_attribute_names(report, info.name, root_path, splits)
     _compare_standard(report, info.name)
-    report.ok = not report.missing
+    report.usable_for_features = not report.missing
+    report.usable_for_images = report.usable_for_features and not report.missing_for_images
+    report.ok = report.usable_for_features
     return report

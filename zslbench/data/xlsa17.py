@@ -1,4 +1,9 @@
-"""AwA2, CUB and SUN with the "Proposed Split" (xlsa17) of Xian et al.
+"""The GBU datasets with the "Proposed Split" (xlsa17) of Xian et al.: AwA1, AwA2, aPY, CUB, SUN, and FLO.
+
+The facts of each dataset (class count, attribute dimension, split sizes,
+folders, downloads) are data in :data:`DATASETS`; every loader checks a file's
+class count and attribute dimension against them and refuses a file that
+belongs to another dataset, naming the one it looks like.
 
 Each dataset lives under its own root, ``paths.data_root(name, data.root)``
 (``$ZSLBENCH_DATA/<name>`` by default). The loader needs two kinds of files:
@@ -6,19 +11,23 @@ Each dataset lives under its own root, ``paths.data_root(name, data.root)``
 * the split files of Xian et al. (``xlsa17.zip``): ``att_splits.mat`` (class
   names, class attributes, split indices) and ``res101.mat`` (image list and
   labels; also the published ResNet-101 features). They are looked for in
-  ``<root>/xlsa17/data/<AWA2|CUB|SUN>/``, ``<root>/xlsa17/<NAME>/``,
+  ``<root>/xlsa17/data/<AWA1|AWA2|APY|CUB|SUN|FLO>/``, ``<root>/xlsa17/<NAME>/``,
   ``<root>/data/<NAME>/``, ``<root>/<NAME>/`` and ``<root>/`` itself;
-* the images of the original dataset: AwA2 ``<root>/JPEGImages/<class>/...``
-  (or ``<root>/Animals_with_Attributes2/JPEGImages``), CUB
-  ``<root>/CUB_200_2011/images/...`` (or ``<root>/images``), SUN
-  ``<root>/images/...`` (or ``<root>/SUN/images``);
-* optionally the attribute names (predicates.txt, attributes.txt, attributes.mat;
-  see :mod:`zslbench.data.attributes`); without them the attributes get
-  placeholder names, which semantic text encoders refuse.
+* the images of the original dataset (only for image methods; feature methods
+  on the published res101 features need none), see :func:`expected_layout`;
+* optionally the attribute names (predicates.txt, attributes.txt, attributes.mat,
+  attribute_names.txt; see :mod:`zslbench.data.attributes`); without them the
+  attributes get placeholder names, which semantic text encoders refuse. FLO's
+  "attributes" are 1024-d sentence embeddings (Reed et al.): they have no names.
 
 ``res101.mat`` stores absolute image paths of the authors' machines; each is
 mapped onto the user's image folder by the part after the image folder name
-(``JPEGImages/`` for AwA2, ``images/`` for CUB and SUN).
+(``JPEGImages/`` for AwA1/AwA2, ``images/`` for CUB and SUN, ``jpg/`` for FLO),
+or, for aPY (two source folders) and for paths without that folder, by the
+part after the folder prefix all paths share.
+
+FLO's att_splits.mat has no ``allclasses_names`` and no ``original_att``: class
+names come from ``allclasses.txt`` next to it when present, else placeholders.
 
 Image ``i`` of a loaded dataset is row ``i`` of ``res101.mat``, so split indices
 are the file's 1-based ``*_loc`` minus one, and cached features stay aligned.
@@ -52,7 +61,9 @@ from zslbench.errors import DataError, UsageError
 log = logging.getLogger(__name__)
 
 ATTRIBUTE_CHOICES = ("att", "original_att")
-REQUIRED_SPLIT_KEYS = ("allclasses_names", "att", "trainval_loc", "test_seen_loc", "test_unseen_loc")
+REQUIRED_SPLIT_KEYS = ("att", "trainval_loc", "test_seen_loc", "test_unseen_loc")
+#: Present in every dataset's att_splits.mat except FLO's.
+CLASS_NAMES_KEY = "allclasses_names"
 #: How many offending paths an error or the dataset meta lists.
 PATHS_SHOWN = 5
 
@@ -75,23 +86,51 @@ class XlsaDataset:
     name: str
     folder: str  # the dataset's folder name inside xlsa17.zip
     title: str
-    image_dir_name: str  # the folder in res101.mat paths after which the relative path starts
+    image_dir_name: str | None  # the folder in res101.mat paths after which the relative path starts (None: common prefix)
     image_dirs: tuple[str, ...]  # candidate image folders, relative to the root
     homepage: str
     downloads: tuple[str, ...]
     standard: StandardSizes
     num_attributes: int
+    attribute_names_file: str | None  # where the names file is expected (None: the columns have no names)
+    semantic_kind: str = "attributes"  # what the columns of 'att' are
+    has_class_names: bool = True  # att_splits.mat holds allclasses_names
+    has_original_att: bool = True  # att_splits.mat holds original_att
+
+    @property
+    def num_classes(self) -> int:
+        return self.standard.seen_classes + self.standard.unseen_classes
 
 
 XLSA17_URL = "https://datasets.d2.mpi-inf.mpg.de/xian/xlsa17.zip"
 
 DATASETS: dict[str, XlsaDataset] = {
+    "awa1": XlsaDataset(
+        name="awa1", folder="AWA1", title="Animals with Attributes", image_dir_name="JPEGImages",
+        image_dirs=("JPEGImages", "Animals_with_Attributes/JPEGImages"),
+        homepage="https://cvml.ista.ac.at/AwA/",
+        # AwA1's images are not distributed (copyright); its published features are in xlsa17.zip.
+        downloads=("https://cvml.ista.ac.at/AwA/", XLSA17_URL),
+        standard=StandardSizes(40, 10, 19832, 4958, 5685), num_attributes=85,
+        attribute_names_file="<root>/predicates.txt (or <root>/Animals_with_Attributes/predicates.txt)",
+    ),
     "awa2": XlsaDataset(
         name="awa2", folder="AWA2", title="Animals with Attributes 2", image_dir_name="JPEGImages",
         image_dirs=("JPEGImages", "Animals_with_Attributes2/JPEGImages"),
         homepage="https://cvml.ista.ac.at/AwA2/",
         downloads=("https://cvml.ista.ac.at/AwA2/AwA2-data.zip", XLSA17_URL),
         standard=StandardSizes(40, 10, 23527, 5882, 7913), num_attributes=85,
+        attribute_names_file="<root>/predicates.txt (or <root>/Animals_with_Attributes2/predicates.txt)",
+    ),
+    "apy": XlsaDataset(
+        name="apy", folder="APY", title="attribute Pascal and Yahoo", image_dir_name=None,
+        image_dirs=("images",),
+        homepage="https://vision.cs.uiuc.edu/attributes/",
+        downloads=("https://vision.cs.uiuc.edu/attributes/attribute_data.tar.gz",
+                   "https://vision.cs.uiuc.edu/attributes/ayahoo_test_images.tar.gz",
+                   "http://host.robots.ox.ac.uk/pascal/VOC/voc2008/", XLSA17_URL),
+        standard=StandardSizes(20, 12, 5932, 1483, 7924), num_attributes=64,
+        attribute_names_file="<root>/attribute_names.txt (or <root>/attribute_data/attribute_names.txt)",
     ),
     "cub": XlsaDataset(
         name="cub", folder="CUB", title="Caltech-UCSD Birds-200-2011", image_dir_name="images",
@@ -99,6 +138,7 @@ DATASETS: dict[str, XlsaDataset] = {
         homepage="https://www.vision.caltech.edu/datasets/cub_200_2011/",
         downloads=("https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz", XLSA17_URL),
         standard=StandardSizes(150, 50, 7057, 1764, 2967), num_attributes=312,
+        attribute_names_file="<root>/attributes.txt (or <root>/CUB_200_2011/attributes/attributes.txt)",
     ),
     "sun": XlsaDataset(
         name="sun", folder="SUN", title="SUN Attribute Database", image_dir_name="images",
@@ -107,18 +147,26 @@ DATASETS: dict[str, XlsaDataset] = {
         downloads=("https://cs.brown.edu/~gmpatter/Attributes/SUNAttributeDB_Images.tar.gz",
                    "https://cs.brown.edu/~gmpatter/Attributes/SUNAttributeDB.tar.gz", XLSA17_URL),
         standard=StandardSizes(645, 72, 10320, 2580, 1440), num_attributes=102,
+        attribute_names_file="<root>/SUNAttributeDB/attributes.mat (or <root>/attributes.mat)",
     ),
-}
-
-_ATTRIBUTE_NAME_FILES = {
-    "awa2": "<root>/predicates.txt (or <root>/Animals_with_Attributes2/predicates.txt)",
-    "cub": "<root>/attributes.txt (or <root>/CUB_200_2011/attributes/attributes.txt)",
-    "sun": "<root>/SUNAttributeDB/attributes.mat (or <root>/attributes.mat)",
+    "flo": XlsaDataset(
+        name="flo", folder="FLO", title="Oxford Flowers-102", image_dir_name="jpg",
+        image_dirs=("jpg", "102flowers/jpg"),
+        homepage="https://www.robots.ox.ac.uk/~vgg/data/flowers/102/",
+        # The 1024-d sentence features (Reed et al., CVPR 2016) are FLO's att in the xlsa17 version used by
+        # f-CLSWGAN; the copy in xlsa17.zip lacks FLO, the authors' feature-generation page provides it.
+        downloads=("https://www.robots.ox.ac.uk/~vgg/data/flowers/102/102flowers.tgz",
+                   "https://www.mpi-inf.mpg.de/departments/computer-vision-and-machine-learning/research/"
+                   "zero-shot-learning/feature-generating-networks-for-zero-shot-learning"),
+        standard=StandardSizes(82, 20, 5631, 1403, 1155), num_attributes=1024,
+        attribute_names_file=None, semantic_kind="sentence embeddings (1024-d, Reed et al. 2016)",
+        has_class_names=False, has_original_att=False,
+    ),
 }
 
 
 def dataset_info(name: str) -> XlsaDataset:
-    """Facts of dataset ``name`` ("awa2", "cub" or "sun")."""
+    """Facts of dataset ``name`` (one of :data:`DATASETS`: awa1, awa2, apy, cub, sun, flo)."""
     try:
         return DATASETS[name.lower()]
     except KeyError:
@@ -135,15 +183,63 @@ def expected_layout(name: str) -> str:
     """The folder layout the loader of ``name`` expects, as indented text (for README and errors)."""
     info = dataset_info(name)
     images = " or ".join(f"<root>/{d}/" for d in info.image_dirs)
+    mapping = (f"paths in res101.mat after '{info.image_dir_name}/'" if info.image_dir_name
+               else "paths in res101.mat after the folder prefix they all share")
+    std = info.standard
+    names = (f"  attribute names (optional): {info.attribute_names_file}" if info.attribute_names_file
+             else f"  attribute names: none ({info.semantic_kind}; placeholders are used)")
     return "\n".join([
         f"{info.title} ({info.name}), <root> = data.root or $ZSLBENCH_DATA/{info.name}:",
         f"  <root>/xlsa17/data/{info.folder}/att_splits.mat   (also accepted in <root>/xlsa17/{info.folder}/, "
         f"<root>/{info.folder}/ or <root>/)",
-        f"  <root>/xlsa17/data/{info.folder}/res101.mat",
-        f"  images: {images}  (paths in res101.mat after '{info.image_dir_name}/')",
-        f"  attribute names (optional): {_ATTRIBUTE_NAME_FILES[info.name]}",
+        f"  <root>/xlsa17/data/{info.folder}/res101.mat   (enough for feature methods on the published features)",
+        f"  images (image methods only): {images}  ({mapping})",
+        names,
+        f"  expected: {info.num_classes} classes ({std.seen_classes} seen / {std.unseen_classes} unseen), "
+        f"{info.num_attributes}-d {info.semantic_kind}; trainval / test_seen / test_unseen "
+        f"{std.trainval} / {std.test_seen} / {std.test_unseen}",
         f"  downloads: {', '.join(info.downloads)}",
     ])
+
+
+def _split_sizes(splits: "AttSplits") -> tuple[int, int, int]:
+    return len(splits.trainval_loc), len(splits.test_seen_loc), len(splits.test_unseen_loc)
+
+
+def lookalike_datasets(num_classes: int, num_attributes: int, split_sizes: tuple[int, int, int] | None = None) -> list[str]:
+    """The datasets a file of this shape belongs to: same class count and attribute dimension.
+
+    When several match (AwA1 and AwA2 are both 50 classes x 85 attributes), the
+    standard split sizes decide if they match one of them exactly.
+    """
+    same_shape = [i for i in DATASETS.values() if (i.num_classes, i.num_attributes) == (num_classes, num_attributes)]
+    if split_sizes is not None and len(same_shape) > 1:
+        exact = [i for i in same_shape if (i.standard.trainval, i.standard.test_seen, i.standard.test_unseen) == split_sizes]
+        if exact:
+            return [i.name for i in exact]
+    return [i.name for i in same_shape]
+
+
+def check_dataset_shape(name: str, splits: "AttSplits") -> None:
+    """Refuse an att_splits.mat whose class count or attribute dimension is not ``name``'s.
+
+    Also refuses a file of the right shape whose split sizes are exactly another
+    dataset's standard sizes (an AwA1 file given as awa2). The hint names the
+    dataset the file looks like.
+    """
+    info = dataset_info(name)
+    shape = (splits.num_classes, splits.num_attributes)
+    looks_like = lookalike_datasets(*shape, _split_sizes(splits))
+    if shape == (info.num_classes, info.num_attributes) and (info.name in looks_like or not looks_like):
+        return
+    if looks_like:
+        hint = (f"it looks like {' or '.join(looks_like)}: use --dataset {looks_like[0]}, "
+                f"or point --data-root at your {info.name} copy")
+    else:
+        hint = f"it matches none of {', '.join(DATASETS)}; use the att_splits.mat of the original {info.title} split"
+    raise DataError(f"{splits.path}: {shape[0]} classes x {shape[1]} attributes (split sizes "
+                    f"{'/'.join(map(str, _split_sizes(splits)))}), but {info.name} has {info.num_classes} classes x "
+                    f"{info.num_attributes} attributes", hint)
 
 
 def _layout_hint(name: str) -> str:
@@ -188,6 +284,7 @@ class AttSplits:
     unseen_class_names: list[str] | None = None
     train_class_names: list[str] | None = None
     val_class_names: list[str] | None = None
+    class_names_source: str = "allclasses_names"  # or "allclasses.txt", "placeholder" (FLO)
 
     @property
     def num_classes(self) -> int:
@@ -217,14 +314,28 @@ class AttSplits:
         return matrix.astype(np.float32)
 
 
-def read_att_splits(path: str | Path) -> AttSplits:
-    """Parse an ``att_splits.mat`` (either variant) and the class lists in its folder."""
+def read_att_splits(path: str | Path, require_class_names: bool = True) -> AttSplits:
+    """Parse an ``att_splits.mat`` (any variant) and the class lists in its folder.
+
+    ``require_class_names=False`` accepts a file without ``allclasses_names``
+    (FLO's): names then come from ``allclasses.txt`` next to it, else are
+    placeholders (``"class 1"``...), and the class list files are not used.
+    """
     path = Path(path)
-    data = read_mat(path, REQUIRED_SPLIT_KEYS, optional=("original_att", "train_loc", "val_loc"))
-    names = cellstr(data["allclasses_names"])
+    required = REQUIRED_SPLIT_KEYS + ((CLASS_NAMES_KEY,) if require_class_names else ())
+    data = read_mat(path, required, optional=("original_att", "train_loc", "val_loc", CLASS_NAMES_KEY))
     att = np.asarray(data["att"], dtype=np.float64)
     if att.ndim != 2:
         raise DataError(f"{path}: 'att' has shape {att.shape}, expected (attributes, classes)")
+    folder = path.parent
+    names_known = CLASS_NAMES_KEY in data
+    if names_known:
+        names = cellstr(data[CLASS_NAMES_KEY])
+    else:
+        names = _read_class_list(folder / "allclasses.txt") or []
+        names_known = len(names) == att.shape[1]
+        if not names_known:
+            names = [f"class {i + 1}" for i in range(att.shape[1])]
     if att.shape[1] != len(names):
         raise DataError(f"{path}: 'att' has {att.shape[1]} class columns but allclasses_names lists {len(names)} classes",
                         "the file is inconsistent; download xlsa17.zip again")
@@ -234,7 +345,7 @@ def read_att_splits(path: str | Path) -> AttSplits:
         if original.shape != att.shape:
             raise DataError(f"{path}: 'original_att' has shape {original.shape} but 'att' has {att.shape}")
         original = original.T
-    folder = path.parent
+    class_list = _read_class_list if names_known else (lambda _path: None)
     return AttSplits(
         path=path,
         class_names=names,
@@ -245,10 +356,12 @@ def read_att_splits(path: str | Path) -> AttSplits:
         test_unseen_loc=_locs(data, "test_unseen_loc", path),
         train_loc=_locs(data, "train_loc", path) if "train_loc" in data else None,
         val_loc=_locs(data, "val_loc", path) if "val_loc" in data else None,
-        seen_class_names=_read_class_list(folder / "trainvalclasses.txt"),
-        unseen_class_names=_read_class_list(folder / "testclasses.txt"),
-        train_class_names=_read_class_list(folder / "trainclasses1.txt"),
-        val_class_names=_read_class_list(folder / "valclasses1.txt"),
+        seen_class_names=class_list(folder / "trainvalclasses.txt"),
+        unseen_class_names=class_list(folder / "testclasses.txt"),
+        train_class_names=class_list(folder / "trainclasses1.txt"),
+        val_class_names=class_list(folder / "valclasses1.txt"),
+        class_names_source=("allclasses_names" if CLASS_NAMES_KEY in data
+                            else "allclasses.txt" if names_known else "placeholder"),
     )
 
 
@@ -305,15 +418,49 @@ def _parse_index(data: dict, path: Path) -> Res101Index:
     return Res101Index(image_files=image_files, labels=labels)
 
 
+def _normalised_paths(image_files: np.ndarray) -> np.ndarray:
+    """Forward slashes only, no doubled slashes (the authors' paths have both)."""
+    files = np.char.replace(np.asarray(image_files, dtype=str), "\\", "/")
+    while bool(np.char.find(files, "//").max(initial=-1) >= 0):
+        files = np.char.replace(files, "//", "/")
+    return files
+
+
+def after_common_prefix(image_files: np.ndarray) -> np.ndarray:
+    """Each path without the folder prefix all paths share (``/a/b/x/1.jpg``, ``/a/b/y/2.jpg`` -> ``x/1.jpg``, ``y/2.jpg``)."""
+    files = _normalised_paths(image_files)
+    if files.size == 0:
+        return files
+    prefix = os.path.commonprefix(files.tolist())
+    prefix = prefix[: prefix.rfind("/") + 1]  # whole folders only
+    return np.char.lstrip(np.array([f[len(prefix):] for f in files.tolist()], dtype=str), "/")
+
+
+def dataset_relative_paths(name: str, image_files: np.ndarray, strict: bool = True) -> np.ndarray:
+    """Image paths of ``name`` relative to its image folder.
+
+    Datasets without a single image folder name (aPY) use :func:`after_common_prefix`.
+    ``strict=False`` (feature-only loading, where the paths are only an identity
+    of each row) falls back to it for paths that lack the folder name.
+    """
+    folder = dataset_info(name).image_dir_name
+    if folder is None:
+        return after_common_prefix(image_files)
+    try:
+        return relative_image_paths(image_files, folder)
+    except DataError:
+        if strict:
+            raise
+        return after_common_prefix(image_files)
+
+
 def relative_image_paths(image_files: np.ndarray, image_dir_name: str) -> np.ndarray:
     """The part of each absolute path after its last ``/<image_dir_name>/`` (e.g. ``antelope/antelope_10001.jpg``).
 
     Backslashes and doubled slashes of the authors' paths are normalised first.
     A path without the folder name is a DataError listing the first few.
     """
-    files = np.char.replace(np.asarray(image_files, dtype=str), "\\", "/")
-    while bool(np.char.find(files, "//").max(initial=-1) >= 0):
-        files = np.char.replace(files, "//", "/")
+    files = _normalised_paths(image_files)
     parts = np.char.rpartition(np.char.add("/", files), f"/{image_dir_name}/")
     found = parts[:, 1] != ""
     if not found.all():
@@ -427,10 +574,13 @@ def _drop_bad(name: str, split_locs: dict[str, np.ndarray], bad: np.ndarray, ima
 
 def _attribute_names(name: str, root: Path, num_attributes: int) -> tuple[list[str], list[str] | None, str]:
     """(normalised names, raw names or None, source) of the attribute columns."""
+    info = dataset_info(name)
+    if info.attribute_names_file is None:  # FLO: sentence-embedding dimensions have no names
+        return placeholder_names(num_attributes), None, "placeholder"
     found = read_attribute_names(name, root)
     if found is None:
         warnings.warn(f"{name}: attribute names file not found under {root}; using placeholder names "
-                      f"(expected {_ATTRIBUTE_NAME_FILES[name]})", RuntimeWarning, stacklevel=3)
+                      f"(expected {info.attribute_names_file})", RuntimeWarning, stacklevel=3)
         return placeholder_names(num_attributes), None, "placeholder"
     raw, path = found
     if len(raw) != num_attributes:
@@ -439,8 +589,15 @@ def _attribute_names(name: str, root: Path, num_attributes: int) -> tuple[list[s
     return [normalise_attribute_name(r) for r in raw], raw, str(path)
 
 
+def read_dataset_splits(name: str, path: Path) -> AttSplits:
+    """The att_splits.mat of dataset ``name``, refused when its shape is another dataset's (:func:`check_dataset_shape`)."""
+    splits = read_att_splits(path, require_class_names=dataset_info(name).has_class_names)
+    check_dataset_shape(name, splits)
+    return splits
+
+
 def load_dataset(name: str, data_cfg: Any, require_images: bool = True) -> ZSLDataset:
-    """Load AwA2, CUB or SUN with the Proposed Split as a :class:`ZSLDataset`.
+    """Load one of :data:`DATASETS` with the Proposed Split as a :class:`ZSLDataset`.
 
     ``data_cfg`` is a :class:`zslbench.config.DataConfig` (root, attributes,
     skip_bad_images). ``require_images=False`` loads without the image folder
@@ -454,7 +611,7 @@ def load_dataset(name: str, data_cfg: Any, require_images: bool = True) -> ZSLDa
         raise UsageError(f"unknown attribute matrix {choice!r}", f"data.attributes is one of {', '.join(ATTRIBUTE_CHOICES)}")
     root = _dataset_root(name, getattr(data_cfg, "root", None))
     split_dir = _require_split_dir(name, root)
-    splits = read_att_splits(split_dir / "att_splits.mat")
+    splits = read_dataset_splits(name, split_dir / "att_splits.mat")
     class_attributes = splits.attributes(choice)
     res101 = split_dir / "res101.mat"
     if not res101.is_file():
@@ -463,7 +620,7 @@ def load_dataset(name: str, data_cfg: Any, require_images: bool = True) -> ZSLDa
     if index.labels.size and index.labels.max() >= splits.num_classes:
         raise DataError(f"{res101}: label {int(index.labels.max()) + 1} exceeds the {splits.num_classes} classes of {splits.path}")
     _check_locs(splits, len(index.labels), res101)
-    rel_paths = relative_image_paths(index.image_files, info.image_dir_name)
+    rel_paths = dataset_relative_paths(name, index.image_files, strict=require_images)
     image_dir = find_image_dir(name, root)
     if image_dir is None:
         if require_images:
@@ -499,6 +656,7 @@ def load_dataset(name: str, data_cfg: Any, require_images: bool = True) -> ZSLDa
             "recipe": name,
             "root": str(root),
             "attributes": choice,
+            "class_names_source": splits.class_names_source,
             "split_file": str(splits.path),
             "res101_file": str(res101),
             "image_dir": str(image_dir),
@@ -550,4 +708,4 @@ def load_res101_features(name: str, data_cfg: Any) -> tuple[np.ndarray, np.ndarr
     else:
         rows = features.T  # stored (2048, N) by MATLAB
     return (np.ascontiguousarray(rows, dtype=np.float32), index.labels,
-            relative_image_paths(index.image_files, info.image_dir_name))
+            dataset_relative_paths(info.name, index.image_files, strict=False))

