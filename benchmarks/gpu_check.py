@@ -41,6 +41,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.train_steps import VITB_FORWARD_FLOPS, make_step
+from zslbench import store
 
 METHODS = ("baseline", "svip")
 PASSES = {"baseline": 1, "svip": 2}  # transformer passes per training image
@@ -262,11 +263,11 @@ _STOP_AFTER_FIRST_CHECKPOINT = """
 import sys
 from zslbench import cli
 from zslbench.training import engine
-save = engine.atomic_torch_save
-def save_then_stop(path, obj):
-    save(path, obj)
+save = engine.save_checkpoint
+def save_then_stop(path, state):
+    save(path, state)
     raise KeyboardInterrupt
-engine.atomic_torch_save = save_then_stop
+engine.save_checkpoint = save_then_stop
 cli.main(sys.argv[1:], prog_name="zslbench")
 """
 
@@ -295,7 +296,7 @@ def pipeline_check(settings: Settings, work: Path, timeout: float) -> dict:
     if full_dir is not None:
         metrics = _read_json(full_dir / "metrics.json") or {}
         report["full"].update(status=(_read_json(full_dir / "status.json") or {}).get("state"),
-                              checkpoint=(full_dir / "checkpoint.pt").is_file(),
+                              checkpoint=(full_dir / store.CHECKPOINT_FILE).is_file(),
                               test={k: v for k, v in metrics.get("test", {}).items() if isinstance(v, float)},
                               timings=_read_json(full_dir / "timings.json"), env=_read_json(full_dir / "env.json"))
     stopped = subprocess.run([sys.executable, "-c", _STOP_AFTER_FIRST_CHECKPOINT, "run", *common,
@@ -305,7 +306,7 @@ def pipeline_check(settings: Settings, work: Path, timeout: float) -> dict:
     report["interrupted"] = {"exit_code": stopped.returncode,
                              "status": (_read_json(part_dir / "status.json") or {}).get("state") if part_dir else None}
     if part_dir is not None:
-        report["interrupted"]["checkpoint"] = (part_dir / "checkpoint.pt").is_file()
+        report["interrupted"]["checkpoint"] = (part_dir / store.CHECKPOINT_FILE).is_file()
         report["interrupted"]["metrics_written"] = (part_dir / "metrics.json").is_file()
         resumed = _zslbench(["run", "--resume", str(part_dir), "--quiet"], env, timeout)
         metrics = _read_json(part_dir / "metrics.json") or {}

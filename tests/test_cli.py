@@ -57,7 +57,7 @@ def test_third_party_run_end_to_end(example_plugin, tmp_path):
     assert len(record.metrics["history"]) == 2 and record.timings["train_images_per_second"] > 0
     assert record.env["git_commit"] is None or len(record.env["git_commit"]) >= 40
     assert record.config["train"]["epochs"] == 2 and record.config["method_options"]["pooled_size"] == 4
-    assert (run_dir / "checkpoint.pt").exists()
+    assert (run_dir / "checkpoint.safetensors").exists()
     assert not list(run_dir.glob(".*.tmp"))
 
 
@@ -101,7 +101,7 @@ def test_resume_matches_uninterrupted_run(example_plugin, tmp_path, monkeypatch)
 
     from zslbench.training import engine
 
-    real_save = engine.atomic_torch_save
+    real_save = engine.save_checkpoint
     calls = {"n": 0}
 
     def save_then_crash(path, obj):
@@ -110,10 +110,10 @@ def test_resume_matches_uninterrupted_run(example_plugin, tmp_path, monkeypatch)
         if calls["n"] == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(engine, "atomic_torch_save", save_then_crash)
+    monkeypatch.setattr(engine, "save_checkpoint", save_then_crash)
     stopped = invoke("run", "pixel-attr", "-d", "example-bars", "--out", tmp_path / "part", "--epochs", "3", "--quiet")
     assert stopped.exit_code == 130 and "zslbench run --resume" in stopped.output
-    monkeypatch.setattr(engine, "atomic_torch_save", real_save)
+    monkeypatch.setattr(engine, "save_checkpoint", real_save)
     (part,) = _runs(tmp_path / "part")
     assert json.loads((part / "status.json").read_text())["state"] == "interrupted"
     assert not (part / "metrics.json").exists()

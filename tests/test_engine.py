@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from zslbench.config import TrainConfig
+from zslbench.checkpoints import load_checkpoint
 from zslbench.training.engine import lr_for_epoch, score_images, train
 from zslbench.methods import ImageZSLModel
 
@@ -90,7 +91,7 @@ def test_resume_gives_identical_result(tmp_path):
     full = _fresh()
     train(full, TinySet(), ATTRS, cfg, torch.device("cpu"), seed=3, progress=False)
 
-    ckpt = tmp_path / "checkpoint.pt"
+    ckpt = tmp_path / "checkpoint.safetensors"
     interrupted = _fresh()
 
     def stop_after_two(epoch):
@@ -101,7 +102,7 @@ def test_resume_gives_identical_result(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(interrupted, TinySet(), ATTRS, cfg, torch.device("cpu"), seed=3, checkpoint_path=ckpt,
               on_epoch_end=stop_after_two, progress=False)
-    state = torch.load(ckpt, weights_only=False)
+    state = load_checkpoint(ckpt)
     assert state["epoch"] == 2
     resumed = _fresh(seed=123)  # different init: everything must come from the checkpoint
     torch.manual_seed(999)  # and the RNG state too

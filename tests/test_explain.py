@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from torch import nn
 
 from zslbench import registry, store
+from zslbench.checkpoints import save_checkpoint
 from zslbench.cli import main
 from zslbench.data.dataset import ArrayImages, ZSLDataset
 from zslbench.results.explain import explain, load_trained_model, prepare_image
@@ -107,7 +108,7 @@ def write_trained_run(root, capabilities: str = "both", checkpoint: bool = True)
                 model.maps.copy_(torch.tensor([0.5, 0.1, 0.9]).view(3, 1, 1).expand(3, 2, 2))
                 model.class_bias.copy_(torch.tensor([0.0, 0.0, 1.0, 0.0]))
             state = model.state_dict()
-        store.atomic_torch_save(run / store.CHECKPOINT_FILE, {"model": state, "epoch": 1})
+        save_checkpoint(run / store.CHECKPOINT_FILE, {"model": state, "epoch": 1})
     return run
 
 
@@ -164,6 +165,6 @@ def test_bad_input_is_one_line(tmp_path, fake_method, args, message):
 def test_run_without_checkpoint_or_directory(tmp_path, fake_method):
     run = write_trained_run(tmp_path, checkpoint=False)
     result = CliRunner().invoke(main, ["explain", str(run), "--index", "0", "--out", str(tmp_path / "x.png")])
-    assert result.exit_code == 2 and "checkpoint.pt" in result.stderr
+    assert result.exit_code == 2 and "checkpoint.safetensors" in result.stderr
     result = CliRunner().invoke(main, ["explain", str(tmp_path / "nope"), "--index", "0", "--out", "x.png"])
     assert result.exit_code == 2 and "not found" in result.stderr

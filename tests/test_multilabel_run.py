@@ -83,7 +83,7 @@ def test_tiny_multilabel_run_stores_map_and_f1_at_k(multilabel_registry, method)
     timings = json.loads((run_dir / "timings.json").read_text())
     assert timings["train_images_per_second"] > 0
     assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
-    assert (run_dir / "checkpoint.pt").is_file()
+    assert (run_dir / "checkpoint.safetensors").is_file()
 
 
 def test_single_label_method_on_multilabel_data_exits_2(multilabel_registry):

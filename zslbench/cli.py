@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from zslbench import api
-from zslbench.errors import ZSLBenchError
+from zslbench.errors import DataError, ZSLBenchError
 
 
 class CLIError(click.ClickException):
@@ -25,13 +25,27 @@ class CLIError(click.ClickException):
 
 
 class ZSLBenchGroup(click.Group):
-    """Turns :class:`ZSLBenchError` raised by any command into a one-line error."""
+    """Turns :class:`ZSLBenchError` raised by any command into a one-line error.
+
+    Ctrl-C and SIGTERM (raised as :class:`zslbench.signals.Terminated`) end any
+    command with one line and exit 130 / 143, at start-up as much as mid-run.
+    """
 
     def invoke(self, ctx: click.Context):
+        from zslbench import signals
+
         try:
-            return super().invoke(ctx)
+            with signals.sigterm_as_interrupt():
+                return super().invoke(ctx)
         except ZSLBenchError as exc:
             raise CLIError(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt as exc:
+            raise CLIError("interrupted", signals.exit_code_for(exc)) from None
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings on the command line are one line each (no source excerpt)."""
+    return f"Warning: {message}\n"
 
 
 #: Commands that live in their own modules (one job each), imported only when named
@@ -76,6 +90,9 @@ def _print_versions(ctx: click.Context, _param: click.Parameter, value: bool) ->
               help="Show the versions of zslbench and of its installed plugins, and exit.")
 def main() -> None:
     """zslbench: a pluggable zero-shot learning benchmark toolkit."""
+    import warnings
+
+    warnings.formatwarning = _one_line_warning
 
 
 # --------------------------------------------------------------------------- run
@@ -222,7 +239,10 @@ def data_check(name: str, root: str | None) -> None:
     spec = registry.datasets.get(name)
     if spec.check is None:
         dataset = spec.load(DataConfig(root=root))
-        dataset.validate()
+        try:
+            dataset.validate()
+        except ValueError as exc:
+            raise DataError(str(exc), "the dataset's loader produced inconsistent splits") from None
         click.echo(f"{spec.name}: ok (embedded, no download needed)")
         for key, value in dataset.counts().items():
             click.echo(f"  {key}: {value}")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from zslbench.errors import UsageError
+from zslbench.settings_check import check_run_config
 
 
 @dataclass
@@ -102,8 +103,9 @@ def load_toml(path: str | Path) -> dict:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise UsageError(f"config file not found: {p}") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"cannot read config file {p}: {exc}") from None
+    except (OSError, ValueError) as exc:  # TOMLDecodeError and UnicodeDecodeError (a binary file) are ValueErrors
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise UsageError(f"cannot read config file {p}: {first_line}", "a config file is UTF-8 TOML") from None
 
 
 def parse_set(items: list[str] | tuple[str, ...]) -> dict:
@@ -266,6 +268,7 @@ def resolve_run_config(layers: list[dict], method_options_type: type | None) -> 
     cfg = build_dataclass(RunConfig, merged)
     if cfg.protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {cfg.protocol!r}", f"choose one of {', '.join(PROTOCOLS)}")
+    check_run_config(cfg)
     options = None
     if method_options_type is not None:
         options = build_dataclass(method_options_type, options_dict, prefix="method.")

@@ -1,9 +1,10 @@
 """Loading plugins from the ``zslbench`` entry-point group and filling the registries.
 
-A plugin that fails to import produces one warning naming its distribution
-and the error, and everything else keeps working; ``ZSLBENCH_STRICT_PLUGINS=1``
-turns that into an error. Duplicate names are always an error naming both
-origins.
+A plugin that fails to import, raises (or calls ``sys.exit``) in a hook, or
+registers a name another plugin already has, produces one warning naming its
+distribution and the error, and is skipped as a whole (none of its
+registrations are kept); the other plugins and every command keep working.
+``ZSLBENCH_STRICT_PLUGINS=1`` turns that into an error.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Callable
 
 import pluggy
 
@@ -79,21 +79,59 @@ def plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
-def _registrar(target: registry.Registry, origin: Origin) -> Callable:
-    def register(spec) -> None:
-        target.add(spec.name, spec, origin, tuple(getattr(spec, "aliases", ()) or ()))
+_HOOKS = (("register_methods", "methods"), ("register_datasets", "datasets"),
+          ("register_backbones", "backbones"), ("register_text_encoders", "text-encoders"))
 
-    return register
+
+@dataclass(frozen=True)
+class _Registration:
+    kind: str  # a key of registry.ALL
+    spec: object
+
+    @property
+    def target(self) -> registry.Registry:
+        return registry.ALL[self.kind]
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return tuple(getattr(self.spec, "aliases", ()) or ())
+
+
+class PluginHookError(Exception):
+    """A plugin's hook failed (wraps the plugin's own exception, which may be SystemExit)."""
+
+
+def _collect(module, origin: Origin) -> list[_Registration]:
+    """Call one plugin module's hooks; what they register is only staged, not yet added."""
+    staged: list[_Registration] = []
+    pm = plugin_manager()
+    pm.register(module, name=origin.plugin)
+    for hook_name, kind in _HOOKS:
+        try:
+            getattr(pm.hook, hook_name)(register=lambda spec, kind=kind: staged.append(_Registration(kind, spec)))
+        except (Exception, SystemExit) as exc:
+            raise PluginHookError(f"{hook_name} raised {type(exc).__name__}: {_first_line(exc)}") from exc
+    return staged
+
+
+def _commit(staged: list[_Registration], origin: Origin) -> None:
+    """Add a plugin's registrations all together, or none of them when a name is taken."""
+    scratch = {kind: registry.Registry(reg.kind) for kind, reg in registry.ALL.items()}
+    for item in staged:
+        item.target.check_free(item.spec.name, origin, item.aliases)
+        scratch[item.kind].add(item.spec.name, item.spec, origin, item.aliases)  # duplicates within the plugin
+    for item in staged:
+        item.target.add(item.spec.name, item.spec, origin, item.aliases)
 
 
 def _register_module(module, origin: Origin) -> None:
-    """Call one plugin module's hooks with registrars that record its origin."""
-    pm = plugin_manager()
-    pm.register(module, name=origin.plugin)
-    pm.hook.register_methods(register=_registrar(registry.methods, origin))
-    pm.hook.register_datasets(register=_registrar(registry.datasets, origin))
-    pm.hook.register_backbones(register=_registrar(registry.backbones, origin))
-    pm.hook.register_text_encoders(register=_registrar(registry.text_encoders, origin))
+    """Call one plugin module's hooks and add what it registers, with its origin."""
+    _commit(_collect(module, origin), origin)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else ""
 
 
 def load_plugins(force: bool = False) -> list[PluginInfo]:
@@ -107,15 +145,16 @@ def load_plugins(force: bool = False) -> list[PluginInfo]:
         dist_name, version = _distribution_of(ep)
         origin = Origin(ep.name, dist_name, version)
         try:
-            module = ep.load()
-        except Exception as exc:  # a broken third-party plugin must not take the toolkit down
-            msg = f"zslbench plugin {ep.name!r} from {dist_name or 'an unknown distribution'} failed to load: {type(exc).__name__}: {exc}"
+            _register_module(ep.load(), origin)
+        except (Exception, SystemExit) as exc:  # a broken third-party plugin must not take the toolkit down
+            detail = str(exc) if isinstance(exc, PluginHookError) else f"{type(exc).__name__}: {_first_line(exc)}"
+            msg = (f"zslbench plugin {ep.name!r} from {dist_name or 'an unknown distribution'} failed to load "
+                   f"and is skipped: {detail}")
             if _strict():
                 raise PluginLoadError(msg, "fix or uninstall the plugin, or unset ZSLBENCH_STRICT_PLUGINS") from exc
             warnings.warn(msg, RuntimeWarning, stacklevel=2)
-            infos.append(PluginInfo(ep.name, dist_name, version, ep.value, error=str(exc)))
+            infos.append(PluginInfo(ep.name, dist_name, version, ep.value, error=detail))
             continue
-        _register_module(module, origin)
         infos.append(PluginInfo(ep.name, dist_name, version, ep.value))
     _state.update(loaded=True, plugins=infos)
     return infos

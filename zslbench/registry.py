@@ -12,7 +12,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
-from zslbench.errors import UnknownNameError
+from zslbench.errors import UnknownNameError, ZSLBenchError
 
 T = TypeVar("T")
 
@@ -39,7 +39,7 @@ class Entry(Generic[T]):
     aliases: tuple[str, ...] = ()
 
 
-class DuplicateNameError(ValueError):
+class DuplicateNameError(ZSLBenchError, ValueError):
     """Two plugins registered the same name."""
 
 
@@ -51,13 +51,19 @@ class Registry(Generic[T]):
     _entries: dict[str, Entry[T]] = field(default_factory=dict)
     _aliases: dict[str, str] = field(default_factory=dict)
 
-    def add(self, name: str, spec: T, origin: Origin, aliases: tuple[str, ...] = ()) -> None:
+    def check_free(self, name: str, origin: Origin, aliases: tuple[str, ...] = ()) -> None:
+        """Raise DuplicateNameError if ``name`` or an alias is taken (naming both origins)."""
         for key in (name, *aliases):
             existing = self._owner(key)
             if existing is not None:
                 raise DuplicateNameError(
                     f"{self.kind} {key!r} is registered twice: by {existing.origin} and by {origin}"
                 )
+        if len(set((name, *aliases))) != 1 + len(aliases):
+            raise DuplicateNameError(f"{self.kind} {name!r} lists a name twice among its aliases ({origin})")
+
+    def add(self, name: str, spec: T, origin: Origin, aliases: tuple[str, ...] = ()) -> None:
+        self.check_free(name, origin, aliases)
         self._entries[name] = Entry(name, spec, origin, tuple(aliases))
         for alias in aliases:
             self._aliases[alias] = name

@@ -38,7 +38,7 @@ from zslbench.methods import MethodContext, MethodSpec
 from zslbench.plugins import ensure_loaded
 from zslbench.tasks import Task, check_supported, get_task
 from zslbench.tasks.single_label import evaluate_with_curve, seen_positions
-from zslbench import store
+from zslbench import signals, store
 
 
 class RunInterrupted(ZSLBenchError):
@@ -106,13 +106,14 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     return ResolvedRun(cfg, spec, options)
 
 
-def read_run_dir(run_dir: str | Path, not_found_hint: str, action: str = "read run") -> store.RunRecord:
+def read_run_dir(run_dir: str | Path, not_found_hint: str, action: str = "read run",
+                 require_status: bool = True) -> store.RunRecord:
     """The stored record of ``run_dir``; a missing or unreadable directory is a UsageError ("cannot <action> ...")."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UsageError(f"run directory not found: {run_dir}", not_found_hint)
     try:
-        return store.read_run(run_dir)
+        return store.read_run(run_dir, require_status=require_status)
     except store.UnreadableRun as exc:
         raise UsageError(f"cannot {action} {run_dir}: {exc}") from None
 
@@ -159,9 +160,15 @@ def tune_grid(tune: dict[str, list]) -> list[dict]:
 
 def resolve_resume(run_dir: Path) -> ResolvedRun:
     """The resolved run of an existing run directory, for ``--resume``."""
-    record = read_run_dir(run_dir, "pass the path printed at the end of a run", action="resume")
+    record = read_run_dir(run_dir, "pass the path printed at the end of a run", action="resume", require_status=False)
     if record.status.get("state") == "complete":
         raise UsageError(f"run {Path(run_dir)} is already complete", "start a new run instead of --resume")
+    from zslbench.checkpoints import LEGACY_SUFFIX, check_checkpoint
+
+    for name in (store.CHECKPOINT_FILE, store.VALIDATION_CHECKPOINT_FILE):  # refused before anything is written
+        path = Path(run_dir) / name
+        if path.exists() or path.with_suffix(LEGACY_SUFFIX).exists():
+            check_checkpoint(path)
     return resolve_stored_run(record)
 
 
@@ -211,12 +218,8 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     else:
         run_dir = Path(resume_dir)
     main = distributed.is_main()
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if resume_dir is None:
-            store.atomic_write_json(run_dir / store.CONFIG_FILE, cfg.to_dict())
-        store.write_status(run_dir, "running", world_size=distributed.world_size())
-        store.atomic_write_json(run_dir / store.ENV_FILE, store.environment(str(device)))
+    lock = store.open_run_dir(run_dir, cfg.to_dict(), resume_dir is not None, str(device),
+                              distributed.world_size()) if main else None
     t0 = time.perf_counter()
     try:
         if spec.kind == "image":
@@ -224,22 +227,30 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
                                                  progress)
         else:
             metrics, timings = _run_feature_method(resolved, task, dataset, device, run_dir, progress)
-    except KeyboardInterrupt:
+        timings["total_seconds"] = time.perf_counter() - t0
+        metrics["counts"] = dataset.counts()
+        metrics["skipped_images"] = int(dataset.meta.get("skipped_images", 0))
         if main:
-            store.write_status(run_dir, "interrupted", hint=f"zslbench run --resume {run_dir}")
-        raise RunInterrupted(f"run interrupted; finished epochs are saved in {run_dir}",
-                             f"continue with `zslbench run --resume {run_dir}`") from None
+            store.atomic_write_json(run_dir / store.METRICS_FILE, metrics)
+            store.atomic_write_json(run_dir / store.TIMINGS_FILE, timings)
+            store.write_status(run_dir, "complete", world_size=distributed.world_size())
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (signals.Terminated)
+        if main:
+            store.final_status(run_dir, "interrupted", hint=f"zslbench run --resume {run_dir}")
+        interrupted = RunInterrupted(f"run interrupted; finished epochs are saved in {run_dir}",
+                                     f"continue with `zslbench run --resume {run_dir}`")
+        interrupted.exit_code = signals.exit_code_for(exc)
+        raise interrupted from None
     except BaseException as exc:
         if main:
-            store.write_status(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
+            store.final_status(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, OSError) and exc.errno in store.STORAGE_ERRNOS:
+            raise store.RunStoreError(f"cannot write {exc.filename or run_dir}: {exc.strerror}",
+                                      f"free space or fix permissions, then `zslbench run --resume {run_dir}`") from None
         raise
-    timings["total_seconds"] = time.perf_counter() - t0
-    metrics["counts"] = dataset.counts()
-    metrics["skipped_images"] = int(dataset.meta.get("skipped_images", 0))
-    if main:
-        store.atomic_write_json(run_dir / store.METRICS_FILE, metrics)
-        store.atomic_write_json(run_dir / store.TIMINGS_FILE, timings)
-        store.write_status(run_dir, "complete", world_size=distributed.world_size())
+    finally:
+        if lock is not None:
+            lock.release()
     distributed.barrier()
     return RunOutcome(run_dir, metrics, cfg, timings)
 
@@ -287,8 +298,7 @@ def input_normalisation(cfg: RunConfig) -> tuple[tuple[float, ...], tuple[float,
 def _train_phase(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, checkpoint: Path, resume: bool,
                  progress: bool, label: str, epochs: int | None = None, on_epoch_end_factory=None):
     """Build the method for ``task`` and train it on ``dataset``'s trainval images (resuming from ``checkpoint``)."""
-    import torch
-
+    from zslbench.checkpoints import load_resume_state
     from zslbench.training.engine import seed_everything, train
 
     cfg = resolved.config
@@ -298,9 +308,7 @@ def _train_phase(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device,
     train_set, test_sets = task.image_sets(dataset, int(cfg.data.image_size), cfg.data.num_workers,
                                            mean_std=input_normalisation(cfg), augment=cfg.data.augment)
     seen_attrs = task.training_vectors(dataset)
-    state = None
-    if resume and checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = load_resume_state(checkpoint) if resume else None
     hook = on_epoch_end_factory(model, test_sets) if on_epoch_end_factory else None
     result = train(model, train_set, seen_attrs, train_cfg, device, cfg.seed, checkpoint_path=checkpoint,
                    resume=state, on_epoch_end=hook, progress=progress, label=label)
@@ -370,7 +378,8 @@ def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDatase
         return on_epoch_end
 
     t0 = time.perf_counter()
-    _, _, result = _train_phase(resolved, task, val_ds, device, run_dir / "checkpoint-validation.pt", resume, progress,
+    _, _, result = _train_phase(resolved, task, val_ds, device, run_dir / store.VALIDATION_CHECKPOINT_FILE, resume,
+                                progress,
                                 label="validate", on_epoch_end_factory=factory)
     scores = [h.extra["val_cs_h"] for h in result.history]
     best = int(np.argmax(scores))  # first epoch reaching the best validated H

@@ -7,27 +7,38 @@ Layout: ``<root>/<dataset>/<method>/<run-id>/`` holding
 * ``metrics.json``  every evaluation of the run (written when the run completes);
 * ``env.json``      versions, device, git commit, plugins;
 * ``timings.json``  seconds per phase and training images/s;
-* ``checkpoint.pt`` the latest epoch's training state (``--resume`` continues from it).
+* ``checkpoint.safetensors`` the latest epoch's training state (``--resume`` continues from it;
+  see :mod:`zslbench.checkpoints`, no pickle).
 
 A file is first written to a temporary name in the same directory and then
 renamed over the target, so a crash or Ctrl-C never leaves a half-written
-result; readers skip directories whose files are missing or unreadable.
+result; readers skip directories whose files are missing or unreadable. A run
+directory appears complete with its ``config.json`` and ``status.json`` (it is
+assembled under a hidden temporary name and renamed into place), so a run is
+resumable from the moment its directory exists. Files get the permissions the
+umask allows (like any file the user creates), not ``mkstemp``'s 0600.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import io
+import errno
 import json
 import os
 import platform
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from zslbench.errors import ZSLBenchError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from zslbench.run_lock import RunLock
 
 #: Bumped when the layout or the meaning of a stored field changes.
 SCHEMA_VERSION = 1
@@ -39,7 +50,10 @@ STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.json"
 ENV_FILE = "env.json"
 TIMINGS_FILE = "timings.json"
-CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_FILE = "checkpoint.safetensors"
+VALIDATION_CHECKPOINT_FILE = "checkpoint-validation.safetensors"
+#: Prefix and suffix of the temporary files of :func:`atomic_write_bytes`.
+TEMP_PATTERN = ".*.tmp"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -49,6 +63,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -62,13 +77,90 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n").encode())
 
 
-def atomic_torch_save(path: Path, obj: Any) -> None:
-    """``torch.save`` through a temporary file, so a checkpoint is never half-written."""
-    import torch
+def _umask() -> int:
+    """The process umask (read by setting and restoring it; there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+
+#: errno values that mean "the run store cannot be written" rather than a bug.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR})
+
+
+class RunStoreError(ZSLBenchError):
+    """The run store cannot be written (not a directory, read-only, disk full)."""
+
+
+def create_run_dir(run_dir: Path, config: dict, status: dict) -> None:
+    """Create ``run_dir`` holding ``config.json`` and ``status.json`` in one step.
+
+    The files are written into a hidden sibling directory that is then renamed
+    to ``run_dir``: a run directory never exists without both files, so a kill
+    at any moment leaves either nothing or a resumable run.
+    """
+    run_dir = Path(run_dir)
+    try:
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".tmp", dir=run_dir.parent))
+        try:
+            os.chmod(staging, 0o777 & ~_umask())
+            atomic_write_json(staging / CONFIG_FILE, config)
+            atomic_write_json(staging / STATUS_FILE, status)
+            os.rename(staging, run_dir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    except OSError as exc:
+        raise RunStoreError(f"cannot create the run directory {run_dir}: {exc.strerror or exc}",
+                            "choose a writable directory with --out or ZSLBENCH_RUNS") from None
+
+
+def open_run_dir(run_dir: Path, config: dict, resume: bool, device: str, world_size: int = 1) -> RunLock:
+    """Create (or, on resume, lock and tidy) a run directory and write ``env.json``; returns the held write lock.
+
+    The lock is taken before any write, so a second writer changes nothing.
+    """
+    from zslbench.run_lock import RunLock
+
+    if not resume:
+        create_run_dir(run_dir, config, status_record("running", world_size=world_size))
+    lock = RunLock(run_dir)
+    try:
+        lock.acquire()
+        if resume:
+            remove_temp_files(run_dir)
+            write_status(run_dir, "running", world_size=world_size)
+        atomic_write_json(Path(run_dir) / ENV_FILE, environment(device))
+    except OSError as exc:
+        lock.release()
+        raise RunStoreError(f"cannot write the run directory {run_dir}: {exc.strerror or exc}",
+                            "choose a writable directory with --out or ZSLBENCH_RUNS") from None
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def final_status(run_dir: Path, state: str, **extra: Any) -> None:
+    """Record how a run ended; a second Ctrl-C waits for it, a full disk only loses the record."""
+    from zslbench.signals import signals_deferred
+
+    with signals_deferred():
+        try:
+            write_status(run_dir, state, **extra)
+        except OSError:
+            pass
+
+
+def remove_temp_files(run_dir: Path) -> list[Path]:
+    """Delete the leftovers of interrupted atomic writes (e.g. a half-written checkpoint) in ``run_dir``."""
+    removed = []
+    for tmp in Path(run_dir).glob(TEMP_PATTERN):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 def _json_default(obj: Any) -> Any:
@@ -145,10 +237,15 @@ def environment(device: str) -> dict:
     return env
 
 
-def write_status(run_dir: Path, state: str, **extra: Any) -> None:
+def status_record(state: str, **extra: Any) -> dict:
+    """The content of ``status.json`` for ``state``."""
     status = {"state": state, "schema": SCHEMA_VERSION, "updated": _dt.datetime.now().isoformat(timespec="seconds")}
     status.update(extra)
-    atomic_write_json(Path(run_dir) / STATUS_FILE, status)
+    return status
+
+
+def write_status(run_dir: Path, state: str, **extra: Any) -> None:
+    atomic_write_json(Path(run_dir) / STATUS_FILE, status_record(state, **extra))
 
 
 @dataclass
@@ -200,11 +297,18 @@ def _read_json(path: Path) -> Any:
         raise UnreadableRun(f"{path.name} is unreadable: {exc}") from None
 
 
-def read_run(run_dir: Path) -> RunRecord:
-    """Read one run directory; raise :class:`UnreadableRun` naming what is wrong."""
+def read_run(run_dir: Path, require_status: bool = True) -> RunRecord:
+    """Read one run directory; raise :class:`UnreadableRun` naming what is wrong.
+
+    ``require_status=False`` accepts a directory without ``status.json`` (one
+    written by an older zslbench that was killed right after ``config.json``).
+    """
     run_dir = Path(run_dir)
     config = _read_json(run_dir / CONFIG_FILE)
-    status = _read_json(run_dir / STATUS_FILE)
+    if not require_status and not (run_dir / STATUS_FILE).exists():
+        status = status_record("interrupted")
+    else:
+        status = _read_json(run_dir / STATUS_FILE)
     schema = status.get("schema")
     if not isinstance(schema, int) or schema < MIN_READABLE_SCHEMA or schema > SCHEMA_VERSION:
         raise UnreadableRun(f"schema {schema!r} is not readable by this zslbench (reads {MIN_READABLE_SCHEMA}..{SCHEMA_VERSION})")

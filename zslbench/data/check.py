@@ -18,6 +18,7 @@ import numpy as np
 
 from zslbench import paths
 from zslbench.data import xlsa17
+from zslbench.data.split_check import check_split_integrity
 from zslbench.data.attributes import find_attribute_names_file, read_attribute_names
 from zslbench.errors import DataError
 
@@ -154,11 +155,25 @@ def _check_res101(report: CheckReport, name: str, split_dir: Path, splits: xlsa1
         report.missing.append(f"res101.mat labels within the {splits.num_classes} classes of att_splits.mat "
                               f"(found label {int(index.labels.max()) + 1})")
     elif splits is not None:
+        _check_leakage(report, name, splits, index.labels)
         report.counts.update(
             seen_classes=int(len(np.unique(index.labels[splits.trainval_loc]))),
             unseen_classes=int(len(np.unique(index.labels[splits.test_unseen_loc]))),
         )
     return rel
+
+
+def _check_leakage(report: CheckReport, name: str, splits: xlsa17.AttSplits, labels: np.ndarray) -> None:
+    """The split files themselves: disjoint image splits, no unseen class in trainval, disjoint GBU classes."""
+    locs = {"trainval": splits.trainval_loc, "test_seen": splits.test_seen_loc, "test_unseen": splits.test_unseen_loc}
+    train, val, _ = xlsa17.train_val_classes(splits, labels)
+    in_range = all(loc.size == 0 or (loc.min() >= 0 and loc.max() < len(labels)) for loc in locs.values())
+    seen = np.unique(labels[splits.trainval_loc]) if in_range else None
+    unseen = np.unique(labels[splits.test_unseen_loc]) if in_range else None
+    try:
+        check_split_integrity(name, locs, len(labels), labels if in_range else None, seen, unseen, train, val)
+    except DataError as exc:
+        report.missing.append(f"disjoint splits: {exc.message}")
 
 
 def _check_images(report: CheckReport, name: str, root: Path, rel_paths: np.ndarray | None) -> None:

@@ -131,7 +131,12 @@ class ZSLDataset:
         return out
 
     def validate(self) -> None:
-        """Check internal consistency; raise ValueError naming the first problem."""
+        """Check internal consistency; raise ValueError naming the first problem.
+
+        Split leakage (shared images, unseen classes in training, overlapping
+        GBU class lists, bad indices) raises
+        :class:`~zslbench.data.split_check.SplitIntegrityError` (a DataError).
+        """
         c, k = self.class_attributes.shape
         if c != len(self.class_names):
             raise ValueError(
@@ -146,6 +151,10 @@ class ZSLDataset:
         for split in REQUIRED_SPLITS if self.task == SINGLE_LABEL else ():
             if split not in self.splits:
                 raise ValueError(f"{self.name}: split {split!r} is missing")
+        from zslbench.data.split_check import check_split_integrity
+
+        check_split_integrity(self.name, self.splits, len(self.labels), self.labels,
+                              self.seen_classes, self.unseen_classes, self.train_classes, self.val_classes)
         seen, unseen = set(self.seen_classes.tolist()), set(self.unseen_classes.tolist())
         if seen & unseen:
             raise ValueError(f"{self.name}: seen and unseen classes overlap: {sorted(seen & unseen)[:5]}")

@@ -523,7 +523,7 @@ def _classes_of(labels: np.ndarray, locs: np.ndarray | None) -> np.ndarray | Non
     return None if locs is None else np.unique(labels[locs])
 
 
-def _train_val_classes(splits: AttSplits, labels: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
+def train_val_classes(splits: AttSplits, labels: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
     """GBU train/validation classes: from train_loc/val_loc, else the class lists, else none."""
     if splits.train_loc is not None and splits.val_loc is not None:
         return _classes_of(labels, splits.train_loc), _classes_of(labels, splits.val_loc), "train_loc/val_loc"
@@ -637,7 +637,7 @@ def load_dataset(name: str, data_cfg: Any, require_images: bool = True) -> ZSLDa
         split_locs, skip_meta = _drop_bad(name, split_locs, bad, images, image_dir, skip)
 
     labels = index.labels
-    train_classes, val_classes, train_val_source = _train_val_classes(splits, labels)
+    train_classes, val_classes, train_val_source = train_val_classes(splits, labels)
     attribute_names, raw_names, names_source = _attribute_names(name, root, splits.num_attributes)
     dataset = ZSLDataset(
         name=name,
@@ -668,20 +668,16 @@ def load_dataset(name: str, data_cfg: Any, require_images: bool = True) -> ZSLDa
             **skip_meta,
         },
     )
-    _validate(dataset, train_classes, val_classes)
+    _validate(dataset)
     return dataset
 
 
-def _validate(dataset: ZSLDataset, train: np.ndarray | None, val: np.ndarray | None) -> None:
+def _validate(dataset: ZSLDataset) -> None:
+    """Consistency of the loaded files; leaked splits raise SplitIntegrityError from ``validate`` itself."""
     try:
         dataset.validate()
     except ValueError as exc:
         raise DataError(str(exc), "att_splits.mat and res101.mat do not match; use both from one xlsa17.zip") from None
-    seen = set(dataset.seen_classes.tolist())
-    for label, classes in (("train", train), ("validation", val)):
-        if classes is not None and not set(classes.tolist()) <= seen:
-            raise DataError(f"{dataset.name}: GBU {label} classes include unseen classes "
-                            f"{sorted(set(classes.tolist()) - seen)[:PATHS_SHOWN]}")
 
 
 def load_res101_features(name: str, data_cfg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

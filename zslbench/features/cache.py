@@ -1,7 +1,8 @@
 """The feature cache directory: lookup, locked builds, the remembered weights checksums.
 
 Concurrent builders of one entry are serialised by a lock file; a file that fails verification is
-reported with a warning naming it and rebuilt.
+reported with a warning naming it and rebuilt. A read-only cache is readable: no lock file is
+created where none can be.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,10 +21,12 @@ import numpy as np
 from zslbench import paths
 from zslbench.data.dataset import ZSLDataset
 from zslbench.errors import DataError, UsageError
+from zslbench import cache_integrity as integrity
 from zslbench.features.fileformat import (
-    CacheEntry, CacheEntryInfo, CorruptEntryError, FeatureSplit, ProgressCallback, entry_from_file, fill_entry,
-    is_disk_full, structure_problem, verify_chunks,
+    READ_ONLY_ERRNOS, CacheEntry, CacheEntryInfo, CorruptEntryError, FeatureSplit, ProgressCallback, entry_from_file,
+    fill_entry, is_disk_full, read_split, structure_problem,
 )
+from zslbench.features.fingerprints import FEATURE_FORMAT_VERSION
 from zslbench.features.fingerprints import FeatureKey
 from zslbench.features.sources import BackboneSource, FeatureSource
 
@@ -68,7 +72,15 @@ class BuildLock:
 
     def _try_acquire(self) -> bool:
         if fcntl is not None:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:  # a read-only cache: lock the existing file, or read without a lock
+                if exc.errno not in READ_ONLY_ERRNOS:
+                    raise
+                if not self.path.exists():
+                    self._fd = -1  # nobody can be building in a folder where no lock file can be created
+                    return True
+                fd = os.open(self.path, os.O_RDONLY)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -84,6 +96,9 @@ class BuildLock:
 
     def __exit__(self, *exc: object) -> None:
         if self._fd is None:
+            return
+        if self._fd == -1:
+            self._fd = None
             return
         if fcntl is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -109,7 +124,11 @@ class FeatureCache:
 
     def __init__(self, root: str | Path | None = None, lock_timeout_s: float | None = None):
         self.root = Path(root) if root is not None else paths.cache_dir("features")
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f"cannot create the feature cache {self.root}: {exc.strerror}",
+                            "set ZSLBENCH_CACHE to a writable folder") from None
         self.lock_timeout_s = lock_timeout_s
 
     # ------------------------------------------------------------ naming and locking
@@ -145,7 +164,7 @@ class FeatureCache:
             problem = f"cannot be opened ({exc})"
         warnings.warn(f"feature cache file {path} failed verification: {problem}; rebuilding it", RuntimeWarning,
                       stacklevel=3)
-        path.unlink(missing_ok=True)
+        remove_entry_file(path)
         return None
 
     # ------------------------------------------------------------ build
@@ -173,10 +192,13 @@ class FeatureCache:
             path = self.path_for(key)
             try:
                 fill_entry(path, key, dataset, source, chunk_rows, progress)
-            except OSError as exc:
+            except (OSError, RuntimeError) as exc:  # h5py reports some write failures as RuntimeError
                 if is_disk_full(exc):
                     raise DataError(f"disk full while writing the feature cache {path} (left incomplete)",
-                                    "free some space and rerun to resume, or remove it with `zslbench cache rm`") from exc
+                                    "free some space and rerun to resume, or remove it with `zslbench cache rm`") from None
+                if isinstance(exc, OSError) and exc.errno in READ_ONLY_ERRNOS:
+                    raise DataError(f"the feature cache {self.root} is read-only: cannot build {path.name}",
+                                    "build it where the cache is writable, or set ZSLBENCH_CACHE") from None
                 raise
             entry = self._lookup_locked(key)
         if entry is None:  # pragma: no cover - fill_entry completes or raises
@@ -185,8 +207,12 @@ class FeatureCache:
 
     # ------------------------------------------------------------ read
 
-    def read(self, entry: CacheEntry, split: str, with_patches: bool = False, verify: bool = True) -> FeatureSplit:
-        """Read one split; ``verify`` checks every chunk against its stored sha256 (CorruptEntryError if not)."""
+    def read(self, entry: CacheEntry, split: str, with_patches: bool = False, verify: bool = True,
+             dtype: str | None = "float32") -> FeatureSplit:
+        """Read one split; ``verify`` checks features, labels and image ids against their CRCs (CorruptEntryError if not).
+
+        ``dtype`` is the dtype of the returned features (None: as stored); patch tokens keep the stored dtype.
+        """
         import h5py
 
         if split not in entry.split_sizes:
@@ -197,25 +223,38 @@ class FeatureCache:
                              "build it with patches (zslbench cache build --patches)")
         try:
             with h5py.File(entry.path, "r") as f:
-                group = f[split]
-                chunk_rows = int(f.attrs["chunk_rows"])
-                cls = group["cls"][...]
-                if verify:
-                    verify_chunks(cls, group["cls_sha256"][...], chunk_rows, entry.path, split)
-                patches = None
-                if with_patches:
-                    patches = group["patches"][...]
-                    if verify:
-                        verify_chunks(patches, group["patches_sha256"][...], chunk_rows, entry.path, split)
-                return FeatureSplit(features=cls.astype(np.float32), labels=group["labels"][...],
-                                    image_ids=group["image_ids"][...], patches=patches)
-        except (OSError, KeyError) as exc:
+                return read_split(f, split, with_patches, verify, dtype)
+        except integrity.ChecksumMismatch as exc:
+            raise CorruptEntryError(f"feature cache file {entry.path}: split {split!r} {exc.where}") from None
+        except (OSError, KeyError, ValueError) as exc:
             raise CorruptEntryError(f"feature cache file {entry.path} is unreadable: {exc}") from exc
+
+    def verify_file(self, path: Path) -> str | None:
+        """Why the complete entry file ``path`` is corrupt (every array of every split read and checked), or None."""
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                if not bool(f.attrs.get("complete", False)):
+                    return "incomplete (an interrupted build; resumed by the next build)"
+                if int(f.attrs.get("format_version", -1)) != FEATURE_FORMAT_VERSION:
+                    return f"format version {f.attrs.get('format_version')} (this zslbench reads {FEATURE_FORMAT_VERSION})"
+                for split in json.loads(f.attrs["splits"]):
+                    read_split(f, split, "patches" in f[split], True, None)
+        except integrity.ChecksumMismatch as exc:
+            return str(exc)
+        except (OSError, KeyError, ValueError) as exc:
+            return f"unreadable ({exc})"
+        return None
 
     # ------------------------------------------------------------ ls / rm
 
-    def ls(self) -> list[CacheEntryInfo]:
-        """Every entry file of the cache (complete or not), newest first."""
+    def ls(self, verify: bool = False) -> list[CacheEntryInfo]:
+        """Every entry file of the cache (complete or not), newest first.
+
+        ``verify`` reads every array of every complete entry and checks it:
+        a failing entry gets status ``corrupt`` and the reason in ``problem``.
+        """
         import h5py
 
         out: list[CacheEntryInfo] = []
@@ -229,10 +268,15 @@ class FeatureCache:
                     parts = json.loads(f.attrs.get("key_parts", "{}"))
                     status = "complete" if bool(f.attrs.get("complete", False)) else "partial"
                     sizes = {s: int(f[s].attrs["n_images"]) for s in json.loads(f.attrs.get("splits", "[]")) if s in f}
-                    out.append(CacheEntryInfo(path, size, str(f.attrs.get("fingerprint", "")), parts,
-                                              str(f.attrs.get("created", "")), status, sizes))
+                    info = CacheEntryInfo(path, size, str(f.attrs.get("fingerprint", "")), parts,
+                                          str(f.attrs.get("created", "")), status, sizes)
             except (OSError, ValueError, KeyError):
-                out.append(CacheEntryInfo(path, size, "", {}, "", "unreadable"))
+                info = CacheEntryInfo(path, size, "", {}, "", "unreadable")
+            if verify and info.status == "complete":
+                problem = self.verify_file(path)
+                if problem is not None:
+                    info = replace(info, status="corrupt", problem=problem)
+            out.append(info)
         return sorted(out, key=lambda e: e.created, reverse=True)
 
     def rm(self, selector: str | None = None, all_entries: bool = False) -> list[Path]:
@@ -282,11 +326,31 @@ def remember_weights(cache: FeatureCache, source_id: str, checksum: str) -> None
     index = read_weights_index(cache)
     index[source_id] = checksum
     tmp = _weights_index_path(cache).with_name(f"weights-index.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
-    os.replace(tmp, _weights_index_path(cache))  # atomic: readers never see half a file
+    try:
+        tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
+        os.replace(tmp, _weights_index_path(cache))  # atomic: readers never see half a file
+    except OSError:  # a read-only cache: the checksum is only a shortcut, the backbone is built next time
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def remove_entry_file(path: Path) -> None:
+    """Delete a corrupt entry so it is rebuilt; in a read-only cache that is impossible, which is one line."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise CorruptEntryError(f"feature cache file {path} is corrupt and the cache is read-only ({exc.strerror})",
+                                "rebuild it where the cache is writable, or point ZSLBENCH_CACHE elsewhere") from None
 
 
 def read_splits(cache: FeatureCache, entry: CacheEntry, splits: tuple[str, ...] | list[str] | None,
-                 with_patches: bool) -> dict[str, FeatureSplit]:
+                with_patches: bool, dataset: ZSLDataset | None = None) -> dict[str, FeatureSplit]:
+    """The requested splits; with ``dataset``, their image ids and labels must be the dataset's (else corrupt)."""
     names = list(entry.split_sizes) if splits is None else list(splits)
-    return {s: cache.read(entry, s, with_patches=with_patches) for s in names}
+    out = {s: cache.read(entry, s, with_patches=with_patches) for s in names}
+    for name, split in out.items() if dataset is not None and np.ndim(dataset.labels) == 1 else ():
+        expected = np.asarray(dataset.splits.get(name, []), dtype=np.int64)
+        if not np.array_equal(split.image_ids, expected) or not np.array_equal(split.labels, dataset.labels[expected]):
+            raise CorruptEntryError(f"feature cache file {entry.path}: split {name!r} holds other images or labels "
+                                    "than the dataset")
+    return out

@@ -59,8 +59,18 @@ def build_command(dataset_name: str, backbone_name: str, pretrained: str | None,
         data_cfg = DataConfig(root=root, image_size=image_size or spec.default_image_size)
         loader_kwargs = {"require_images": False} if backbone_name == RES101_BACKBONE else {}
         dataset = _load_dataset(spec, data_cfg, loader_kwargs)
-        entry = ensure_features(dataset, backbone_name, data_cfg, pretrained, device, with_patches=patches,
-                                dtype=dtype, batch_size=batch_size, cache=FeatureCache())
+        cache = FeatureCache()
+
+        def ensure():
+            return ensure_features(dataset, backbone_name, data_cfg, pretrained, device, with_patches=patches,
+                                   dtype=dtype, batch_size=batch_size, cache=cache)
+
+        entry = ensure()
+        problem = cache.verify_file(entry.path)  # an existing entry is only "complete" once every array checks out
+        if problem is not None:
+            click.echo(f"Warning: {entry.path} is corrupt ({problem}); rebuilding it", err=True)
+            cache.rm(entry.fingerprint)
+            entry = ensure()
         sizes = ", ".join(f"{name} {n}" for name, n in entry.split_sizes.items())
         click.echo(f"{entry.path} ({_megabytes(entry.path.stat().st_size)}; {sizes})")
 
@@ -75,12 +85,13 @@ def _load_dataset(spec, data_cfg, loader_kwargs: dict):
 
 
 @cache.command("ls")
-def ls_command() -> None:
+@click.option("--verify", is_flag=True, help="Read and check every array of every entry (status 'corrupt' if not).")
+def ls_command(verify: bool) -> None:
     """List the cache entries, newest first."""
     from zslbench.features import FeatureCache
 
     with _user_errors():
-        entries = FeatureCache().ls()
+        entries = FeatureCache().ls(verify=verify)
     if not entries:
         click.echo("the feature cache is empty")
         return
@@ -92,6 +103,26 @@ def ls_command() -> None:
         click.echo(f"{e.fingerprint[:12] or '-':<13} {parts.get('dataset', '?'):<16} {parts.get('backbone', '?'):<24} "
                    f"{parts.get('dtype', '?'):<8} {str(parts.get('with_patches', '?')).lower():<8} {images:>8} "
                    f"{_megabytes(e.size_bytes):>10}  {e.status:<9} {e.created or '-'}")
+
+
+@cache.command("verify")
+def verify_command() -> None:
+    """Check every array of every complete entry against its checksums; exit 1 if one is corrupt.
+
+    A corrupt entry is rebuilt by the next `zslbench cache build` or run that needs it.
+    """
+    from zslbench.features import FeatureCache
+
+    with _user_errors():
+        entries = FeatureCache().ls(verify=True)
+    corrupt = [e for e in entries if e.status == "corrupt"]
+    for e in entries:
+        detail = f": {e.problem}" if e.problem else ""
+        click.echo(f"{e.fingerprint[:12] or '-':<13} {e.status:<10} {e.path.name}{detail}")
+    if corrupt:
+        raise click.ClickException(f"{len(corrupt)} of {len(entries)} feature cache entries are corrupt "
+                                   "(hint: the next `zslbench cache build` or run rebuilds them)")
+    click.echo(f"{len(entries)} entries checked, none corrupt")
 
 
 @cache.command("rm")

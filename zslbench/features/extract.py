@@ -16,7 +16,7 @@ import numpy as np
 from zslbench.data.dataset import ZSLDataset
 from zslbench.errors import DataError, UsageError
 from zslbench.features.cache import (
-    FeatureCache, BuildLock, NOT_REPRODUCIBLE, read_splits, read_weights_index, remember_weights,
+    FeatureCache, BuildLock, NOT_REPRODUCIBLE, read_splits, read_weights_index, remember_weights, remove_entry_file,
 )
 from zslbench.features.fileformat import CacheEntry, CorruptEntryError, FeatureSplit, ProgressCallback
 from zslbench.features.fingerprints import make_key, state_dict_checksum, weights_source_id
@@ -127,7 +127,7 @@ def get_features(dataset: ZSLDataset, backbone_name: str, data_cfg: Any = None, 
     def ensure() -> CacheEntry:
         return ensure_features(dataset, backbone_name, data_cfg, pretrained, device, with_patches, cache=cache, **options)
 
-    return _read_with_rebuild(cache, ensure(), splits, with_patches, ensure)
+    return _read_with_rebuild(cache, ensure(), splits, with_patches, ensure, dataset)
 
 
 def _is_named_source(pretrained: str | None) -> bool:
@@ -156,15 +156,15 @@ def _weights_checksum(cache: FeatureCache, source_id: str, construct: Callable[[
 
 
 def _read_with_rebuild(cache: FeatureCache, entry: CacheEntry, splits: Any, with_patches: bool,
-                       rebuild: Callable[[], CacheEntry]) -> dict[str, FeatureSplit]:
-    """Read the splits; an entry whose chunks fail their checksums is reported, removed and rebuilt once."""
+                       rebuild: Callable[[], CacheEntry], dataset: ZSLDataset | None = None) -> dict[str, FeatureSplit]:
+    """Read the splits; an entry failing its checksums (or not matching ``dataset``) is reported, removed, rebuilt once."""
     try:
-        return read_splits(cache, entry, splits, with_patches)
+        return read_splits(cache, entry, splits, with_patches, dataset)
     except CorruptEntryError as exc:
         warnings.warn(f"{exc}; rebuilding it", RuntimeWarning, stacklevel=3)
         with BuildLock(entry.path, cache.lock_timeout_s):
-            entry.path.unlink(missing_ok=True)
-        return read_splits(cache, rebuild(), splits, with_patches)
+            remove_entry_file(entry.path)
+        return read_splits(cache, rebuild(), splits, with_patches, dataset)
 
 
 def select_images(features: dict[str, FeatureSplit], image_ids: np.ndarray) -> FeatureSplit:

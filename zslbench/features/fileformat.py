@@ -7,20 +7,24 @@ dataset (trainval, test_seen, test_unseen, ...)::
     /<split>/patches      (n, P, Dp) optional: patch tokens, grouped 2x2 by default
     /<split>/labels       (n,)       int64 class ids
     /<split>/image_ids    (n,)       int64 indices into the dataset's images
-    /<split>/cls_sha256   (chunks,)  sha256 of each written chunk (likewise patches_sha256)
+    /<split>/cls_crc32    (chunks,)  CRC-32 of each written chunk (likewise patches_crc32)
 
-with the attribute ``written`` (rows flushed so far) on each split group and, on the root, the
-fingerprint, its parts (JSON) and ``complete``, written last: an interrupted or disk-full build never
-looks complete, and a resumed build keeps the verified chunks.
+with the attributes ``written`` (rows flushed so far), ``labels_crc32`` and ``image_ids_crc32`` on
+each split group and, on the root, the fingerprint, its parts (JSON) and ``complete``, written last:
+an interrupted or disk-full build never looks complete, and a resumed build keeps the verified chunks.
+Every array read back is checked against its checksum (:mod:`zslbench.cache_integrity`).
+A build stops cleanly before a chunk that would not fit on the disk (:func:`_ensure_space`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import errno
-import hashlib
 import json
 import math
+import os
+import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +32,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from zslbench import cache_integrity as integrity
 from zslbench.data.dataset import ZSLDataset
 from zslbench.errors import DataError
 from zslbench.features.fingerprints import FeatureKey
@@ -71,7 +76,8 @@ class CacheEntryInfo:
     """One file of the cache, as listed by ``zslbench cache ls``.
 
     ``status`` is ``complete``, ``partial`` (an interrupted build, resumable),
-    ``building`` (locked by a running build) or ``unreadable``.
+    ``building`` (locked by a running build), ``unreadable`` or (with
+    ``ls(verify=True)``) ``corrupt``.
     """
 
     path: Path
@@ -81,6 +87,7 @@ class CacheEntryInfo:
     created: str
     status: str
     split_sizes: dict[str, int] = field(default_factory=dict)
+    problem: str = ""  # why a ``corrupt`` entry failed verification
 
 
 class CorruptEntryError(DataError):
@@ -90,19 +97,31 @@ class CorruptEntryError(DataError):
 ProgressCallback = Callable[[int, int], None]  # (rows done, rows total)
 
 
-def is_disk_full(exc: OSError) -> bool:
-    # h5py reports HDF5 write failures as OSError whose message carries the C errno
-    return exc.errno == errno.ENOSPC or "No space left" in str(exc) or f"errno = {errno.ENOSPC}" in str(exc)
+#: errno values of a cache the process may not write (a read-only mount, no permission).
+READ_ONLY_ERRNOS = (errno.EACCES, errno.EROFS, errno.EPERM)
 
 
-def _sha256_rows(rows: np.ndarray) -> bytes:
-    return hashlib.sha256(np.ascontiguousarray(rows).tobytes()).hexdigest().encode()
+def is_disk_full(exc: BaseException) -> bool:
+    # h5py reports HDF5 write failures as OSError or RuntimeError whose message carries the C errno
+    return (getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc)
+            or f"errno = {errno.ENOSPC}" in str(exc))
 
 
-def verify_chunks(data: np.ndarray, digests: np.ndarray, chunk_rows: int, path: Path, split: str) -> None:
-    for c in range(math.ceil(len(data) / chunk_rows)):
-        if _sha256_rows(data[c * chunk_rows:(c + 1) * chunk_rows]) != bytes(digests[c]):
-            raise CorruptEntryError(f"feature cache file {path}: chunk {c} of split {split!r} fails its checksum")
+def read_split(f: Any, split: str, with_patches: bool, verify: bool, dtype: str | None) -> FeatureSplit:
+    """One split of an open entry; with ``verify`` every array is checked (ChecksumMismatch naming it)."""
+    group = f[split]
+    chunk_rows = int(f.attrs["chunk_rows"])
+
+    def rows(name: str, out_dtype: str | None) -> np.ndarray:
+        digests = group[name + integrity.CRC_SUFFIX][...] if verify else None
+        return integrity.read_rows(group[name], digests, chunk_rows, out_dtype, where=name)
+
+    def small(name: str) -> np.ndarray:
+        values = group[name][...]
+        return integrity.verify_array(values, group.attrs[f"{name}_crc32"], f"{name} fail their checksum") if verify else values
+
+    return FeatureSplit(features=rows("cls", dtype), labels=small("labels"), image_ids=small("image_ids"),
+                        patches=rows("patches", None) if with_patches else None)
 
 
 def _splits_of(dataset: ZSLDataset) -> dict[str, np.ndarray]:
@@ -133,7 +152,7 @@ def structure_problem(f: Any, key: FeatureKey) -> str | None:
             return f"split {split!r}: stored dtype {group['cls'].dtype} != {key.dtype}"
         if ("patches" in group) != key.with_patches:
             return f"split {split!r}: patch tokens {'present' if 'patches' in group else 'missing'}"
-        if group["cls_sha256"].shape[0] != math.ceil(n / max(chunk_rows, 1)):
+        if group["cls" + integrity.CRC_SUFFIX].shape[0] != math.ceil(n / max(chunk_rows, 1)):
             return f"split {split!r}: checksum count does not match the rows"
     return None
 
@@ -163,8 +182,10 @@ def _create_file(path: Path, key: FeatureKey, dataset: ZSLDataset, chunk_rows: i
     })
     for name, idx in _splits_of(dataset).items():
         group = f.create_group(name)
-        group.attrs.update({"n_images": len(idx), "written": 0})
-        group.create_dataset("labels", data=np.asarray(dataset.labels)[idx].astype(np.int64))
+        labels = np.asarray(dataset.labels)[idx].astype(np.int64)
+        group.attrs.update({"n_images": len(idx), "written": 0, "labels_crc32": integrity.checksum(labels),
+                            "image_ids_crc32": integrity.checksum(idx)})
+        group.create_dataset("labels", data=labels)
         group.create_dataset("image_ids", data=idx)
     f.flush()
     return f
@@ -181,10 +202,15 @@ def _open_for_writing(path: Path, key: FeatureKey, dataset: ZSLDataset, chunk_ro
             warnings.warn(f"feature cache file {path} is unreadable ({exc}); starting it again", RuntimeWarning,
                           stacklevel=4)
         else:
-            if _resumable(f, key, dataset):
-                _drop_bad_chunks(f)
-                return f
-            f.close()
+            try:
+                if _resumable(f, key, dataset):
+                    _drop_bad_chunks(f)
+                    return f
+            except (KeyError, ValueError, RuntimeError, OSError) as exc:  # damaged metadata, e.g. after a full disk
+                warnings.warn(f"feature cache file {path} cannot be resumed ({exc}); starting it again",
+                              RuntimeWarning, stacklevel=4)
+            with contextlib.suppress(Exception):
+                f.close()
         path.unlink(missing_ok=True)
     return _create_file(path, key, dataset, chunk_rows)
 
@@ -210,9 +236,9 @@ def _drop_bad_chunks(f: Any) -> None:
         good = 0
         for c in range(math.ceil(written / chunk_rows)):
             rows = slice(c * chunk_rows, min(written, (c + 1) * chunk_rows))
-            ok = _sha256_rows(group["cls"][rows]) == bytes(group["cls_sha256"][c])
+            ok = integrity.checksum(group["cls"][rows]) == int(group["cls" + integrity.CRC_SUFFIX][c])
             if ok and "patches" in group:
-                ok = _sha256_rows(group["patches"][rows]) == bytes(group["patches_sha256"][c])
+                ok = integrity.checksum(group["patches"][rows]) == int(group["patches" + integrity.CRC_SUFFIX][c])
             if not ok:
                 break
             good = rows.stop
@@ -235,14 +261,14 @@ def _ensure_datasets(f: Any, group: Any, key: FeatureKey, chunk_rows: int, dim: 
     rows = max(1, min(n, chunk_rows))
     group.create_dataset("cls", shape=(n, dim), dtype=key.dtype, chunks=(rows, dim) if n else None)
     n_chunks = math.ceil(n / chunk_rows)
-    group.create_dataset("cls_sha256", shape=(n_chunks,), dtype="S64")
+    group.create_dataset("cls" + integrity.CRC_SUFFIX, shape=(n_chunks,), dtype=integrity.CRC_DTYPE)
     if key.with_patches:
         if patch_shape is None:
             raise DataError("patch tokens were requested but the feature source produced none")
         p_rows = max(1, min(rows, 16))  # patch chunks stay a few MB
         group.create_dataset("patches", shape=(n, *patch_shape), dtype=key.dtype,
                              chunks=(p_rows, *patch_shape) if n else None)
-        group.create_dataset("patches_sha256", shape=(n_chunks,), dtype="S64")
+        group.create_dataset("patches" + integrity.CRC_SUFFIX, shape=(n_chunks,), dtype=integrity.CRC_DTYPE)
 
 
 def _write_chunk(f: Any, group: Any, chunk_index: int, start: int, cls: np.ndarray,
@@ -251,11 +277,11 @@ def _write_chunk(f: Any, group: Any, chunk_index: int, start: int, cls: np.ndarr
     stop = start + len(cls)
     stored = cls.astype(dtype)
     group["cls"][start:stop] = stored
-    group["cls_sha256"][chunk_index] = _sha256_rows(stored)
+    group["cls" + integrity.CRC_SUFFIX][chunk_index] = integrity.checksum(stored)
     if patches is not None:
         stored_p = patches.astype(dtype)
         group["patches"][start:stop] = stored_p
-        group["patches_sha256"][chunk_index] = _sha256_rows(stored_p)
+        group["patches" + integrity.CRC_SUFFIX][chunk_index] = integrity.checksum(stored_p)
     group.attrs["written"] = stop
     f.flush()
 
@@ -279,13 +305,55 @@ def fill_entry(path: Path, key: FeatureKey, dataset: ZSLDataset, source: Feature
                 patch_shape = tuple(patches.shape[1:]) if patches is not None else None
                 _ensure_datasets(f, group, key, chunk_rows, int(cls.shape[1]), patch_shape)
                 start = written + offset * chunk_rows
+                _ensure_space(path, cls, patches if key.with_patches else None, key.dtype)
                 _write_chunk(f, group, start // chunk_rows, start, cls, patches if key.with_patches else None, key.dtype)
                 done += len(cls)
                 if progress:
                     progress(done, total)
         _finish(f, key, splits, chunk_rows)
-    finally:
+    except BaseException:
+        _close_after_failure(f, path)
+        raise
+    f.close()
+
+
+#: Free space kept beyond a chunk's own bytes, for HDF5's metadata (chunk index, attributes, flushes).
+_SPACE_MARGIN_BYTES = 8 << 20
+
+
+def _ensure_space(path: Path, cls: np.ndarray, patches: np.ndarray | None, dtype: str) -> None:
+    """Stop before a chunk that would not fit on the disk (OSError ENOSPC), while HDF5 can still close cleanly.
+
+    A real ENOSPC inside HDF5 leaves dirty metadata that can never be flushed
+    (the file is unusable and the interpreter crashed at exit); checking the
+    free space first keeps the partial entry intact and resumable.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    needed = (cls.size + (patches.size if patches is not None else 0)) * itemsize + _SPACE_MARGIN_BYTES
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise OSError(errno.ENOSPC, f"No space left on device ({free} bytes free, a chunk needs {needed})", str(path))
+
+
+def _close_after_failure(f: Any, path: Path) -> None:
+    """Close a file whose last write failed, so that HDF5 holds nothing open at exit.
+
+    After a real ENOSPC (the disk filled between :func:`_ensure_space` and the
+    write), HDF5 cannot flush its metadata and the close fails; the content is
+    unusable then: truncating frees the space, and the file is removed (the
+    next build starts it again). A close that succeeds keeps the partial file.
+    """
+    try:
         f.close()
+        return
+    except Exception:
+        pass
+    with contextlib.suppress(OSError):
+        os.truncate(path, 0)
+    with contextlib.suppress(Exception):
+        f.close()
+    with contextlib.suppress(OSError):
+        path.unlink()
 
 
 def _finish(f: Any, key: FeatureKey, splits: dict[str, np.ndarray], chunk_rows: int) -> None:

@@ -23,7 +23,7 @@ from zslbench.data.dataset import ArrayImages, FileImages, ZSLDataset
 from zslbench.errors import UsageError
 
 #: Bumped whenever the file layout or the meaning of stored features changes.
-FEATURE_FORMAT_VERSION = 1
+FEATURE_FORMAT_VERSION = 2  # 2: CRC-32 over features, labels and image ids (1: sha256 over features only)
 
 
 #: Storage dtypes a cache entry may use.

@@ -1,8 +1,8 @@
 """``zslbench explain``: what a trained model looks at, for one image.
 
 The run's stored config is resolved again (like ``--resume``, but for complete
-runs too), the model rebuilt with its method's factory and ``checkpoint.pt``
-loaded. Then, for one image of the dataset (``--index``) or any image file
+runs too), the model rebuilt with its method's factory and ``checkpoint.safetensors``
+loaded (safetensors, never pickle: see :mod:`zslbench.checkpoints`). Then, for one image of the dataset (``--index``) or any image file
 (``--image``), after the dataset's evaluation transform:
 
 * a method that selects patches (``patch_selection(images) -> (B, rows*cols)``
@@ -47,16 +47,17 @@ class LoadedRun:
 
 
 def load_trained_model(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
-    """Rebuild the model of ``run_dir`` and load its ``checkpoint.pt`` (UsageError naming what is missing)."""
-    import torch
+    """Rebuild the model of ``run_dir`` and load its ``checkpoint.safetensors`` (UsageError naming what is missing)."""
+    import torch  # here, with the checkpoint loader: `zslbench --help` imports this module
 
+    from zslbench.checkpoints import LEGACY_SUFFIX, load_checkpoint
     from zslbench.training.engine import resolve_device
     from zslbench.runner import load_dataset, method_context, read_run_dir, resolve_stored_run
 
     run_dir = Path(run_dir)
     record = read_run_dir(run_dir, "pass a directory under <runs>/<dataset>/<method>/")
     checkpoint_path = run_dir / store.CHECKPOINT_FILE
-    if not checkpoint_path.exists():
+    if not checkpoint_path.exists() and not checkpoint_path.with_suffix(LEGACY_SUFFIX).exists():
         raise UsageError(f"run {run_dir} has no {store.CHECKPOINT_FILE}",
                          "explain needs a trained image method; feature methods store no model")
     resolved = resolve_stored_run(record)
@@ -68,12 +69,12 @@ def load_trained_model(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     model = spec.build(method_context(build_cfg, dataset, torch_device), options)
     if not isinstance(model, torch.nn.Module):
         raise UsageError(f"method {spec.name!r} is not an image method: nothing to explain")
+    checkpoint = load_checkpoint(checkpoint_path)  # the same safe loader as --resume
     try:
-        # The engine's checkpoints hold optimizer and RNG states (numpy objects) next to the weights.
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
         model.load_state_dict(checkpoint["model"])
-    except (OSError, RuntimeError, KeyError, EOFError, ValueError) as exc:
-        raise DataError(f"cannot load {checkpoint_path}: {type(exc).__name__}: {exc}",
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        raise DataError(f"cannot load {checkpoint_path}: {type(exc).__name__}: {first_line}",
                         "the checkpoint is damaged or from another model configuration") from None
     model.to(torch_device).eval()
     return LoadedRun(run_dir, cfg, spec, options, dataset, model, torch_device)

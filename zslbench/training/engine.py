@@ -25,9 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from zslbench.training import distributed
 from zslbench.config import TrainConfig
-from zslbench.store import atomic_torch_save
-
-CHECKPOINT_FORMAT = 1
+from zslbench.checkpoints import save_checkpoint
 
 
 @dataclass
@@ -252,8 +250,8 @@ def train(model: nn.Module, train_set: Dataset, class_attributes: torch.Tensor, 
             note = "".join(f", {k} {v:.4f}" for k, v in log.extra.items() if isinstance(v, float))
             reporter.end_epoch(log, note)
             if checkpoint_path is not None and distributed.is_main():
-                atomic_torch_save(checkpoint_path, {
-                    "format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "model": model.state_dict(),
+                save_checkpoint(checkpoint_path, {
+                    "epoch": epoch + 1, "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(), "rng": rng_state(),
                     "history": [asdict(h) for h in history], "lr_schedule": cfg.schedule,
                 })
