@@ -10,7 +10,7 @@ starts (complete: nothing to do; interrupted: ``zslbench run --resume DIR``;
 nothing: the spec's ``zslbench run ...``) and runs that exact command in a
 subprocess. On a time-out or a preemption Slurm signals the job, submitit
 calls :meth:`SweepTask.checkpoint`, which interrupts the run (it saves its
-state, the last finished epoch is in ``checkpoint.pt``) and requeues a fresh
+state, the last finished epoch is in ``checkpoint.safetensors``) and requeues a fresh
 task that resumes it: time-outs up to ``max_requeues`` times, preemptions always.
 """
 
