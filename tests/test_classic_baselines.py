@@ -226,7 +226,8 @@ def test_specs_are_feature_methods_with_res101_defaults():
     for spec in specs.values():
         assert spec.kind == "feature" and spec.description
         assert spec.default_backbone("awa2") == spec.default_backbone("CUB") == "resnet101-xlsa17"
-        assert spec.default_backbone("synthetic") == "vit-synthetic"
+        assert spec.default_backbone("synthetic") == "vit-synthetic-v2"
+        assert spec.default_backbone("synthetic-v1") == "vit-synthetic"
         assert spec.default_backbone("synthetic-tiny") == "vit-synthetic-tiny"
         model = spec.build(context, spec.options_type())
         assert isinstance(model, FeatureZSLModel)

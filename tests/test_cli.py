@@ -168,6 +168,16 @@ def test_list_shows_variants_and_aliases():
     assert "aliases: vit-attr-head" in result.output.replace("\n", " ") or "vit-attr-head" in result.output
 
 
+def test_list_methods_has_task_and_kind_columns():
+    result = invoke("list", "methods")
+    assert result.exit_code == 0
+    header = next(line for line in result.output.splitlines() if "name" in line and "description" in line)
+    assert "task" in header and "kind" in header
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 3}
+    assert "single-label" in rows["svip"] and "image" in rows["svip"]
+    assert "feature" in rows["eszsl"] and "multi-label" in rows["epsilon"]
+
+
 def test_data_show_writes_a_png(tmp_path):
     out = tmp_path / "grid.png"
     result = invoke("data", "show", "synthetic-tiny", "--out", out, "--masks")

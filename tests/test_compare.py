@@ -100,10 +100,27 @@ def test_calibrated_columns_only_where_the_validated_protocol_ran(tmp_path):
     write_run(tmp_path, "alpha", "toy", 1, single_label_test(0.4, 0.5, 0.5, 0.5, cs=(0.6, 0.4, 0.48)),
               "20260101-000001", protocol="gbu")
     out = table_json(invoke("alpha", "--runs", str(tmp_path), "--format", "json"))
-    row = rows_by(out["tables"][0])[("alpha", "ours")]
-    assert row["cells"]["cs_h"] == {"value": pytest.approx(48.0), "std": 0.0, "n": 1, "within_noise": None}
-    assert row["protocols"] == ["gbu", "standard"]
-    assert any("differ in protocol" in note for note in out["tables"][0]["notes"])
+    # runs of the two protocols are never averaged into one row
+    ours = {r["label"]: r for r in out["tables"][0]["rows"] if r["kind"] == "ours"}
+    assert set(ours) == {"alpha [gbu]", "alpha [standard]"}
+    assert ours["alpha [gbu]"]["cells"]["cs_h"] == {"value": pytest.approx(48.0), "std": 0.0, "n": 1,
+                                                    "within_noise": None}
+    assert ours["alpha [gbu]"]["protocols"] == ["gbu"] and ours["alpha [standard]"]["n"] == 1
+    assert "cs_h" not in ours["alpha [standard]"]["cells"]
+    assert any("gbu and standard protocols" in note and "never averaged" in note
+               for note in out["tables"][0]["notes"])
+
+
+def test_seed_mismatch_between_methods_is_reported(tmp_path):
+    for seed in (0, 1, 2):
+        write_run(tmp_path, "alpha", "toy", seed, single_label_test(0.4, 0.5, 0.5, 0.5), f"20260101-00000{seed}")
+    write_run(tmp_path, "beta", "toy", 0, single_label_test(0.4, 0.5, 0.5, 0.5), "20260101-000009")
+    notes = table_json(invoke("alpha", "beta", "--runs", str(tmp_path), "--format", "json"))["tables"][0]["notes"]
+    assert any("seeds differ between methods" in n and "alpha 0,1,2" in n and "beta 0" in n for n in notes)
+    write_run(tmp_path, "beta", "toy", 1, single_label_test(0.4, 0.5, 0.5, 0.5), "20260101-000010")
+    write_run(tmp_path, "beta", "toy", 2, single_label_test(0.4, 0.5, 0.5, 0.5), "20260101-000011")
+    notes = table_json(invoke("alpha", "beta", "--runs", str(tmp_path), "--format", "json"))["tables"][0]["notes"]
+    assert not any("seeds differ" in n for n in notes)
 
 
 def test_latest_complete_run_per_seed_and_skipped_dirs_are_named(tmp_path):

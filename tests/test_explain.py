@@ -89,7 +89,7 @@ def fake_method(monkeypatch):
     return spec
 
 
-def write_trained_run(root, capabilities: str = "both", checkpoint: bool = True):
+def write_trained_run(root, capabilities: str = "both", checkpoint: bool = True, state: str = "complete"):
     """A complete run whose checkpoint keeps patches 0 and 3, ranks attributes big > red > round, predicts 'cat'."""
     from zslbench.runner import resolve_run
 
@@ -97,7 +97,7 @@ def write_trained_run(root, capabilities: str = "both", checkpoint: bool = True)
                            {"out": str(root)})
     run = store.run_dir_for(root, "toy-masks", "fake-explainer", "20260101-000000-s0-abcdef")
     store.atomic_write_json(run / store.CONFIG_FILE, resolved.config.to_dict())
-    store.write_status(run, "complete")
+    store.write_status(run, state)
     if checkpoint:
         if capabilities == "none":
             state = Plain().state_dict()
@@ -152,8 +152,7 @@ def test_method_without_either_capability_is_a_clear_error(tmp_path, fake_method
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--out", "x.png"], "exactly one of --index"),
-    (["--index", "0", "--image", "a.png", "--out", "x.png"], "exactly one of --index"),
+    (["--index", "0", "--image", "a.png", "--out", "x.png"], "at most one of --index"),
     (["--index", "99", "--out", "x.png"], "outside 0..11"),
 ])
 def test_bad_input_is_one_line(tmp_path, fake_method, args, message):
@@ -162,9 +161,35 @@ def test_bad_input_is_one_line(tmp_path, fake_method, args, message):
     assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
 
 
+def test_without_an_image_the_first_unseen_test_image_is_explained(tmp_path, fake_method):
+    run = write_trained_run(tmp_path)
+    loaded = load_trained_model(run)
+    image = prepare_image(loaded)
+    assert "image 9 (test_unseen)" in image.caption
+    out = tmp_path / "default.pdf"
+    result = CliRunner().invoke(main, ["explain", str(run), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:5] == b"%PDF-"
+
+
+def test_explanation_has_a_colourbar_and_the_clean_image_first(tmp_path, fake_method):
+    loaded = load_trained_model(write_trained_run(tmp_path))
+    data = explain(loaded, prepare_image(loaded, index=10), tmp_path / "e.png", top_k=2)
+    assert data["panels"][0].startswith("image") and data["colorbar"] == pytest.approx([0.5, 0.9])
+
+
 def test_run_without_checkpoint_or_directory(tmp_path, fake_method):
     run = write_trained_run(tmp_path, checkpoint=False)
     result = CliRunner().invoke(main, ["explain", str(run), "--index", "0", "--out", str(tmp_path / "x.png")])
     assert result.exit_code == 2 and "checkpoint.safetensors" in result.stderr
+    assert "feature method" not in result.stderr
     result = CliRunner().invoke(main, ["explain", str(tmp_path / "nope"), "--index", "0", "--out", "x.png"])
     assert result.exit_code == 2 and "not found" in result.stderr
+
+
+def test_an_interrupted_image_run_says_so_and_how_to_resume(tmp_path, fake_method):
+    run = write_trained_run(tmp_path, checkpoint=False, state="interrupted")
+    result = CliRunner().invoke(main, ["explain", str(run), "--out", str(tmp_path / "x.png")])
+    assert result.exit_code == 2
+    assert "interrupted" in result.stderr and "--resume" in result.stderr
+    assert "feature methods store no model" not in result.stderr

@@ -607,3 +607,39 @@ def test_cli_imports_res101_of_a_miniature_xlsa17_copy_without_images(tmp_path):
     for split, idx in dataset.splits.items():
         np.testing.assert_array_equal(feats[split].features, layout.features[idx])
         np.testing.assert_array_equal(feats[split].labels, layout.labels[idx])
+
+
+def test_random_init_features_are_one_fixed_network_so_the_built_entry_is_reused():
+    """`cache build` then a run (another RNG state) of the same request: one entry, listed as reproducible."""
+    ds = make_dataset(size=32)
+    ds.meta["recipe"] = "synthetic"
+    options = dict(progress=False, batch_size=8, transform_factory=transform_factory)
+    torch.manual_seed(123)
+    built = F.get_features(ds, "vit-synthetic-tiny", None, None, "cpu", **options)
+    torch.manual_seed(7)  # a run seeds its own RNG before asking for features
+    again = F.get_features(ds, "vit-synthetic-tiny", None, None, "cpu", **options)
+    np.testing.assert_array_equal(built["trainval"].features, again["trainval"].features)
+    cache = F.FeatureCache()
+    entry = only_entry(cache)
+    provenance = F.weights_provenance(cache, entry.parts)
+    assert provenance.reproducible is True and provenance.source == "random init (seed 0)"
+
+
+def test_cache_ls_shows_the_weights_source_and_reproducibility(cli_registry):
+    from zslbench.features.cli import cache
+
+    runner = CliRunner()
+    built = runner.invoke(cache, ["build", "--dataset", "tiny", "--backbone", "fake-vit", "--pretrained", "timm",
+                                  "--device", "cpu", "--batch-size", "4"])
+    assert built.exit_code == 0, built.output
+    header, row = runner.invoke(cache, ["ls"]).output.splitlines()[:2]
+    assert "weights" in header and "reproducible" in header
+    assert "timm weights" in row and " yes " in row
+
+
+def test_entries_of_a_non_reproducible_source_are_listed_as_such():
+    ds = make_dataset()
+    fetch(ds, factory=CountingFactory(seed=None))
+    cache = F.FeatureCache()
+    provenance = F.weights_provenance(cache, only_entry(cache).parts)
+    assert provenance.reproducible is False and provenance.source == "random init (unseeded)"

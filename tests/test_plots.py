@@ -96,3 +96,43 @@ def test_patch_edges_and_mask_resize():
     mask = np.array([[1, 0], [0, 0]], dtype=bool)
     assert plots.resize_mask(mask, 4).tolist() == [[True, True, False, False], [True, True, False, False],
                                                    [False] * 4, [False] * 4]
+
+
+LOW_CURVE = {"gammas": [-2.0, 0.0, 2.0], "seen": [0.12, 0.08, 0.0], "unseen": [0.0, 0.03, 0.06], "intervals": 3}
+
+
+def test_curve_axes_follow_the_data_not_a_fixed_0_100_frame(tmp_path):
+    run = record(tmp_path, "a", 0, {"s": 0.08, "u": 0.03, "ausuc": 0.004}, LOW_CURVE)
+    data = plots.plot_seen_unseen_curves([plots.curve_series(run)], tmp_path / "low.png")
+    assert data["xlim"][0] == 0 and 12.0 <= data["xlim"][1] <= 13.0  # the whole curve, 5 % headroom
+    assert data["ylim"][0] == 0 and 6.0 <= data["ylim"][1] <= 6.5
+    assert data["groups"][0]["band"] is None  # one run: its own curve, no band
+
+
+def test_several_seeds_draw_a_mean_curve_with_a_band(tmp_path):
+    curves = [{"gammas": [-1.0, 0.0, 1.0], "seen": [0.8, 0.5, 0.0], "unseen": [0.0, 0.3, 0.6]},
+              {"gammas": [-1.0, 0.0, 1.0], "seen": [0.8, 0.5, 0.0], "unseen": [0.0, 0.5, 0.8]}]
+    runs = [record(tmp_path, "a", seed, {"s": 0.5, "u": 0.3 + 0.2 * seed, "ausuc": 0.3}, c)
+            for seed, c in enumerate(curves)]
+    data = plots.plot_seen_unseen_curves([plots.curve_series(r) for r in runs], tmp_path / "band.png",
+                                         formats=("pdf",))
+    (group,) = data["groups"]
+    assert group["runs"] == 2 and group["band"] is not None
+    seen = np.asarray(group["seen"])
+    at_half = int(np.argmin(np.abs(seen - 50.0)))
+    assert group["unseen"][at_half] == pytest.approx(40.0, abs=0.5)  # mean of 30 and 50
+    low, high = np.asarray(group["band"][0]), np.asarray(group["band"][1])
+    assert high[at_half] - low[at_half] == pytest.approx(2 * np.std([30.0, 50.0], ddof=1), abs=0.5)
+    assert group["raw"] == pytest.approx([50.0, 40.0])
+    assert data["ylim"][1] >= high[np.isfinite(high)].max()  # the band fits in the frame
+    assert Path(data["paths"][1]).read_bytes()[:5] == b"%PDF-"
+
+
+def test_per_class_bars_carry_error_bars_over_seeds(tmp_path):
+    runs = [record(tmp_path, "a", seed, {"per_class": {"zsl_unseen": {"3": 0.2 + 0.2 * seed, "5": 0.25}}}, None)
+            for seed in range(2)]
+    stds = plots.per_class_stds(runs)
+    assert stds[3] == pytest.approx(np.std([0.2, 0.4], ddof=1)) and stds[5] == pytest.approx(0.0)
+    data = plots.plot_per_class_accuracy({"a": plots.per_class_means(runs)}, tmp_path / "err.png", spread={"a": stds})
+    assert data["classes"] == [3, 5] and data["errors"]["a"][0] == pytest.approx(100 * stds[3])
+    assert data["xlim"][1] == pytest.approx(1.05 * (30.0 + 100 * stds[3]))  # autoscaled to the longest bar

@@ -101,3 +101,36 @@ def test_toml_literals_read_back_as_the_same_value(value, literal):
     assert toml_literal(value) == literal
     if value is not None:
         assert parse_set([f"k={literal}"])["k"] == value
+
+
+def _headline_table(text: str) -> list[str]:
+    """The pipe-table lines of the first results table of a report."""
+    section = text.split("## Results", 1)[1].split("## Runs used", 1)[0]
+    return [line for line in section.splitlines() if line.startswith("|")]
+
+
+def test_report_flags_non_default_settings_in_the_headline_table(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "report"
+    two_methods(runs)  # every run stored train.epochs=3 (the default is 10)
+    assert report("alpha", "beta", "--runs", str(runs), "--out", str(out)).exit_code == 0
+    text = (out / "README.md").read_text()
+    header, _, alpha_row, *_ = _headline_table(text)
+    assert header.rstrip(" |").endswith("non-default settings")
+    assert alpha_row.startswith("| **alpha**") and "`train.epochs=3`" in alpha_row
+    assert "non-default settings: config values that differ" in text
+    assert (out / "toy-curves.pdf").read_bytes()[:5] == b"%PDF-" and "(toy-curves.pdf)" in text
+
+
+def test_report_separates_protocols_and_names_seed_mismatches(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "report"
+    for seed in (0, 1):
+        write_run(runs, "alpha", "toy", seed, single_label_test(0.4, 0.5, 0.5, 0.5), f"20260101-00000{seed}")
+    write_run(runs, "alpha", "toy", 2, single_label_test(0.2, 0.3, 0.3, 0.3), "20260101-000002", protocol="gbu")
+    write_run(runs, "beta", "toy", 0, single_label_test(0.4, 0.5, 0.5, 0.5), "20260101-000010")
+    assert report("alpha", "beta", "--runs", str(runs), "--out", str(out)).exit_code == 0
+    text = (out / "README.md").read_text()
+    rows = _headline_table(text)
+    assert any(r.startswith("| **alpha [gbu]** | 1 |") for r in rows)
+    assert any(r.startswith("| **alpha [standard]** | 2 |") for r in rows)
+    assert "never averaged together" in text
+    assert "seeds differ between methods on toy (alpha 0,1,2; beta 0)" in text

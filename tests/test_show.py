@@ -56,3 +56,33 @@ def test_class_pick_mixes_seen_and_unseen(tiny):
     assert n_unseen == round(8 * 6 / 24)  # unseen in proportion (6 of 24 classes)
     everything = _pick_classes(tiny, 100, np.random.default_rng(0))
     assert sorted(everything.tolist()) == list(range(24))
+
+
+def test_title_counts_the_classes_shown(tiny, tmp_path):
+    from zslbench.data.show import plan_example_grid
+
+    grid = plan_example_grid(tiny, max_classes=8)
+    assert grid.title.startswith("synthetic-tiny: 8 of 24 classes (6 seen, 2 unseen")
+
+
+def test_multilabel_tiles_list_every_label_and_no_image_repeats(tmp_path, monkeypatch):
+    from zslbench.data.show import plan_example_grid
+    from zslbench.data.synthetic_multilabel import load_synthetic_multilabel
+
+    monkeypatch.setenv("ZSLBENCH_CACHE", str(tmp_path / "cache"))
+    from zslbench.config import DataConfig
+
+    dataset = load_synthetic_multilabel("synthetic-multilabel-tiny", DataConfig(text_encoder="hashing"))
+    grid = plan_example_grid(dataset, per_class=2, max_classes=10)
+    shown = [t.index for t in grid.tiles if t.index >= 0]
+    assert len(shown) == len(set(shown))  # no image twice
+    labels = np.asarray(dataset.labels)
+    for tile in grid.tiles:
+        if tile.index < 0:
+            continue
+        expected = {dataset.class_names[c].replace("_", " ") for c in np.flatnonzero(labels[tile.index] > 0)}
+        assert set(tile.labels) == expected and len(expected) >= 1
+        assert tile.labels[0] == dataset.class_names[tile.class_id].replace("_", " ")  # its own label first
+    assert "labels" in grid.title and "all labels of its image" in grid.title
+    out = save_example_grid(dataset, tmp_path / "ml.png", per_class=2, max_classes=10)
+    assert out.read_bytes()[:8] == PNG_SIGNATURE

@@ -52,3 +52,31 @@ def test_environment_has_provenance():
     for key in ("zslbench", "torch", "timm", "python", "device", "git_commit", "plugins"):
         assert key in env
     assert env["device"] == "cpu"
+    assert env["git_dirty"] in (True, False, None)
+    if env["git_commit"] is not None:
+        assert env["git_commit"].endswith("-dirty") == env["git_dirty"]
+    assert env["torch"].startswith(env["packages"]["torch"])  # torch adds its build (+cu130)
+    assert "numpy" in env["packages"] and list(env["packages"]) == sorted(env["packages"])
+
+
+def test_git_dirty_follows_the_working_tree(tmp_path, monkeypatch):
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    run = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)  # noqa: E731
+    run("init", "-q")
+    (repo / "f.txt").write_text("a")
+    run("add", "f.txt")
+    run("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    monkeypatch.setattr(store, "__file__", str(repo / "pkg" / "store.py"))  # the checkout store.py lives in
+    commit, dirty = store.git_state()
+    assert len(commit) == 40 and dirty is False
+    (repo / "f.txt").write_text("b")
+    assert store.git_state() == (commit, True)
+
+
+def test_metrics_stored_with_the_old_at_spelling_read_back_under_one_name(tmp_path):
+    run = _write_run(tmp_path)
+    store.atomic_write_json(run / store.METRICS_FILE, {"task": "multi-label", "test": {"zsl_f1@3": 0.2}})
+    assert store.read_run(run).metrics["test"] == {"zsl_f1_at_3": 0.2}

@@ -349,10 +349,12 @@ def test_registered_specs():
     assert specs["svip-no-psc"].reference_results["sun"] == {
         "T1": 67.9, "U": 49.2, "S": 46.8, "H": 48.0, "source": "SVIP, ICCV 2025, Table 2"}
     assert specs["svip"].default_backbone("cub") == "vit_base_patch16_224"
-    assert specs["svip"].default_backbone("synthetic") == "vit-synthetic"
+    assert specs["svip"].default_backbone("synthetic") == "vit-synthetic-v2"
+    assert specs["svip"].default_backbone("synthetic-v1") == "vit-synthetic"
 
 
-@pytest.mark.parametrize("dataset", ["cub", "awa2", "sun", "synthetic", "synthetic-tiny", "custom"])
+@pytest.mark.parametrize("dataset", ["cub", "awa2", "sun", "synthetic", "synthetic-v1", "synthetic-tiny",
+                                     "synthetic-v2-tiny", "custom"])
 def test_dataset_defaults_are_valid_config(dataset):
     for spec in method_specs():
         defaults = spec.dataset_defaults(dataset)

@@ -97,7 +97,7 @@ def test_every_attribute_value_among_seen_and_train_classes(seed):
 
 
 def test_full_preset_class_counts():
-    preset = SYNTHETIC_PRESETS["synthetic"]
+    preset = SYNTHETIC_PRESETS["synthetic-v1"]  # the old `synthetic`, loadable under its versioned name
     assert preset.num_classes == 108 and preset.num_unseen == 28 and preset.images_per_class == 60
     assert preset.image_size == 64
     values = synthetic.class_values(preset)
@@ -208,8 +208,8 @@ def test_unknown_preset_and_bad_seed_are_usage_errors(cache):
 
 def test_dataset_specs_load_the_presets(cache):
     specs = {spec.name: spec for spec in dataset_specs()}
-    assert set(specs) == {"synthetic", "synthetic-tiny"}
-    assert specs["synthetic"].default_image_size == 64 and specs["synthetic-tiny"].default_image_size == 32
-    assert not specs["synthetic"].needs_download and specs["synthetic"].task == "single-label"
+    assert set(specs) == {"synthetic-v1", "synthetic-tiny", "synthetic-tiny-v1"}  # `synthetic` is v2 now
+    assert specs["synthetic-v1"].default_image_size == 64 and specs["synthetic-tiny"].default_image_size == 32
+    assert not specs["synthetic-v1"].needs_download and specs["synthetic-v1"].task == "single-label"
     ds = specs["synthetic-tiny"].load(types.SimpleNamespace(synthetic_seed=2))
     assert ds.name == "synthetic-tiny" and ds.meta["seed"] == 2

@@ -66,7 +66,8 @@ def test_plugin_registers_every_listed_spec_source(monkeypatch):
     assert [s.name for s in registered] == [*before, "dummy-baseline"]
 
 
-@pytest.mark.parametrize("dataset", ["cub", "awa2", "sun", "synthetic", "synthetic-tiny", "custom"])
+@pytest.mark.parametrize("dataset", ["cub", "awa2", "sun", "synthetic", "synthetic-v1", "synthetic-tiny",
+                                     "synthetic-v2-tiny", "custom"])
 def test_training_recipe_is_svips(dataset):
     svip_plugin = pytest.importorskip("zslbench_svip.plugin")
     assert vit_baseline.training_recipe(dataset) == svip_plugin.training_recipe(dataset)

@@ -24,8 +24,10 @@ if TYPE_CHECKING:  # pragma: no cover
 RUN_OPTIONS: dict[str, tuple[str, ...]] = {
     "seed": ("seed",), "protocol": ("protocol",), "backbone": ("backbone",), "pretrained": ("pretrained",),
     "out": ("out",), "tags": ("tags",), "epochs": ("train", "epochs"), "device": ("train", "device"),
-    "data_root": ("data", "root"), "skip_bad_images": ("data", "skip_bad_images"),
+    "data_root": ("data", "root"), "skip_bad_images": ("data", "skip_bad_images"), "loggers": ("loggers",),
 }
+#: Options that are lists (given as any sequence; empty means "not given").
+_LIST_OPTIONS = ("tags", "loggers")
 
 
 @dataclass
@@ -51,13 +53,13 @@ def option_layer(**options: Any) -> dict:
                          f"use one of {', '.join(RUN_OPTIONS)}, or set=['section.key=value', ...]")
     layer: dict = {}
     for name, value in options.items():
-        if value is None or (name == "skip_bad_images" and not value) or (name == "tags" and not value):
+        if value is None or (name == "skip_bad_images" and not value) or (name in _LIST_OPTIONS and not value):
             continue
         *sections, key = RUN_OPTIONS[name]
         target = layer
         for section in sections:
             target = target.setdefault(section, {})
-        target[key] = list(value) if name == "tags" else value
+        target[key] = list(dict.fromkeys(value)) if name in _LIST_OPTIONS else value
     return layer
 
 
@@ -68,8 +70,8 @@ def run(method: str | None = None, dataset: str | None = None, *, config: str | 
     ``config`` is a TOML file, ``set`` a list of ``"key=value"`` overrides
     (``"train.lr=1e-4"``, ``"method.m=40"``) and ``options`` the command's flags
     as keywords: ``seed``, ``protocol``, ``epochs``, ``device``, ``backbone``,
-    ``pretrained``, ``data_root``, ``skip_bad_images``, ``out`` (run store root) and
-    ``tags``. ``resume`` continues an interrupted run directory instead.
+    ``pretrained``, ``data_root``, ``skip_bad_images``, ``out`` (run store root),
+    ``tags`` and ``loggers`` (``["tensorboard", "wandb"]``). ``resume`` continues an interrupted run directory instead.
     """
     from zslbench.runner import execute_run, resolve_resume, resolve_run
 

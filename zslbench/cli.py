@@ -29,7 +29,32 @@ class ZSLBenchGroup(click.Group):
 
     Ctrl-C and SIGTERM (raised as :class:`zslbench.signals.Terminated`) end any
     command with one line and exit 130 / 143, at start-up as much as mid-run.
+    Commands registered with :meth:`add_lazy_command` are imported only when
+    used, so ``zslbench run`` can print its first line before torch loads.
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._lazy: dict[str, tuple[str, str]] = {}
+
+    def add_lazy_command(self, name: str, module: str, attr: str) -> None:
+        self._lazy[name] = (module, attr)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._lazy})
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name in self._lazy and name not in self.commands:
+            import importlib
+
+            module, attr = self._lazy[name]
+            try:
+                self.add_command(getattr(importlib.import_module(module), attr), name)
+            except ModuleNotFoundError as exc:
+                if exc.name != module:
+                    raise
+                return None
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
         from zslbench import signals
@@ -48,35 +73,6 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"Warning: {message}\n"
 
 
-#: Commands that live in their own modules (one job each), imported only when named
-#: (or listed by --help), so that `zslbench --version` or `zslbench list` load none of them.
-LAZY_COMMANDS: dict[str, str] = {
-    "cache": "zslbench.features.cli:cache",
-    "compare": "zslbench.results.compare:compare_command",
-    "ablate": "zslbench.results.ablate:ablate_command",
-    "report": "zslbench.results.report:report_command",
-    "explain": "zslbench.results.explain:explain_command",
-    "sweep": "zslbench.sweep.cli:sweep_command",
-}
-
-
-class MainGroup(ZSLBenchGroup):
-    """The top-level group: built-in commands plus :data:`LAZY_COMMANDS`."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        command = super().get_command(ctx, name)
-        if command is None and name in LAZY_COMMANDS:
-            import importlib
-
-            module, attr = LAZY_COMMANDS[name].split(":")
-            command = getattr(importlib.import_module(module), attr)
-            self.add_command(command, name)
-        return command
-
-
 def _print_versions(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value and not ctx.resilient_parsing:
         from zslbench.plugins import version_report
@@ -85,7 +81,7 @@ def _print_versions(ctx: click.Context, _param: click.Parameter, value: bool) ->
         ctx.exit()
 
 
-@click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ZSLBenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_versions,
               help="Show the versions of zslbench and of its installed plugins, and exit.")
 def main() -> None:
@@ -117,16 +113,23 @@ def main() -> None:
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue an interrupted run.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option("--nproc", type=click.IntRange(min=1), help="Shortcut for `torchrun --standalone --nproc-per-node N`.")
+@click.option("--logger", "loggers", multiple=True, type=click.Choice(["tensorboard", "wandb"]),
+              help="Also log to an experiment tracker (repeatable; W&B offline unless WANDB_MODE says otherwise).")
 def run(method, dataset, config_file, set_items, seed, protocol, epochs, device, backbone, pretrained, data_root,
-        skip_bad_images, out, tags, resume_dir, quiet, nproc) -> None:
+        skip_bad_images, out, tags, resume_dir, quiet, nproc, loggers) -> None:
     """Train and evaluate METHOD on a dataset; store the run."""
-    from zslbench.training import distributed
-
     if nproc and nproc > 1:
         _exec_torchrun(nproc)
+    if not quiet and _is_main_process():
+        from zslbench.progress import starting_line
+
+        click.echo(starting_line(method, dataset, resume_dir), err=True)  # before torch is imported
     outcome = api.run(method, dataset, config=config_file, set=set_items, resume=resume_dir, progress=not quiet,
                       seed=seed, protocol=protocol, epochs=epochs, device=device, backbone=backbone,
-                      pretrained=pretrained, data_root=data_root, skip_bad_images=skip_bad_images, out=out, tags=tags)
+                      pretrained=pretrained, data_root=data_root, skip_bad_images=skip_bad_images, out=out, tags=tags,
+                      loggers=loggers)
+    from zslbench.training import distributed
+
     if distributed.is_main():
         _print_summary(outcome)
     distributed.shutdown()
@@ -151,10 +154,18 @@ def _exec_torchrun(nproc: int) -> None:
     os.execv(torchrun, [torchrun, "--standalone", "--nproc-per-node", str(nproc), "-m", "zslbench", *args])
 
 
+def _is_main_process() -> bool:
+    """Rank 0 (or no torchrun), read from the environment without importing torch."""
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _print_summary(outcome: api.Run) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from zslbench.metric_names import metric_label
     from zslbench.tasks import get_task
 
     test = outcome.test
@@ -162,7 +173,7 @@ def _print_summary(outcome: api.Run) -> None:
                         f"protocol {outcome.config.protocol})")
     keys = get_task(outcome.metrics.get("task", "single-label")).summary_columns(test)
     for k in keys:
-        table.add_column(k.upper() if "_" not in k else k.replace("_at_", "@"), justify="right")
+        table.add_column(metric_label(k), justify="right")
     table.add_row(*[f"{100 * test[k]:.1f}" for k in keys])
     console = Console(file=sys.stdout)
     console.print(table)
@@ -199,6 +210,11 @@ def list_command(kind: str | None) -> None:
                 table.add_column(col)
             for p in infos:
                 table.add_row(p.name, p.distribution or "-", p.version or "-", "ok" if p.error is None else f"failed: {p.error}")
+        elif k == "methods":
+            for col in ("name", "task", "kind", "description", "from"):
+                table.add_column(col)
+            for entry in registry.ALL[k]:
+                table.add_row(*_method_row(entry))
         else:
             for col in ("name", "description", "from"):
                 table.add_column(col)
@@ -216,6 +232,21 @@ def list_command(kind: str | None) -> None:
                 table.add_row(entry.name, escape(desc + (f" [{'; '.join(extra)}]" if extra else "")),
                               f"{entry.origin.distribution or entry.origin.plugin} {entry.origin.version or ''}".strip())
         console.print(table)
+
+
+def _method_row(entry) -> tuple[str, ...]:
+    """name, task(s), kind (image: trained end to end; feature: fit on cached features), description, origin."""
+    from rich.markup import escape
+
+    spec = entry.spec
+    extra = []
+    if entry.aliases:
+        extra.append("aliases: " + ", ".join(entry.aliases))
+    if getattr(spec, "variant_of", None):
+        extra.append(f"variant of {spec.variant_of}")
+    desc = getattr(spec, "description", "") + (f" [{'; '.join(extra)}]" if extra else "")
+    origin = f"{entry.origin.distribution or entry.origin.plugin} {entry.origin.version or ''}".strip()
+    return entry.name, ", ".join(getattr(spec, "tasks", ())), getattr(spec, "kind", "image"), escape(desc), origin
 
 
 # --------------------------------------------------------------------------- data
@@ -273,6 +304,21 @@ def data_show(name: str, out: str, root: str | None, per_class: int, max_classes
     dataset = registry.datasets.get(name).load(DataConfig(root=root))
     path = save_example_grid(dataset, out, per_class=per_class, max_classes=max_classes, show_masks=masks)
     click.echo(f"wrote {path}")
+
+
+def _mount_optional_commands() -> None:
+    """Commands that live in their own modules (one job each), imported when used."""
+    for name, module, attr in (("cache", "zslbench.features.cli", "cache"),
+                               ("compare", "zslbench.results.compare", "compare_command"),
+                               ("ablate", "zslbench.results.ablate", "ablate_command"),
+                               ("report", "zslbench.results.report", "report_command"),
+                               ("explain", "zslbench.results.explain", "explain_command"),
+                               ("pretrain", "zslbench.training.pretrain_cli", "pretrain_command"),
+                               ("sweep", "zslbench.sweep.cli", "sweep_command")):
+        main.add_lazy_command(name, module, attr)
+
+
+_mount_optional_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -77,6 +77,8 @@ class RunConfig:
     pretrained: str | None = None  # None: method default; "none"; "timm"; or a checkpoint path
     out: str | None = None  # run store root; default $ZSLBENCH_RUNS or ./runs
     tags: list[str] = field(default_factory=list)
+    # experiment trackers fed during the run ("tensorboard", "wandb"); they never change results
+    loggers: list[str] = field(default_factory=list)
     validation_fraction: float = 0.2  # held-out share of train-class images (gbu protocol)
     # method option -> candidate values chosen on validation data (gbu protocol, feature methods),
     # e.g. --set 'tune.alpha=[-3, -2, -1, 0, 1]'

@@ -31,3 +31,7 @@ class ImageZSLModel(nn.Module):
     def head_parameters(self) -> Iterable[nn.Parameter]:
         """Parameters trained during a heads-only warm-up (default: all)."""
         return self.parameters()
+
+    # Optional: ``set_batch_indices(indices)`` - a model that defines it is told the dataset image
+    # indices (B,) of the batch before each training step and each scoring call (e.g. to look up
+    # per-image object masks for selection controls).

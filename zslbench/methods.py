@@ -41,6 +41,7 @@ class MethodContext:
     attribute_vectors: Callable[[], np.ndarray] | None = None
     seed: int = 0
     extras: dict = field(default_factory=dict)
+    object_masks: np.ndarray | None = None  # (N, H, W) bool per dataset image, where the dataset has masks
 
 
 @runtime_checkable

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from zslbench.data.dataset import SINGLE_LABEL, ZSLDataset, validation_split
 from zslbench.errors import DataError, UsageError, ZSLBenchError
 from zslbench.methods import MethodContext, MethodSpec
 from zslbench.plugins import ensure_loaded
+from zslbench.progress import replan_phase
 from zslbench.tasks import Task, check_supported, get_task
 from zslbench.tasks.single_label import evaluate_with_curve, seen_positions
 from zslbench import signals, store
@@ -101,6 +103,9 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     _check_tune(cfg, spec, options)
     if cfg.backbone is None and spec.default_backbone is not None:
         cfg.backbone = spec.default_backbone(dataset_spec.name)
+    if cfg.pretrained is None:  # synthetic v2 on its own ViT: the pretrained tiny backbone
+        from zslbench.training.pretrain_recipes import default_pretrained
+        cfg.pretrained = default_pretrained(dataset_spec.name, cfg.backbone)
     if cfg.data.image_size is None:
         cfg.data.image_size = dataset_spec.default_image_size
     return ResolvedRun(cfg, spec, options)
@@ -204,9 +209,16 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     seed_everything(cfg.seed)
     from zslbench.features import FILE_BACKBONES
 
+    from zslbench.loggers import check_loggers, open_trackers
+    from zslbench.progress import RunProgress, plan_run, status_line
+
+    check_loggers(cfg.loggers)  # a missing tracker package stops here, before anything is stored
     dataset = load_dataset(cfg, require_images=not (spec.kind == "feature" and cfg.backbone in FILE_BACKBONES))
     task = get_task(dataset.task)
     check_supported(task, spec, cfg.protocol, cfg.dataset)
+    plan = plan_run(cfg, spec.kind, dataset, str(device), distributed.world_size())
+    if progress and distributed.is_main():
+        print(status_line(plan), file=sys.stderr, flush=True)
     if spec.kind == "image":
         # Build once before anything is stored: missing weights, bad option combinations
         # or missing word vectors stop here with nothing written to the run store.
@@ -221,15 +233,22 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     lock = store.open_run_dir(run_dir, cfg.to_dict(), resume_dir is not None, str(device),
                               distributed.world_size()) if main else None
     t0 = time.perf_counter()
+    trackers = None
     try:
-        if spec.kind == "image":
-            metrics, timings = _run_image_method(resolved, task, dataset, device, run_dir, resume_dir is not None,
-                                                 progress)
-        else:
-            metrics, timings = _run_feature_method(resolved, task, dataset, device, run_dir, progress)
+        trackers = open_trackers(cfg.loggers, run_dir, cfg.to_dict()) if main and cfg.loggers else None
+        with RunProgress(plan.total_steps, enabled=progress and main, trackers=trackers, plan=plan,
+                         description=f"{cfg.method} on {cfg.dataset}") as live:
+            if spec.kind == "image":
+                metrics, timings = _run_image_method(resolved, task, dataset, device, run_dir,
+                                                     resume_dir is not None, progress)
+            else:
+                metrics, timings = _run_feature_method(resolved, task, dataset, device, run_dir, progress)
+            live.end_eval()
         timings["total_seconds"] = time.perf_counter() - t0
         metrics["counts"] = dataset.counts()
         metrics["skipped_images"] = int(dataset.meta.get("skipped_images", 0))
+        if trackers is not None:
+            trackers.log_final(metrics)
         if main:
             store.atomic_write_json(run_dir / store.METRICS_FILE, metrics)
             store.atomic_write_json(run_dir / store.TIMINGS_FILE, timings)
@@ -249,6 +268,8 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
                                       f"free space or fix permissions, then `zslbench run --resume {run_dir}`") from None
         raise
     finally:
+        if trackers is not None:
+            trackers.close()
         if lock is not None:
             lock.release()
     distributed.barrier()
@@ -267,10 +288,12 @@ def method_context(cfg: RunConfig, dataset: ZSLDataset, device: torch.device) ->
 
         return encode(dataset, cfg.data.text_encoder, cfg.data)
 
+    from zslbench.training.pretrain import weights_path
     return MethodContext(
         dataset_name=cfg.dataset, attribute_names=list(dataset.attribute_names), num_attributes=dataset.num_attributes,
         image_size=int(cfg.data.image_size), attribute_groups=dataset.attribute_groups, backbone=cfg.backbone,
-        pretrained=cfg.pretrained, device=str(device), attribute_vectors=attribute_vectors, seed=cfg.seed,
+        pretrained=weights_path(cfg), device=str(device), attribute_vectors=attribute_vectors, seed=cfg.seed,
+        object_masks=dataset.masks,
     )
 
 
@@ -326,6 +349,7 @@ def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, de
     if cfg.protocol == "gbu":
         validation, gamma, epochs, val_seconds = _validate_image_method(resolved, task, dataset, device, run_dir,
                                                                         resume, progress)
+        replan_phase("train", epochs)  # the whole-run bar: retraining takes the chosen epoch count
         metrics["validation"] = validation
         timings["validation_seconds"] = val_seconds
     model, eval_sets, result = _train_phase(resolved, task, dataset, device, run_dir / store.CHECKPOINT_FILE, resume,
@@ -431,7 +455,8 @@ def _read_features(cfg: RunConfig, dataset: ZSLDataset, splits: tuple[str, ...],
         metrics["features"] = {"source": AUTHORS_H5_BACKBONE, "fingerprint": key.fingerprint,
                                "files": dict(dataset.meta.get("feature_files", {}))}
         return read_authors_features(dataset, splits)
-    return get_features(dataset, cfg.backbone, cfg.data, cfg.pretrained, str(device), splits=splits)
+    from zslbench.training.pretrain import weights_path
+    return get_features(dataset, cfg.backbone, cfg.data, weights_path(cfg), str(device), splits=splits)
 
 
 def _validate_feature_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, feats: dict, device):

@@ -5,7 +5,7 @@ Layout: ``<root>/<dataset>/<method>/<run-id>/`` holding
 * ``config.json``   the fully resolved run configuration;
 * ``status.json``   ``{"state": "running" | "complete" | "failed", ...}`` and the schema version;
 * ``metrics.json``  every evaluation of the run (written when the run completes);
-* ``env.json``      versions, device, git commit, plugins;
+* ``env.json``      versions, device, git commit and ``git_dirty``, plugins, installed packages;
 * ``timings.json``  seconds per phase and training images/s;
 * ``checkpoint.safetensors`` the latest epoch's training state (``--resume`` continues from it;
   see :mod:`zslbench.checkpoints`, no pickle).
@@ -185,20 +185,35 @@ def run_dir_for(root: Path, dataset: str, method: str, run_id: str) -> Path:
     return Path(root) / dataset / method / run_id
 
 
-def git_commit() -> str | None:
-    """The commit of the zslbench checkout (or the working directory's repository), if any."""
+def git_state() -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the zslbench checkout (or the working directory's repository); (None, None) outside git.
+
+    ``dirty`` is True when tracked files differ from the commit (untracked files are ignored).
+    """
     for where in (Path(__file__).resolve().parent.parent, Path.cwd()):
         try:
             out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
                                  text=True, timeout=5, check=False)
+            if out.returncode != 0:
+                continue
+            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+                                    capture_output=True, text=True, timeout=5, check=False)
         except (OSError, subprocess.SubprocessError):
-            return None
-        if out.returncode == 0:
-            commit = out.stdout.strip()
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
-                                   capture_output=True, text=True, timeout=5, check=False)
-            return commit + ("-dirty" if dirty.stdout.strip() else "")
-    return None
+            return None, None
+        return out.stdout.strip(), bool(status.stdout.strip())
+    return None, None
+
+
+def installed_packages() -> dict[str, str]:
+    """``{distribution name: version}`` of every installed Python distribution, sorted by name."""
+    from importlib import metadata
+
+    packages: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"] if dist.metadata else None
+        if name:
+            packages.setdefault(str(name).lower(), str(dist.version))
+    return dict(sorted(packages.items()))
 
 
 def environment(device: str) -> dict:
@@ -215,6 +230,7 @@ def environment(device: str) -> dict:
         timm_version = timm.__version__
     except ImportError:  # pragma: no cover - timm is a dependency
         timm_version = None
+    commit, dirty = git_state()
     env = {
         "zslbench": __version__,
         "python": sys.version.split()[0],
@@ -227,12 +243,14 @@ def environment(device: str) -> dict:
         "torch_threads": torch.get_num_threads(),
         "device": device,
         "cuda_device": torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available() else None,
-        "git_commit": git_commit(),
+        "git_commit": None if commit is None else commit + ("-dirty" if dirty else ""),
+        "git_dirty": dirty,
         "command": " ".join(sys.argv),
         "plugins": [
             {"name": p.name, "distribution": p.distribution, "version": p.version, "error": p.error}
             for p in plugins.load_plugins()
         ],
+        "packages": installed_packages(),
     }
     return env
 
@@ -313,6 +331,10 @@ def read_run(run_dir: Path, require_status: bool = True) -> RunRecord:
     if not isinstance(schema, int) or schema < MIN_READABLE_SCHEMA or schema > SCHEMA_VERSION:
         raise UnreadableRun(f"schema {schema!r} is not readable by this zslbench (reads {MIN_READABLE_SCHEMA}..{SCHEMA_VERSION})")
     metrics = _read_json(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).exists() else None
+    if isinstance(metrics, dict) and isinstance(metrics.get("test"), dict):
+        from zslbench.metric_names import canonical_metrics
+
+        metrics["test"] = canonical_metrics(metrics["test"])  # older spellings (zsl_f1@3) read as stored today
     env = _read_json(run_dir / ENV_FILE) if (run_dir / ENV_FILE).exists() else {}
     timings = _read_json(run_dir / TIMINGS_FILE) if (run_dir / TIMINGS_FILE).exists() else {}
     return RunRecord(run_dir, config, status, metrics, env, timings)

@@ -119,6 +119,11 @@ def _synthetic(image_size: int, train: bool) -> Transform:
     return SyntheticTransform(image_size, train)
 
 
+def _synthetic_fixed(image_size: int, train: bool) -> Transform:
+    """Synthetic v2: never flipped, so the object masks stay aligned with what the model sees (mask-oracle)."""
+    return SyntheticTransform(image_size, train=False)
+
+
 #: Recipe name -> factory(image_size, train). Datasets name their recipe in ``meta["recipe"]``.
 RECIPES: dict[str, Callable[[int, bool], Transform]] = {
     "imagenet": _imagenet,
@@ -128,6 +133,7 @@ RECIPES: dict[str, Callable[[int, bool], Transform]] = {
     "cub": _imagenet,
     "sun": _imagenet,
     "synthetic": _synthetic,
+    "synthetic-fixed": _synthetic_fixed,
 }
 
 
@@ -145,7 +151,7 @@ def build_transform(recipe: str, image_size: int, train: bool,
         raise UsageError(f"unknown transform recipe {recipe!r}", hint)
     if image_size <= 0:
         raise UsageError(f"image size must be positive, got {image_size}")
-    if mean_std is not None and factory is not _synthetic:
+    if mean_std is not None and factory not in (_synthetic, _synthetic_fixed):
         return factory(image_size, train, tuple(mean_std[0]), tuple(mean_std[1]))
     return factory(image_size, train)
 

@@ -8,6 +8,7 @@ backbone. :func:`get_features` is the entry point. The parts, one job each:
 * :mod:`~zslbench.features.fileformat` - the HDF5 layout, chunked writes and verification;
 * :mod:`~zslbench.features.sources` - a backbone over the images, or a ready array;
 * :mod:`~zslbench.features.cache` - the cache directory: lookup, locked builds, weights index;
+* :mod:`~zslbench.features.provenance` - where an entry's weights came from (``cache ls``);
 * :mod:`~zslbench.features.res101` - the published res101 features of Xian et al.;
 * :mod:`~zslbench.features.authors_h5` - features shipped by a dataset's authors as HDF5 (NUS-WIDE);
 * :mod:`~zslbench.features.extract` - :func:`get_features` / :func:`ensure_features`;
@@ -22,6 +23,7 @@ from zslbench.features.fingerprints import (
     DTYPES, FEATURE_FORMAT_VERSION, FeatureKey, data_fingerprint, file_sample_digest, make_key, split_fingerprint,
     state_dict_checksum, weights_source_id,
 )
+from zslbench.features.provenance import WeightsProvenance, weights_provenance
 from zslbench.features.res101 import RES101_BACKBONE, import_res101, res101_key
 from zslbench.features.sources import ArraySource, BackboneFactory, BackboneSource, FeatureSource, TransformFactory
 
@@ -34,5 +36,6 @@ __all__ = [
     "CorruptEntryError", "DTYPES", "FEATURE_FORMAT_VERSION", "FeatureCache", "FeatureKey", "FeatureSource",
     "FeatureSplit", "ProgressCallback", "RES101_BACKBONE", "TransformFactory", "data_fingerprint",
     "ensure_features", "file_sample_digest", "get_features", "import_res101", "make_key", "res101_key",
-    "select_images", "split_fingerprint", "state_dict_checksum", "weights_source_id",
+    "select_images", "split_fingerprint", "state_dict_checksum", "weights_source_id", "WeightsProvenance",
+    "weights_provenance",
 ]

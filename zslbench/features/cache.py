@@ -315,23 +315,39 @@ def _weights_index_path(cache: FeatureCache) -> Path:
     return cache.root / "weights-index.json"
 
 
-def read_weights_index(cache: FeatureCache) -> dict:
+def read_json_index(path: Path) -> dict:
+    """A small JSON dict kept beside the entries (empty when missing or unreadable)."""
     try:
-        return json.loads(_weights_index_path(cache).read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
 
 
-def remember_weights(cache: FeatureCache, source_id: str, checksum: str) -> None:
-    index = read_weights_index(cache)
-    index[source_id] = checksum
-    tmp = _weights_index_path(cache).with_name(f"weights-index.{os.getpid()}.tmp")
+def update_json_index(path: Path, key: str, value: str) -> None:
+    """Set ``key`` in the JSON dict at ``path``, written atomically (readers never see half a file).
+
+    In a read-only cache nothing is written: these indexes are shortcuts and labels, never needed for correctness.
+    """
+    index = read_json_index(path)
+    if index.get(key) == value:
+        return
+    index[key] = value
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
-        os.replace(tmp, _weights_index_path(cache))  # atomic: readers never see half a file
-    except OSError:  # a read-only cache: the checksum is only a shortcut, the backbone is built next time
+        os.replace(tmp, path)
+    except OSError:  # a read-only cache: the backbone is built (or the source left unnamed) next time
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+
+
+def read_weights_index(cache: FeatureCache) -> dict:
+    return read_json_index(_weights_index_path(cache))
+
+
+def remember_weights(cache: FeatureCache, source_id: str, checksum: str) -> None:
+    update_json_index(_weights_index_path(cache), source_id, checksum)
 
 
 def remove_entry_file(path: Path) -> None:

@@ -87,22 +87,28 @@ def _load_dataset(spec, data_cfg, loader_kwargs: dict):
 @cache.command("ls")
 @click.option("--verify", is_flag=True, help="Read and check every array of every entry (status 'corrupt' if not).")
 def ls_command(verify: bool) -> None:
-    """List the cache entries, newest first."""
-    from zslbench.features import FeatureCache
+    """List the cache entries, newest first, with where their weights came from."""
+    from zslbench.features import FeatureCache, weights_provenance
 
     with _user_errors():
-        entries = FeatureCache().ls(verify=verify)
+        cache = FeatureCache()
+        entries = cache.ls(verify=verify)
     if not entries:
         click.echo("the feature cache is empty")
         return
-    click.echo(f"{'fingerprint':<13} {'dataset':<16} {'backbone':<24} {'dtype':<8} {'patches':<8} "
-               f"{'images':>8} {'size':>10}  {'status':<9} created")
+    click.echo(f"{'fingerprint':<13} {'dataset':<16} {'backbone':<20} {'weights':<24} {'reproducible':<12} "
+               f"{'dtype':<8} {'patches':<8} {'images':>7} {'size':>9}  {'status':<9} created")
     for e in entries:
         parts = e.parts
         images = sum(e.split_sizes.values())
-        click.echo(f"{e.fingerprint[:12] or '-':<13} {parts.get('dataset', '?'):<16} {parts.get('backbone', '?'):<24} "
-                   f"{parts.get('dtype', '?'):<8} {str(parts.get('with_patches', '?')).lower():<8} {images:>8} "
-                   f"{_megabytes(e.size_bytes):>10}  {e.status:<9} {e.created or '-'}")
+        origin = weights_provenance(cache, parts) if parts else None
+        reproducible = "?" if origin is None or origin.reproducible is None else ("yes" if origin.reproducible else "no")
+        click.echo(f"{e.fingerprint[:12] or '-':<13} {parts.get('dataset', '?'):<16} {parts.get('backbone', '?'):<20} "
+                   f"{origin.source if origin else '?':<24} {reproducible:<12} "
+                   f"{parts.get('dtype', '?'):<8} {str(parts.get('with_patches', '?')).lower():<8} {images:>7} "
+                   f"{_megabytes(e.size_bytes):>9}  {e.status:<9} {e.created or '-'}")
+    if any(weights_provenance(cache, e.parts).reproducible is False for e in entries if e.parts):
+        click.echo("reproducible no: the weights differ at every construction, so a run cannot reuse that entry")
 
 
 @cache.command("verify")

@@ -20,6 +20,7 @@ from zslbench.features.cache import (
 )
 from zslbench.features.fileformat import CacheEntry, CorruptEntryError, FeatureSplit, ProgressCallback
 from zslbench.features.fingerprints import make_key, state_dict_checksum, weights_source_id
+from zslbench.features.provenance import remember_source
 from zslbench.features.res101 import RES101_BACKBONE, import_res101
 from zslbench.features.sources import (
     BackboneFactory, TransformFactory, _default_backbone_factory, _default_transform_factory,
@@ -100,6 +101,7 @@ def ensure_features(dataset: ZSLDataset, backbone_name: str, data_cfg: Any = Non
         if actual != key.weights_checksum:  # the remembered checksum went stale (e.g. weights replaced in place)
             remember_weights(cache, source_id, actual)
             key = replace(key, weights_checksum=actual)
+    remember_source(cache, key.weights_checksum, source_id)
     if transform_factory is not None:
         transform = transform_factory(recipe, size, False)
     else:

@@ -81,10 +81,24 @@ BackboneFactory = Callable[[str, "str | None", int], Any]
 TransformFactory = Callable[[str, int, bool], Callable]
 
 
+#: Seed of randomly initialised weights in feature extraction (``pretrained none``, the synthetic ViTs).
+FEATURE_INIT_SEED = 0
+
+
 def _default_backbone_factory(name: str, pretrained: str | None, image_size: int) -> Any:
+    """The backbone, with any random initialisation drawn from :data:`FEATURE_INIT_SEED`.
+
+    A frozen feature extractor with random weights is then one fixed network,
+    whatever the caller's RNG state (``cache build`` and a run's seed alike):
+    its checksum is reproducible and the entry ``cache build`` made is reused.
+    """
+    import torch
+
     from zslbench.models.backbones import create_backbone
 
-    return create_backbone(name, pretrained, image_size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(FEATURE_INIT_SEED)
+        return create_backbone(name, pretrained, image_size)
 
 
 def _default_transform_factory(recipe: str, image_size: int, train: bool, backbone_name: str | None = None) -> Callable:

@@ -53,6 +53,16 @@ SYNTHETIC_VIT_CONFIGS: dict[str, ViTConfig] = {
         image_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3,
         description="from-scratch ViT for `synthetic-tiny` and tests: 32 px, 8x8 patches (4x4 grid), 2 blocks, width 48",
     ),
+    # synthetic v2 (issue 13); pretrained by default (`zslbench pretrain`, see zslbench/training/pretrain.py)
+    "vit-synthetic-v2": ViTConfig(
+        image_size=96, patch_size=12, embed_dim=96, depth=4, num_heads=3,
+        description="tiny ViT for `synthetic` (v2): 96 px, 12x12 patches (8x8 grid), 4 blocks, width 96; "
+                    "pretrained on a disjoint synthetic set by default",
+    ),
+    "vit-synthetic-v2-tiny": ViTConfig(
+        image_size=48, patch_size=12, embed_dim=48, depth=2, num_heads=3,
+        description="tiny ViT for `synthetic-v2-tiny` and tests: 48 px, 12x12 patches (4x4 grid), 2 blocks, width 48",
+    ),
 }
 
 

@@ -27,7 +27,7 @@ from zslbench.results import NoRunsError, ResultTable
 from zslbench.store import RunRecord
 
 #: Config keys that do not change what a run computes.
-_IGNORED_CONFIG_KEYS = ("out", "tags")
+_IGNORED_CONFIG_KEYS = ("out", "tags", "loggers")
 
 
 def ablation_roles(method: str) -> list[tuple[str, str]]:

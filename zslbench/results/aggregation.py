@@ -23,7 +23,7 @@ _NOT_SCORES = {"counts", "per_class", "cs_gamma", "oracle_gamma"}
 
 
 #: Config keys expected to differ between the runs of one table row.
-_PER_RUN_KEYS = {"seed", "out", "tags"}
+_PER_RUN_KEYS = {"seed", "out", "tags", "loggers"}
 
 
 @dataclass

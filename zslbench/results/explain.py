@@ -57,11 +57,10 @@ def load_trained_model(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     run_dir = Path(run_dir)
     record = read_run_dir(run_dir, "pass a directory under <runs>/<dataset>/<method>/")
     checkpoint_path = run_dir / store.CHECKPOINT_FILE
-    if not checkpoint_path.exists() and not checkpoint_path.with_suffix(LEGACY_SUFFIX).exists():
-        raise UsageError(f"run {run_dir} has no {store.CHECKPOINT_FILE}",
-                         "explain needs a trained image method; feature methods store no model")
     resolved = resolve_stored_run(record)
     cfg, spec, options = resolved.config, resolved.method, resolved.options
+    if not checkpoint_path.exists() and not checkpoint_path.with_suffix(LEGACY_SUFFIX).exists():
+        raise _missing_checkpoint_error(run_dir, record.status.get("state"), spec.kind)
     torch_device = resolve_device(device)
     dataset = load_dataset(cfg)
     # Every weight comes from the checkpoint: building with random init skips reading pretrained weights.
@@ -78,6 +77,28 @@ def load_trained_model(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
                         "the checkpoint is damaged or from another model configuration") from None
     model.to(torch_device).eval()
     return LoadedRun(run_dir, cfg, spec, options, dataset, model, torch_device)
+
+
+def _missing_checkpoint_error(run_dir: Path, state: str | None, kind: str) -> UsageError:
+    """Why a run has no model to explain: a feature method, or an image run stopped before its first epoch."""
+    if kind == "feature":
+        return UsageError(f"run {run_dir} is of a feature method, which stores no model",
+                          "explain needs a run of an image method (e.g. svip, baseline)")
+    if state in ("interrupted", "failed", "running"):
+        return UsageError(f"run {run_dir} is {state} and stopped before its first epoch finished: "
+                          f"there is no {store.CHECKPOINT_FILE} yet",
+                          f"continue it with `zslbench run --resume {run_dir}`, then explain it")
+    return UsageError(f"run {run_dir} has no {store.CHECKPOINT_FILE}",
+                      "the file was removed; re-run the method to explain it")
+
+
+def default_image_index(dataset: ZSLDataset) -> int:
+    """The image explained when none is named: the first test image of an unseen class (test data, never training)."""
+    for split in ("test_unseen", "test", "test_seen"):
+        indices = np.asarray(dataset.splits.get(split, []))
+        if len(indices):
+            return int(indices[0])
+    raise DataError(f"dataset {dataset.name} has no test images", "pass --index N or --image PATH")
 
 
 # --------------------------------------------------------------------------- images
@@ -118,7 +139,10 @@ def to_display(tensor: torch.Tensor, transform: Any) -> np.ndarray:
 
 
 def prepare_image(loaded: LoadedRun, index: int | None = None, image_path: str | Path | None = None) -> PreparedImage:
-    """Image ``index`` of the run's dataset, or an image file, through the dataset's eval transform."""
+    """Image ``index`` of the run's dataset, or an image file, through the dataset's eval transform.
+
+    With neither, the first unseen test image (:func:`default_image_index`).
+    """
     from zslbench.data.dataset import FileImages
     from zslbench.data.transforms import ImageDataset, build_transform
     from zslbench.results.plots import resize_mask
@@ -129,8 +153,10 @@ def prepare_image(loaded: LoadedRun, index: int | None = None, image_path: str |
 
     transform = build_transform(dataset.meta.get("recipe", dataset.name), size, train=False,
                                 mean_std=input_normalisation(loaded.config))
-    if (index is None) == (image_path is None):
-        raise UsageError("pass exactly one of --index N and --image PATH")
+    if index is not None and image_path is not None:
+        raise UsageError("pass at most one of --index N and --image PATH")
+    if index is None and image_path is None:
+        index = default_image_index(dataset)
     if index is not None:
         if not 0 <= index < len(dataset.labels):
             raise UsageError(f"image index {index} is outside 0..{len(dataset.labels) - 1} of {dataset.name}")
@@ -213,15 +239,15 @@ def _explain(loaded: LoadedRun, image: PreparedImage, out: str | Path, top_k: in
 
 @click.command("explain")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--index", type=int, help="Image index of the run's dataset.")
+@click.option("--index", type=int, help="Image index of the run's dataset (default: its first unseen test image).")
 @click.option("--image", "image_path", type=click.Path(dir_okay=False), help="An image file instead.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Figure to write (.png, .pdf or .svg).")
 @click.option("--top", "top_k", default=6, show_default=True, help="Attribute maps to show (highest first).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or auto.")
 def explain_command(run_dir: str, index: int | None, image_path: str | None, out: str, top_k: int, device: str) -> None:
-    """Draw the kept patches and/or attribute maps of RUN_DIR's model on one image."""
-    if (index is None) == (image_path is None):
-        raise UsageError("pass exactly one of --index N and --image PATH")
+    """Draw the kept patches and/or attribute maps of RUN_DIR's model on one (test) image."""
+    if index is not None and image_path is not None:
+        raise UsageError("pass at most one of --index N and --image PATH")
     if top_k < 1:
         raise UsageError(f"--top must be at least 1, got {top_k}")
     loaded = load_trained_model(run_dir, device)

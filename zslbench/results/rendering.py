@@ -18,8 +18,9 @@ from typing import Iterable, Sequence
 
 from zslbench.data.dataset import SINGLE_LABEL
 from zslbench.errors import UsageError
+from zslbench.metric_names import METRIC_LABELS, canonical_key
 from zslbench.store import RunRecord
-from zslbench.results.aggregation import MethodResult, config_differences, reference_numbers, score_keys
+from zslbench.results.aggregation import MethodResult, aggregate, config_differences, reference_numbers, score_keys
 from zslbench.results.selection import run_command
 
 #: Headline metrics of every single-label run, in table order.
@@ -37,12 +38,6 @@ ORACLE_METRICS = ("oracle_u", "oracle_s", "oracle_h")
 #: Metrics of the ablation table (the layout of the SVIP paper's Table 2).
 ABLATION_METRICS = ("t1", "u", "s", "h")
 
-
-METRIC_LABELS = {
-    "t1": "T1", "u": "U", "s": "S", "h": "H", "ausuc": "AUSUC",
-    "cs_u": "CS-U", "cs_s": "CS-S", "cs_h": "CS-H",
-    "oracle_u": "oracle U", "oracle_s": "oracle S", "oracle_h": "oracle H",
-}
 
 
 NOISE_MARK = "≈"
@@ -116,6 +111,7 @@ class Row:
     run_ids: list[str] = field(default_factory=list)
     protocols: list[str] = field(default_factory=list)
     source: str | None = None
+    settings: list[str] = field(default_factory=list)  # non-default config values, e.g. "train.epochs=1"
 
 
 @dataclass
@@ -172,7 +168,8 @@ def check_requested_metrics(requested: Sequence[str], results: Iterable[MethodRe
     by_label = {METRIC_LABELS.get(k, k).lower(): k for k in known} | {k.lower(): k for k in known}
     out = []
     for name in requested:
-        key = by_label.get(name.lower().replace("-", "_")) or by_label.get(name.lower())
+        key = (by_label.get(name.lower().replace("-", "_")) or by_label.get(name.lower())
+               or by_label.get(canonical_key(name.lower())))
         if key is None:
             raise UsageError(f"unknown metric {name!r}", "stored metrics: " + ", ".join(known or ["none"]))
         out.append(key)
@@ -230,22 +227,33 @@ def comparison_tables(results: dict[tuple[str, str], MethodResult], methods: Seq
         first = results.get((methods[0], dataset))
         rows: list[Row] = []
         notes: list[str] = []
+        first_parts = split_by_protocol(first) if first is not None else []
         for method in methods:
             result = results.get((method, dataset))
             if result is None:
                 notes.append(f"{method}: no complete run on {dataset} (`{run_command(method, dataset, root)}`)")
                 continue
-            rows.append(_ours_row(method, result, _ours_cells(result, columns, percent)))
-            differing = config_differences(result.runs)
-            if differing:
-                notes.append(f"warning: the {result.n} runs of {method} differ in {', '.join(differing[:6])}"
-                             + (" ..." if len(differing) > 6 else "") + " (pick runs with --tag or --run-id)")
+            parts = split_by_protocol(result)
+            if len(parts) > 1:
+                notes.append(f"warning: {method} has runs of the {' and '.join(result.protocols)} protocols on "
+                             f"{dataset}; they are shown as separate rows, never averaged together")
+            for part in parts:
+                label = method if len(parts) == 1 else f"{method} [{part.protocols[0]}]"
+                rows.append(_ours_row(label, part, _ours_cells(part, columns, percent)))
+                differing = [k for k in config_differences(part.runs) if k != "protocol"]
+                if differing:
+                    notes.append(f"warning: the {part.n} runs of {label} differ in {', '.join(differing[:6])}"
+                                 + (" ..." if len(differing) > 6 else "") + " (pick runs with --tag or --run-id)")
             paper = _paper_row(method, dataset, columns, "  paper")
             if paper is not None:
                 rows.append(paper)
             if first is not None and method != methods[0]:
-                rows.append(Row(f"  Δ vs {methods[0]}", DELTA, method, dataset,
-                                _delta_cells(result, first, columns, percent)))
+                for part in parts:
+                    base = next((f for f in first_parts if f.protocols == part.protocols), first_parts[0])
+                    suffix = "" if len(parts) == 1 and len(first_parts) == 1 else f" [{part.protocols[0]}]"
+                    rows.append(Row(f"  Δ vs {methods[0]}{suffix}", DELTA, method, dataset,
+                                    _delta_cells(part, base, columns, percent)))
+        notes += seed_mismatch_notes(present, dataset)
         if first is None and len(methods) > 1:
             notes.append(f"no differences shown: {methods[0]} (the reference method) has no run on {dataset}")
         protocols = sorted({p for r in present for p in r.protocols})
@@ -261,6 +269,27 @@ def comparison_tables(results: dict[tuple[str, str], MethodResult], methods: Seq
         tables.append(ResultTable(f"{dataset} (protocol: {', '.join(protocols)})", columns, rows, dataset=dataset,
                                   notes=notes))
     return tables
+
+
+def split_by_protocol(result: MethodResult) -> list[MethodResult]:
+    """``result`` as one MethodResult per protocol of its runs (itself when they share one)."""
+    if len(result.protocols) <= 1:
+        return [result]
+    parts = []
+    for protocol in result.protocols:
+        runs = [r for r in result.runs if str(r.config.get("protocol", "?")) == protocol]
+        parts.append(aggregate(runs)[(result.method, result.dataset)])
+    return parts
+
+
+def seed_mismatch_notes(present: Sequence[MethodResult], dataset: str) -> list[str]:
+    """A warning when the methods of one table were run with different seeds (unequal samples)."""
+    seeds = {r.method: r.seeds for r in present}
+    if len({tuple(v) for v in seeds.values()}) <= 1:
+        return []
+    listing = "; ".join(f"{m} {','.join(map(str, v))}" for m, v in seeds.items())
+    return [f"warning: seeds differ between methods on {dataset} ({listing}): means and differences compare "
+            "unequal samples; run the missing seeds for a like-for-like comparison"]
 
 
 def ablation_table(results: dict[tuple[str, str], MethodResult], roles: Sequence[tuple[str, str]],
@@ -354,14 +383,18 @@ def render_markdown(tables: Sequence[ResultTable], heading: str = "###") -> str:
     """GitHub-flavoured Markdown: a heading, a pipe table and the notes as a list, per table."""
     parts = []
     for table in tables:
-        header = ["method", "n", *[c.title for c in table.columns]]
+        flagged = any(row.settings for row in table.rows)
+        header = ["method", "n", *[c.title for c in table.columns], *(["non-default settings"] if flagged else [])]
         lines = [f"{heading} {_md_escape(table.title)}", "",
                  "| " + " | ".join(_md_escape(h) for h in header) + " |",
-                 "|" + "|".join([":---", "---:"] + ["---:"] * len(table.columns)) + "|"]
+                 "|" + "|".join([":---", "---:"] + ["---:"] * len(table.columns) + ([":---"] if flagged else []))
+                 + "|"]
         for row in table.rows:
             label = row.label.strip()
             label = f"**{_md_escape(label)}**" if row.kind == OURS else f"_{_md_escape(label)}_"
             cells = [label, _n_text(row), *[_md_escape(_cell_text(row, c)) for c in table.columns]]
+            if flagged:
+                cells.append(_md_escape(", ".join(f"`{s}`" for s in row.settings)) if row.settings else "")
             lines.append("| " + " | ".join(cells) + " |")
         if table.notes:
             lines.append("")

@@ -30,6 +30,7 @@ from zslbench.data.dataset import SINGLE_LABEL
 from zslbench.config import toml_literal  # noqa: F401  (reproduce commands; also imported from here)
 from zslbench.errors import DataError
 from zslbench.results import MethodResult
+from zslbench.results.rendering import OURS
 from zslbench.store import RunRecord
 
 README = "README.md"
@@ -51,29 +52,64 @@ def _default_config(method: str, dataset: str, seed: int) -> dict | None:
         return None
 
 
-def reproduce_command(config: dict) -> str:
-    """The ``zslbench run`` command of a stored config (``--set`` for every non-default value)."""
+def non_default_values(config: dict) -> list[tuple[str, Any]]:
+    """``(dotted key, value)`` of every stored value that differs from what ``zslbench run`` would choose itself."""
     from zslbench.config import RunConfig
 
     method, dataset = str(config.get("method")), str(config.get("dataset"))
-    seed = int(config.get("seed", 0))
-    default = _default_config(method, dataset, seed)
+    default = _default_config(method, dataset, int(config.get("seed", 0)))
     if default is None:  # plugin or dataset no longer installed: spell out every method option
         default = RunConfig().to_dict()
+    stored = results.flatten_config({k: v for k, v in config.items() if k not in _FLAG_KEYS})
+    defaults = results.flatten_config({k: v for k, v in default.items() if k not in _FLAG_KEYS})
+    options = results.flatten_config(config.get("method_options", {}) or {}, "method.")
+    default_options = results.flatten_config(default.get("method_options", {}) or {}, "method.")
+    out = []
+    for key, value in [*stored.items(), *options.items()]:
+        reference = defaults if not key.startswith("method.") else default_options
+        if key not in reference or _plain(reference[key]) != _plain(value):
+            out.append((key, value))
+    return out
+
+
+#: Non-default values that do not change what a run computes (not flagged in the headline table).
+_UNFLAGGED_KEYS = {"loggers", "data.root", "data.num_workers"}
+
+
+def non_default_settings(config: dict) -> list[str]:
+    """``["train.epochs=1", ...]``: the settings a headline-table row flags (protocol and seed are shown elsewhere)."""
+    return [f"{key}={toml_literal(value)}" for key, value in non_default_values(config) if key not in _UNFLAGGED_KEYS]
+
+
+def reproduce_command(config: dict) -> str:
+    """The ``zslbench run`` command of a stored config (``--set`` for every non-default value)."""
+    method, dataset = str(config.get("method")), str(config.get("dataset"))
+    seed = int(config.get("seed", 0))
     parts = ["zslbench", "run", method, "--dataset", dataset, "--seed", str(seed)]
     if config.get("protocol", "standard") != "standard":
         parts += ["--protocol", str(config["protocol"])]
     for tag in config.get("tags", []) or []:
         parts += ["--tag", str(tag)]
-    stored = results.flatten_config({k: v for k, v in config.items() if k not in _FLAG_KEYS})
-    defaults = results.flatten_config({k: v for k, v in default.items() if k not in _FLAG_KEYS})
-    options = results.flatten_config(config.get("method_options", {}) or {}, "method.")
-    default_options = results.flatten_config(default.get("method_options", {}) or {}, "method.")
-    for key, value in [*stored.items(), *options.items()]:
-        reference = defaults if not key.startswith("method.") else default_options
-        if key not in reference or _plain(reference[key]) != _plain(value):
-            parts += ["--set", f"{key}={toml_literal(value)}"]
+    for key, value in non_default_values(config):
+        parts += ["--set", f"{key}={toml_literal(value)}"]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def flag_non_default_settings(tables: Sequence[results.ResultTable], runs: Sequence[RunRecord]) -> None:
+    """Give each of our rows the non-default settings all its runs share (the headline table shows them)."""
+    by_id = {r.run_id: r for r in runs}
+    for table in tables:
+        for row in table.rows:
+            if row.kind != OURS:
+                continue
+            shared: list[str] | None = None
+            for run_id in row.run_ids:
+                settings = non_default_settings(by_id[run_id].config) if run_id in by_id else []
+                shared = settings if shared is None else [s for s in shared if s in settings]
+            row.settings = shared or []
+        if any(row.settings for row in table.rows):
+            table.notes.append("non-default settings: config values that differ from what `zslbench run` "
+                               "chooses by itself for that method and dataset (see Reproduce)")
 
 
 def _plain(value: Any) -> Any:
@@ -124,18 +160,23 @@ def _pictures(dataset: str, methods: Sequence[str], aggregates: dict[tuple[str, 
                 without.append(record.run_id)
     if series:
         path = out_dir / f"{_slug(dataset)}-curves.png"
-        plots.plot_seen_unseen_curves(series, path, title=f"seen-unseen curves on {dataset}")
+        plots.plot_seen_unseen_curves(series, path, title=f"seen-unseen curves on {dataset}", formats=("pdf",))
         outcome.pictures.append(path)
         lines.append(f"![Seen-unseen accuracy curves on {dataset}]({path.name})")
+        lines.append(f"_Mean curve over seeds with a ± 1 std band where a method has several runs "
+                     f"([PDF]({path.with_suffix('.pdf').name}))._")
     if without:
         lines.append(f"_No stored seen-unseen curve for runs {', '.join(without)} (older runs); re-run to plot them._")
     per_method = {r.method: plots.per_class_means(r.runs) for r in present}
     if any(per_method.values()):
         path = out_dir / f"{_slug(dataset)}-per-class.png"
         names = class_names_of(dataset, present[0].runs[0])
-        plots.plot_per_class_accuracy(per_method, path, names, title=f"unseen classes on {dataset} (ZSL top-1)")
+        spread = {r.method: plots.per_class_stds(r.runs) for r in present}
+        plots.plot_per_class_accuracy(per_method, path, names, title=f"unseen classes on {dataset} (ZSL top-1)",
+                                      spread=spread, formats=("pdf",))
         outcome.pictures.append(path)
         lines.append(f"![Per-class ZSL accuracy of the unseen classes of {dataset}]({path.name})")
+        lines.append(f"_Error bars: ± 1 std over seeds ([PDF]({path.with_suffix('.pdf').name}))._")
     return lines
 
 
@@ -191,6 +232,7 @@ def write_report(root: Path, out_dir: Path, methods: Sequence[str] = (), dataset
     runs = comparison.selection.runs
     outcome = ReportOutcome(out_dir / README, runs=list(runs), skipped=list(comparison.selection.skipped))
     aggregates = results.aggregate(runs)
+    flag_non_default_settings(comparison.tables, runs)
     stamp = _dt.datetime.now().isoformat(timespec="seconds")
     lines = [
         "# zslbench report", "",

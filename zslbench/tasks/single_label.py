@@ -90,6 +90,10 @@ class SingleLabelTask(Task):
         selection = patch_selection_scores(model, dataset, eval_sets, device, cfg.train.eval_batch_size)
         if selection is not None:
             entries["patch_selection"] = selection
+        if dataset.attribute_groups:  # per-family accuracy and the family-blind ceilings
+            from zslbench.tasks.diagnostics import family_metrics
+
+            entries["families"] = family_metrics(model, dataset, eval_sets, cfg, device)
         return entries
 
     def evaluate_scores(self, scores: Any, labels: Any, seen_classes: Sequence[int],
@@ -118,16 +122,24 @@ def patch_selection_scores(model: Any, dataset: Any, eval_sets: dict, device: An
 
     from zslbench.data.masks import object_patches, selection_precision_recall
 
+    from zslbench.tasks.diagnostics import selection_quality
+
     model.eval()
-    kept, indices = [], []
+    kept, indices, scores = [], [], []
     with torch.no_grad():
         for split in EVAL_SPLITS:
             for images, _, index in DataLoader(eval_sets[split], batch_size=batch_size):
+                if hasattr(model, "set_batch_indices"):  # e.g. SVIP's mask-oracle control looks up the masks
+                    model.set_batch_indices(index.to(device))
                 kept.append(model.patch_selection(images.to(device)).cpu().numpy())
+                if hasattr(model, "selection_scores"):
+                    scores.append(model.selection_scores(images.to(device)).float().cpu().numpy())
                 indices.append(np.asarray(index))
     kept_all = np.concatenate(kept)
     truth = object_patches(dataset.masks[np.concatenate(indices)], tuple(model.patch_grid))
     precision, recall = selection_precision_recall(kept_all, truth)
-    return {"precision": float(precision), "recall": float(recall), "grid": list(model.patch_grid),
-            "kept_fraction": float(kept_all.mean()), "object_fraction": float(truth.mean()),
-            "images": int(kept_all.shape[0])}
+    out = {"precision": float(precision), "recall": float(recall), "grid": list(model.patch_grid),
+           "kept_fraction": float(kept_all.mean()), "object_fraction": float(truth.mean()),
+           "images": int(kept_all.shape[0])}
+    out.update(selection_quality(kept_all, np.concatenate(scores) if scores else None, truth, precision, recall))
+    return out

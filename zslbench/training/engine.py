@@ -10,9 +10,9 @@ hands it the training split only and evaluates afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,9 +23,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from zslbench import progress as live_progress
 from zslbench.training import distributed
 from zslbench.config import TrainConfig
 from zslbench.checkpoints import save_checkpoint
+from zslbench.progress import RunProgress
 
 
 @dataclass
@@ -117,69 +119,20 @@ def _set_trainable(model: nn.Module, warmup: bool) -> None:
         p.requires_grad_(head is None or id(p) in head)
 
 
-class ProgressReporter:
-    """Rich progress bars on a terminal, plain log lines otherwise (CI, files)."""
+class _PhaseReporter:
+    """The engine's view of a :class:`zslbench.progress.RunProgress`: one training phase (label, epochs)."""
 
-    def __init__(self, total_epochs: int, enabled: bool = True, label: str = "train", stream=None):
-        self.total_epochs = total_epochs
-        self.enabled = enabled and distributed.is_main()
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.rich = self.enabled and self.stream.isatty()
-        self._progress = None
-        self._task = None
+    def __init__(self, live: RunProgress, label: str, epochs: int):
+        self.live, self.label, self.epochs = live, label, epochs
 
-    def __enter__(self) -> "ProgressReporter":
-        if self.rich:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    def start_epoch(self, epoch: int, steps: int, lr: float | None = None) -> None:
+        self.live.start_epoch(self.label, epoch, self.epochs, steps, lr)
 
-            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
-                                      console=Console(file=self.stream), transient=False)
-            self._progress.__enter__()
-        return self
+    def step(self, epoch: int, step: int, steps: int, losses: dict[str, float], images_per_second: float) -> None:
+        self.live.step(step, losses, images_per_second)
 
-    def __exit__(self, *exc) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
-
-    def start_epoch(self, epoch: int, steps: int) -> None:
-        if self._progress is not None:
-            desc = f"{self.label} epoch {epoch + 1}/{self.total_epochs}"
-            if self._task is None:
-                self._task = self._progress.add_task(desc, total=steps, info="")
-            else:
-                self._progress.reset(self._task, total=steps, description=desc, info="")
-
-    def step(self, epoch: int, step: int, steps: int, losses: dict[str, float] | None, images_per_second: float) -> None:
-        if not self.enabled:
-            return
-        info = ""
-        if losses is not None:
-            info = _format_losses(losses) + f"  {images_per_second:.0f} img/s"
-        if self._progress is not None:
-            self._progress.update(self._task, completed=step, **({"info": info} if info else {}))
-        elif losses is not None:
-            print(f"[{self.label}] epoch {epoch + 1}/{self.total_epochs} step {step}/{steps} {info}",
-                  file=self.stream, flush=True)
-
-    def end_epoch(self, log: EpochLog, note: str = "") -> None:
-        if not self.enabled:
-            return
-        line = (f"[{self.label}] epoch {log.epoch + 1}/{self.total_epochs} done in {log.seconds:.1f}s, "
-                f"{log.images_per_second:.0f} img/s, lr {log.lr:.2e}{' (warm-up: heads only)' if log.warmup else ''}, "
-                f"{_format_losses(log.losses)}{note}")
-        if self._progress is not None:
-            self._progress.console.print(line)
-        else:
-            print(line, file=self.stream, flush=True)
-
-
-def _format_losses(losses: dict[str, float]) -> str:
-    main = [f"loss {losses['loss']:.4f}"] if "loss" in losses else []
-    rest = [f"{k} {v:.4f}" for k, v in losses.items() if k != "loss"]
-    return " ".join(main + ([f"({', '.join(rest)})"] if rest else []))
+    def end_epoch(self, log: "EpochLog", note: str = "") -> None:
+        self.live.end_epoch(log, note)
 
 
 @dataclass
@@ -240,7 +193,17 @@ def train(model: nn.Module, train_set: Dataset, class_attributes: torch.Tensor, 
     use_amp = cfg.amp and device.type == "cuda"
     pin = device.type == "cuda"
     t_start = time.perf_counter()
-    with ProgressReporter(cfg.epochs, enabled=progress, label=label) as reporter:
+    steps = live_progress.loader_steps(len(train_set), cfg.batch_size, cfg.max_steps_per_epoch, distributed.world_size())
+    live = live_progress.current()
+    # Outside a run (direct calls) the engine shows its own bar; inside one it reports into the run's.
+    own = live is None
+    if own:
+        live = RunProgress((cfg.epochs - start_epoch) * steps, enabled=progress and distributed.is_main(),
+                           description=label)
+    elif start_epoch:
+        live.skip_epochs(label, start_epoch, steps)
+    with (live if own else contextlib.nullcontext(live)):
+        reporter = _PhaseReporter(live, label, cfg.epochs)
         for epoch in range(start_epoch, cfg.epochs):
             log = _train_epoch(model, wrapped, optimizer, train_set, class_attributes, cfg, device, seed, epoch,
                                use_amp, pin, reporter)
@@ -261,7 +224,7 @@ def train(model: nn.Module, train_set: Dataset, class_attributes: torch.Tensor, 
 
 def _train_epoch(model: nn.Module, wrapped: nn.Module, optimizer: torch.optim.Optimizer, train_set: Dataset,
                  class_attributes: torch.Tensor, cfg: TrainConfig, device: torch.device, seed: int, epoch: int,
-                 use_amp: bool, pin: bool, reporter: ProgressReporter) -> EpochLog:
+                 use_amp: bool, pin: bool, reporter: _PhaseReporter) -> EpochLog:
     warmup = epoch < cfg.warmup_epochs
     _set_trainable(model, warmup)
     lr = lr_for_epoch(cfg, epoch)
@@ -272,14 +235,16 @@ def _train_epoch(model: nn.Module, wrapped: nn.Module, optimizer: torch.optim.Op
     model.train()
     loader = _loader_for_epoch(train_set, cfg, seed, epoch, pin)
     steps = len(loader) if cfg.max_steps_per_epoch is None else min(len(loader), cfg.max_steps_per_epoch)
-    reporter.start_epoch(epoch, steps)
+    reporter.start_epoch(epoch, steps, lr)
     sums: dict[str, torch.Tensor] = {}
     images_seen = 0
     t0 = time.perf_counter()
     trainable = [p for p in model.parameters() if p.requires_grad]
-    for step, (images, targets, _) in enumerate(loader):
+    for step, (images, targets, index) in enumerate(loader):
         if step >= steps:
             break
+        if hasattr(model, "set_batch_indices"):
+            model.set_batch_indices(index.to(device))
         images = images.to(device, non_blocking=pin)
         targets = targets.to(device, non_blocking=pin)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -322,10 +287,15 @@ def score_images(model: nn.Module, dataset: Dataset, class_attributes: torch.Ten
     loader = DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=cfg_num_workers(dataset),
                         pin_memory=device.type == "cuda")
     use_amp = amp and device.type == "cuda"
+    live = live_progress.current()
     scores, targets, order = [], [], []
     for images, target, index in loader:
+        if hasattr(model, "set_batch_indices"):
+            model.set_batch_indices(index.to(device))
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
             s = model.class_scores(images.to(device, non_blocking=True), class_attributes)
+        if live is not None:
+            live.eval_batch(int(images.shape[0]))
         scores.append(s.float())
         targets.append(target.to(device))
         order.append(torch.as_tensor(index, device=device))

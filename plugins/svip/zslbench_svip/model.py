@@ -33,7 +33,7 @@ from zslbench.models.backbones import ViTAdapter
 from zslbench.errors import UsageError
 from zslbench.methods import ImageZSLModel
 
-from zslbench_svip import losses
+from zslbench_svip import losses, selection
 from zslbench_svip.options import SVIPOptions
 
 class WordToPatch(nn.Module):
@@ -87,7 +87,7 @@ class SVIPModel(ImageZSLModel):
 
     def __init__(self, backbone: ViTAdapter, num_attributes: int, options: SVIPOptions,
                  word_vectors: np.ndarray | torch.Tensor | None = None,
-                 attribute_groups: list[list[int]] | None = None):
+                 attribute_groups: list[list[int]] | None = None, object_masks: np.ndarray | None = None):
         super().__init__()
         options.validate()
         self.options = options
@@ -126,6 +126,11 @@ class SVIPModel(ImageZSLModel):
         self.attribute_head = nn.Linear(group_dim if options.use_p2a else backbone.dim, num_attributes)
         self.register_buffer("group_membership", _membership(attribute_groups, num_attributes, options),
                              persistent=False)
+        # mask-oracle control: share of object pixels per group of every dataset image (not a weight)
+        selection.check_masks(options.selection, object_masks, "this dataset")
+        self._object_fraction = (selection.object_fractions(object_masks, self.patch_grid)
+                                 if options.selection == "mask-oracle" else None)
+        self._batch_indices: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ pieces
     @property
@@ -214,9 +219,23 @@ class SVIPModel(ImageZSLModel):
             return self._similar_groups(out)
         return None  # reference code at inference: every group
 
+    def set_batch_indices(self, indices: torch.Tensor) -> None:
+        """Dataset indices of the images of the next call (the engine calls this; mask-oracle needs it)."""
+        self._batch_indices = indices
+
+    def _batch_object_fraction(self) -> torch.Tensor | None:
+        if self._object_fraction is None or self._batch_indices is None:
+            return None
+        return self._object_fraction[self._batch_indices.cpu()]
+
     def _select(self, scores: torch.Tensor) -> torch.Tensor:
-        """S_M as sorted group ids (B, M)."""
-        return scores.detach().topk(self.options.num_kept, dim=-1).indices.sort(dim=-1).values
+        """S_M as sorted group ids (B, M): the top M of ``scores``, or of the selection control's scores."""
+        return selection.select(self.options.selection, scores, self.options.num_kept, self._batch_object_fraction())
+
+    def selection_scores(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, G) scores whose top M is the inference selection (for the selection AUROC against masks)."""
+        learned = self.patch_scores(self.group_tokens(self.backbone.patch_embed(images)))
+        return selection.selection_scores(self.options.selection, learned, self._batch_object_fraction())
 
     def _logits(self, attributes: torch.Tensor, class_attributes: torch.Tensor) -> torch.Tensor:
         return losses.cosine_logits(attributes, class_attributes, self.options.sigma)

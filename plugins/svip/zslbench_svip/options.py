@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from zslbench.models.catalog import AGGREGATIONS
 from zslbench.errors import UsageError
 
+#: S_M controls (the models are in :mod:`zslbench_svip.selection`).
+SELECTIONS = ("learned", "random", "mask-oracle", "inverted")
+
 CHOICES: dict[str, tuple[str, ...]] = {
     "aggregation": AGGREGATIONS,
     "pseudo_labels": ("soft", "topm"),
@@ -18,6 +21,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "consistency": ("jsd", "kl"),
     "selection_in_training": ("classifier", "attention"),
     "p2a_groups": ("selected", "reference"),
+    "selection": SELECTIONS,
 }
 
 
@@ -48,6 +52,7 @@ class SVIPOptions:
     use_psc: bool = True  # False: unselected groups are removed instead (w/o PSC)
     use_w2p: bool = True  # False: e is a learnable random embedding (w/o W2P)
     use_p2a: bool = True  # False: attributes from the class token (w/o P2A)
+    selection: str = "learned"  # S_M control, training and inference: learned | random | mask-oracle | inverted
 
     def validate(self) -> None:
         """Raise a UsageError naming the first invalid option."""
@@ -63,3 +68,6 @@ class SVIPOptions:
         for name in ("lambda_jsd", "lambda_patch", "decorrelation_weight"):
             if getattr(self, name) < 0:
                 raise UsageError(f"method.{name} must not be negative, got {getattr(self, name)}")
+        if self.selection != "learned" and not self.use_ssps:
+            raise UsageError(f"method.selection={self.selection} replaces SSPS's selection, and use_ssps is off",
+                             "use method.selection=learned without SSPS")

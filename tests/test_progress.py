@@ -1,0 +1,124 @@
+"""What a run shows while it goes: the first line, the status line, the whole-run bar, queue lines."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from zslbench import progress
+from zslbench.config import RunConfig
+from zslbench.training.engine import score_images, train
+from zslbench.progress import RunProgress, loader_steps, plan_run, status_line
+from zslbench.results.queue import QueueProgress, finished_run_line
+
+from test_engine import ATTRS, TinySet, _cfg, _fresh
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_first_line_comes_before_torch_is_imported():
+    probe = (
+        "import sys, click\n"
+        "echo = click.echo\n"
+        "def spy(message=None, **kw):\n"
+        "    if str(message).startswith('zslbench run:'):\n"
+        "        print('torch loaded' if 'torch' in sys.modules else 'torch not loaded yet', file=sys.stderr)\n"
+        "    echo(message, **kw)\n"
+        "click.echo = spy\n"
+        "from zslbench.cli import main\n"
+        "main(['run', 'svip', '--dataset', 'no-such-dataset'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    lines = done.stderr.splitlines()
+    assert lines[0] == "torch not loaded yet"
+    assert lines[1] == "zslbench run: svip on no-such-dataset (loading PyTorch and the dataset ...)"
+    assert done.returncode == 2  # the unknown dataset is still a one-line usage error
+
+
+@pytest.mark.parametrize("images, batch, cap", [(48, 8, None), (50, 8, None), (5, 8, None), (48, 8, 2)])
+def test_planned_steps_are_the_engines_loader_length(images, batch, cap):
+    loader = DataLoader(list(range(images)), batch_size=batch, drop_last=images > batch)
+    assert loader_steps(images, batch, cap) == (len(loader) if cap is None else min(cap, len(loader)))
+
+
+def test_status_line_names_dataset_method_device_images_and_steps(tmp_path, monkeypatch):
+    from zslbench.data.synthetic import load_synthetic
+
+    monkeypatch.setenv("ZSLBENCH_CACHE", str(tmp_path))
+    dataset = load_synthetic("synthetic-tiny", 0)
+    cfg = RunConfig(method="svip", dataset="synthetic-tiny")
+    cfg.train.epochs, cfg.train.batch_size = 3, 32
+    plan = plan_run(cfg, "image", dataset, "cpu")
+    line = status_line(plan)
+    assert line.startswith("svip on synthetic-tiny (seed 0, standard): device cpu, 180 train / 108 test images")
+    assert "train 3 epochs x 5 steps" in line  # 180 images, batch 32, last partial batch dropped
+    assert plan.total_steps == 3 * 5 + 2  # + one evaluation batch per test split (36 and 72 images)
+    cfg.protocol = "gbu"
+    gbu = plan_run(cfg, "image", dataset, "cpu")
+    assert [p.label for p in gbu.phases] == ["validate", "train"] and gbu.total_steps > plan.total_steps
+
+
+def test_plain_output_has_epoch_lines_with_the_runs_share_and_eta():
+    stream = io.StringIO()
+    cfg = _cfg(epochs=2, log_every_steps=100)
+    with RunProgress(2 * 6 + 1, stream=stream) as live:
+        assert progress.current() is live
+        train(_fresh(), TinySet(), ATTRS, cfg, torch.device("cpu"), seed=0)
+        score_images(_fresh(), TinySet(n=8), ATTRS, 8, torch.device("cpu"))
+        live.end_eval()
+    assert progress.current() is None
+    text = stream.getvalue()
+    assert "[train] epoch 1/2 done in" in text and "| run 46%, ETA" in text
+    assert "[eval] 8 test images scored in" in text and "| run 100%" in text
+    assert live.done == live.total == 13
+
+
+def test_rich_keeps_the_bracketed_prefix_and_shows_one_bar_for_the_run():
+    terminal = FakeTerminal()
+    with RunProgress(12, stream=terminal, description="tiny on toy") as live:
+        assert live.rich
+        train(_fresh(), TinySet(), ATTRS, _cfg(epochs=2), torch.device("cpu"), seed=0)
+    text = terminal.getvalue()
+    assert "[train] epoch 2/2 done in" in text  # not swallowed as rich markup
+    assert "tiny on toy" in text and "ETA" in text
+
+
+def test_the_validated_protocol_corrects_the_total_after_choosing_epochs():
+    plan = progress.RunPlan("m", "d", 0, "gbu", "cpu", "image", 10,
+                            [progress.PhasePlan("validate", 10, 4, 40, 1), progress.PhasePlan("train", 10, 5, 50)], 2)
+    live = RunProgress(plan.total_steps, enabled=False, plan=plan)
+    assert live.total == 10 * 5 + 10 * 5 + 2
+    live.set_phase_epochs("train", 3)
+    assert live.total == 10 * 5 + 3 * 5 + 2
+
+
+@dataclass
+class _Config:
+    method: str
+    dataset: str
+    seed: int
+
+
+def test_a_queue_prints_one_line_per_finished_run_when_not_on_a_terminal():
+    stream = io.StringIO()
+    metrics = {"test": {"t1": 0.412, "u": 0.305, "s": 0.601, "h": 0.405, "ausuc": 0.2}}
+    with QueueProgress(2, "ablation runs", stream) as queue:
+        queue.started("svip on synthetic (seed 0)")
+        queue.finished(_Config("svip", "synthetic", 0), metrics, "runs/x", 12.3)
+        queue.finished(_Config("svip", "synthetic", 1), {"task": "multi-label", "test": {"zsl_map": 0.25, "top_k": [3]}}, "runs/y")
+    lines = stream.getvalue().splitlines()
+    assert lines == ["[1/2] svip on synthetic, seed 0: T1 41.2 U 30.5 S 60.1 H 40.5 AUSUC 20.0 (12s) -> runs/x",
+                     "[2/2] svip on synthetic, seed 1: zsl_map 25.0 -> runs/y"]
+    assert finished_run_line(1, 1, "m", "d", 0, {}, None, "r") == "[1/1] m on d, seed 0: no test metrics -> r"
