@@ -29,9 +29,7 @@ from typing import Any
 
 import numpy as np
 
-# torch (and zslbench.training.distributed, which needs it) are imported by the functions that
-# train: resolving a config (report, sweep planning) must stay light.
-from zslbench import registry
+from zslbench import registry  # no torch here: resolving a config (report, sweep planning) stays light
 from zslbench.config import RunConfig, build_dataclass, deep_merge, load_toml, parse_set, resolve_run_config
 from zslbench.data.dataset import SINGLE_LABEL, ZSLDataset, validation_split
 from zslbench.errors import DataError, UsageError, ZSLBenchError
@@ -199,14 +197,13 @@ def load_dataset(cfg: RunConfig, require_images: bool = True) -> ZSLDataset:
 
 def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress: bool = True) -> RunOutcome:
     """Carry out a run and store it; returns where it was stored and its metrics."""
-    from zslbench.training import distributed
-    from zslbench.training.engine import resolve_device, seed_everything
+    from zslbench.training import distributed, engine
 
     cfg, spec = resolved.config, resolved.method
-    device = resolve_device(cfg.train.device)
+    device = engine.resolve_device(cfg.train.device)
     distributed.init_from_env(device.type)
     device = distributed.local_device(device)
-    seed_everything(cfg.seed)
+    engine.seed_everything(cfg.seed)
     from zslbench.features import FILE_BACKBONES
 
     from zslbench.loggers import check_loggers, open_trackers
@@ -223,7 +220,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
         # Build once before anything is stored: missing weights, bad option combinations
         # or missing word vectors stop here with nothing written to the run store.
         spec.build(task.method_context(method_context(cfg, dataset, device), dataset), resolved.options)
-        seed_everything(cfg.seed)
+        engine.seed_everything(cfg.seed)
     if resume_dir is None:
         run_id = distributed.broadcast_object(store.new_run_id(cfg.seed))
         run_dir = store.run_dir_for(store_root(cfg), cfg.dataset, cfg.method, run_id)
@@ -375,8 +372,6 @@ def _mean_throughput(history) -> float:
 def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path,
                            resume: bool, progress: bool):
     """GBU phase 1: choose the epoch count and gamma on validation data only."""
-    import torch
-
     from zslbench.evaluation import choose_calibration, evaluate
     from zslbench.training import distributed
 
@@ -389,6 +384,8 @@ def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDatase
 
     def factory(model, test_sets):
         def on_epoch_end(epoch: int) -> dict:
+            import torch
+
             from zslbench.training.engine import score_images
 
             attrs = torch.as_tensor(val_ds.class_attributes, dtype=torch.float32)

@@ -25,10 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
-
-# torch and scipy are imported inside the functions that compute: registering
-# these methods (``zslbench list``) must not load them.
+import numpy as np  # torch and scipy are imported where they compute: registering stays light
 
 from zslbench.errors import DataError, UsageError
 from zslbench.methods import MethodContext, MethodSpec
