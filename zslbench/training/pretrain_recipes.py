@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from zslbench.errors import UsageError
+
 #: ``--pretrained`` value meaning "the pretrained tiny backbone of this synthetic dataset (built on first use)".
 SYNTHETIC_PRETRAINED = "synthetic-pretrained"
 
