@@ -29,6 +29,7 @@ import pytest
 import torch
 
 from zslbench_baselines import f_clswgan as W
+from zslbench_baselines import f_clswgan_model as WM
 from zslbench_baselines import generative as G
 
 TRAIN_ROWS, FEATURE_DIM, ATTRIBUTE_DIM, SEEN, UNSEEN = 23_527, 2048, 85, 40, 10
@@ -47,7 +48,7 @@ def awa2_sized_features(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarr
 class TimedMember:
     """The f-CLSWGAN generator trainer, timing its ``train`` call."""
 
-    def __init__(self, member: W.WGANGP):
+    def __init__(self, member: WM.WGANGP):
         self.member, self.train_seconds, self.train_cpu_seconds = member, 0.0, 0.0
 
     def train(self, data: G.TrainingData) -> list[dict[str, float]]:
@@ -71,7 +72,7 @@ def test_fit_awa2_sized(benchmark):
     parts: dict[str, dict[str, float]] = {}
 
     def fit_and_score() -> None:
-        member = TimedMember(W.WGANGP(options))
+        member = TimedMember(WM.WGANGP(options))
         model = G.GenerativeZSL(options, member)
         start, cpu = time.perf_counter(), time.process_time()
         model.fit(features, targets, attributes[:SEEN])

@@ -62,5 +62,6 @@ def example_plugin(tmp_path, monkeypatch):
     yield site
     monkeypatch.undo()
     sys.modules.pop("zslbench_example.plugin", None)
+    sys.modules.pop("zslbench_example.model", None)
     sys.modules.pop("zslbench_example", None)
     load_plugins(force=True)

@@ -153,7 +153,8 @@ def test_method_spec_declares_multilabel_and_default_backbones():
 
 
 def test_mlzsl_baseline_scores_are_projection_dot_label_vectors():
-    from zslbench_baselines.mlzsl_baseline import MLZSL_METHODS, MLZSLBaselineOptions, PooledLinearEmbedding
+    from zslbench_baselines.mlzsl_baseline import MLZSL_METHODS, MLZSLBaselineOptions
+    from zslbench_baselines.mlzsl_baseline_model import PooledLinearEmbedding
     from zslbench_baselines.mlzsl_baseline import training_recipe as baseline_recipe
 
     torch.manual_seed(0)

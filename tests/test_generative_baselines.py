@@ -15,6 +15,7 @@ from zslbench.cli import main
 from zslbench.errors import DataError, UsageError
 from zslbench.methods import FeatureZSLModel, MethodContext
 from zslbench_baselines import f_clswgan as W
+from zslbench_baselines import f_clswgan_model as WM
 from zslbench_baselines import generative as G
 
 from fixtures_xlsa17 import build_xlsa17_layout
@@ -48,7 +49,7 @@ PLANTED = dict(syn_num=200, epochs=20, iterations_per_epoch=10, hidden_dim=64, l
 def fitted(seed: int = 0, **changes) -> G.GenerativeZSL:
     p = planted_problem(seed)
     options = W.FCLSWGANOptions(**{**PLANTED, **changes})
-    model = G.GenerativeZSL(options, W.WGANGP(options, seed=seed), seed=seed)
+    model = G.GenerativeZSL(options, WM.WGANGP(options, seed=seed), seed=seed)
     model.fit(p["x_train"], p["y_train"], p["attributes"][p["seen"]])  # targets 0..S-1 index the seen rows
     return model
 
@@ -117,7 +118,7 @@ def test_gradient_penalty_of_a_linear_critic():
         return x @ w + a @ v
 
     real, fake, a = torch.randn(8, 2), torch.randn(8, 2), torch.randn(8, 1)
-    penalty = W.gradient_penalty(critic, real, fake, a, torch.Generator().manual_seed(0))
+    penalty = WM.gradient_penalty(critic, real, fake, a, torch.Generator().manual_seed(0))
     assert penalty.item() == pytest.approx((5.0 - 1.0) ** 2)
 
 
@@ -131,7 +132,7 @@ def test_min_max_scaling_is_fitted_on_training_features():
 def test_generator_architecture_follows_the_paper():
     options = W.FCLSWGANOptions()
     assert (options.hidden_dim, options.critic_iters, options.gp_weight, options.batch_size) == (4096, 5, 10.0, 64)
-    net = W.ConditionalMLP(85, 85, 16, 2048, relu_output=True)
+    net = WM.ConditionalMLP(85, 85, 16, 2048, relu_output=True)
     out = net(torch.randn(4, 85), torch.rand(4, 85))
     assert out.shape == (4, 2048) and (out >= 0).all()
     assert float(net.hidden.weight.detach().std()) == pytest.approx(0.02, rel=0.2) and not net.hidden.bias.any()
@@ -140,7 +141,7 @@ def test_generator_architecture_follows_the_paper():
 def test_the_seen_classifier_stays_frozen():
     p = planted_problem(1, per_class=10)
     options = W.FCLSWGANOptions(**{**PLANTED, "epochs": 1, "iterations_per_epoch": 2, "pretrain_epochs": 2})
-    member = W.WGANGP(options)
+    member = WM.WGANGP(options)
     x = torch.as_tensor(p["x_train"])
     y = torch.as_tensor(p["y_train"])
     rng = torch.Generator().manual_seed(0)
@@ -161,15 +162,15 @@ def test_fits_are_seeded():
 
 def test_bad_options_and_inputs():
     with pytest.raises(UsageError, match="invalid options"):
-        G.GenerativeZSL(W.FCLSWGANOptions(epochs=0), W.WGANGP(W.FCLSWGANOptions()))
-    model = G.GenerativeZSL(W.FCLSWGANOptions(), W.WGANGP(W.FCLSWGANOptions()))
+        G.GenerativeZSL(W.FCLSWGANOptions(epochs=0), WM.WGANGP(W.FCLSWGANOptions()))
+    model = G.GenerativeZSL(W.FCLSWGANOptions(), WM.WGANGP(W.FCLSWGANOptions()))
     with pytest.raises(UsageError, match="fit"):
         model.class_scores(np.zeros((1, 3)), np.zeros((2, 2)))
     with pytest.raises(DataError, match="targets"):
         model.fit(np.zeros((2, 3)), np.array([0, 5]), np.zeros((2, 2)))
     bad = W.FCLSWGANOptions(**{**PLANTED, "critic_iters": 0, "epochs": 1})
     with pytest.raises(UsageError, match="critic_iters"):
-        G.GenerativeZSL(bad, W.WGANGP(bad)).fit(np.ones((4, 3)), np.array([0, 1, 0, 1]), np.eye(2))
+        G.GenerativeZSL(bad, WM.WGANGP(bad)).fit(np.ones((4, 3)), np.array([0, 1, 0, 1]), np.eye(2))
 
 
 # --------------------------------------------------------------------------- spec, defaults, runs

@@ -164,7 +164,7 @@ def test_wheel_holds_exactly_the_package_files_python_and_data(dist_dir, project
 
 
 def _third_party_imports(package_dir: Path) -> set[str]:
-    """Top-level names of the non-standard-library modules that the package's code imports anywhere."""
+    """Top-level names of the non-standard-library modules that the package's code imports anywhere (not itself)."""
     names: set[str] = set()
     for path in package_dir.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -172,7 +172,7 @@ def _third_party_imports(package_dir: Path) -> set[str]:
                 names.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names.add(node.module.split(".")[0])
-    return {n for n in names if n not in sys.stdlib_module_names}
+    return {n for n in names if n not in sys.stdlib_module_names and n != package_dir.name}
 
 
 @pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)

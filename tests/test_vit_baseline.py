@@ -11,7 +11,8 @@ from zslbench.errors import UsageError
 from zslbench.methods import MethodContext, MethodSpec
 
 from zslbench_baselines import plugin, vit_baseline
-from zslbench_baselines.vit_baseline import ViTAttributeHead, ViTBaselineOptions
+from zslbench_baselines.vit_baseline import ViTBaselineOptions
+from zslbench_baselines.vit_baseline_model import ViTAttributeHead
 
 K = 10
 SEEN = 5

@@ -8,7 +8,7 @@ and the text encoders. The core registers no method: methods are plugins.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from zslbench.hookspecs import hookimpl
 
@@ -22,11 +22,17 @@ def register_datasets(register: Callable) -> None:
         register(spec)
 
 
+def _create_backbone(name: str, pretrained: str | None = None, image_size: int | None = None) -> Any:
+    from zslbench.models.backbones import create_backbone
+
+    return create_backbone(name, pretrained, image_size)
+
+
 @hookimpl
 def register_backbones(register: Callable) -> None:
-    from zslbench.models import backbones
+    from zslbench.models import catalog  # names only: torch and timm load when a backbone is built
 
-    for spec in backbones.backbone_specs():
+    for spec in catalog.backbone_specs(_create_backbone):
         register(spec)
 
 

@@ -315,7 +315,8 @@ def _mount_optional_commands() -> None:
                                ("ablate", "zslbench.results.ablate", "ablate_command"),
                                ("report", "zslbench.results.report", "report_command"),
                                ("explain", "zslbench.results.explain", "explain_command"),
-                               ("pretrain", "zslbench.training.pretrain_cli", "pretrain_command")):
+                               ("pretrain", "zslbench.training.pretrain_cli", "pretrain_command"),
+                               ("sweep", "zslbench.sweep.cli", "sweep_command")):
         main.add_lazy_command(name, module, attr)
 
 

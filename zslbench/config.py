@@ -9,6 +9,7 @@ options (``--dataset``, ``--seed`` ...).
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -142,6 +143,32 @@ def _parse_value(raw: str) -> Any:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         return raw
+
+
+def _needs_quotes(text: str) -> bool:
+    """Whether ``--set k=text`` would read back as something else than this string (a number, bool, array...)."""
+    if text == "" or text != text.strip():
+        return True
+    try:
+        tomllib.loads(f"v = {text}")
+    except tomllib.TOMLDecodeError:
+        return False  # --set keeps a value that is no TOML literal as the bare string
+    return True
+
+
+def toml_literal(value: Any) -> str:
+    """``value`` as ``--set`` parses it back: TOML literals, bare words for plain strings, ``none`` for None."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value) if _needs_quotes(value) else value
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(json.dumps(v) if isinstance(v, str) else toml_literal(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as a --set value")
 
 
 def deep_merge(base: dict, override: dict) -> dict:

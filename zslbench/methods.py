@@ -14,13 +14,12 @@ vectors, which is all the evaluation protocol needs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol, runtime_checkable
-
-import numpy as np
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 from zslbench.data.dataset import SINGLE_LABEL
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass
@@ -43,31 +42,6 @@ class MethodContext:
     seed: int = 0
     extras: dict = field(default_factory=dict)
     object_masks: np.ndarray | None = None  # (N, H, W) bool per dataset image, where the dataset has masks
-
-
-class ImageZSLModel(nn.Module):
-    """Base class of trainable image methods.
-
-    ``targets`` index the rows of ``class_attributes`` (the engine passes the
-    seen classes' attribute vectors while training, remapped to 0..S-1).
-    """
-
-    def training_losses(self, images: torch.Tensor, targets: torch.Tensor,
-                        class_attributes: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Loss terms of one batch; must contain ``"loss"``, the total that is minimised."""
-        raise NotImplementedError
-
-    def class_scores(self, images: torch.Tensor, class_attributes: torch.Tensor) -> torch.Tensor:
-        """Compatibility scores (B, C) of each image with each class (higher = more likely)."""
-        raise NotImplementedError
-
-    def head_parameters(self) -> Iterable[nn.Parameter]:
-        """Parameters trained during a heads-only warm-up (default: all)."""
-        return self.parameters()
-
-    # Optional: ``set_batch_indices(indices)`` - a model that defines it is told the dataset image
-    # indices (B,) of the batch before each training step and each scoring call (e.g. to look up
-    # per-image object masks for selection controls).
 
 
 @runtime_checkable
@@ -113,3 +87,13 @@ class MethodSpec:
     def __post_init__(self) -> None:
         if self.kind not in ("image", "feature"):
             raise ValueError(f"method {self.name!r}: kind must be 'image' or 'feature', not {self.kind!r}")
+
+
+def __getattr__(name: str) -> Any:
+    """``ImageZSLModel`` is a ``torch.nn.Module``: defined in :mod:`zslbench.image_model` and
+    imported on first use, so registering methods (``zslbench list``) never imports torch."""
+    if name == "ImageZSLModel":
+        from zslbench.image_model import ImageZSLModel
+
+        return ImageZSLModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

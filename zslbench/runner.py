@@ -30,10 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from zslbench import published_protocol, registry
-from zslbench.training import distributed
+from zslbench import published_protocol, registry  # no torch here: resolving a config (report, sweep planning) stays light
 from zslbench.config import RunConfig, build_dataclass, deep_merge, load_toml, parse_set, resolve_run_config
 from zslbench.data.dataset import SINGLE_LABEL, ZSLDataset, validation_split
 from zslbench.errors import DataError, UsageError, ZSLBenchError
@@ -107,7 +105,7 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     if cfg.backbone is None and spec.default_backbone is not None:
         cfg.backbone = spec.default_backbone(dataset_spec.name)
     if cfg.pretrained is None:  # synthetic v2 on its own ViT: the pretrained tiny backbone
-        from zslbench.training.pretrain import default_pretrained
+        from zslbench.training.pretrain_recipes import default_pretrained
         cfg.pretrained = default_pretrained(dataset_spec.name, cfg.backbone)
     if cfg.data.image_size is None:
         cfg.data.image_size = dataset_spec.default_image_size
@@ -202,13 +200,13 @@ def load_dataset(cfg: RunConfig, require_images: bool = True) -> ZSLDataset:
 
 def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress: bool = True) -> RunOutcome:
     """Carry out a run and store it; returns where it was stored and its metrics."""
-    from zslbench.training.engine import resolve_device, seed_everything
+    from zslbench.training import distributed, engine
 
     cfg, spec = resolved.config, resolved.method
-    device = resolve_device(cfg.train.device)
+    device = engine.resolve_device(cfg.train.device)
     distributed.init_from_env(device.type)
     device = distributed.local_device(device)
-    seed_everything(cfg.seed)
+    engine.seed_everything(cfg.seed)
     from zslbench.features import FILE_BACKBONES
 
     from zslbench.loggers import check_loggers, open_trackers
@@ -225,7 +223,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
         # Build once before anything is stored: missing weights, bad option combinations
         # or missing word vectors stop here with nothing written to the run store.
         spec.build(task.method_context(method_context(cfg, dataset, device), dataset), resolved.options)
-        seed_everything(cfg.seed)
+        engine.seed_everything(cfg.seed)
     if resume_dir is None:
         run_id = distributed.broadcast_object(store.new_run_id(cfg.seed))
         run_dir = store.run_dir_for(store_root(cfg), cfg.dataset, cfg.method, run_id)
@@ -380,6 +378,7 @@ def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDatase
                            resume: bool, progress: bool):
     """GBU phase 1: choose the epoch count and gamma on validation data only."""
     from zslbench.evaluation import choose_calibration, evaluate
+    from zslbench.training import distributed
 
     cfg = resolved.config
     saved = run_dir / "validation.json"
@@ -390,6 +389,8 @@ def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDatase
 
     def factory(model, test_sets):
         def on_epoch_end(epoch: int) -> dict:
+            import torch
+
             from zslbench.training.engine import score_images
 
             attrs = torch.as_tensor(val_ds.class_attributes, dtype=torch.float32)

@@ -340,6 +340,11 @@ def read_run(run_dir: Path, require_status: bool = True) -> RunRecord:
     return RunRecord(run_dir, config, status, metrics, env, timings)
 
 
+def store_dirs(parent: Path) -> list[Path]:
+    """The sub-directories of a store level, sorted, without hidden ones (``.sweeps`` holds sweep logs and state)."""
+    return sorted(p for p in Path(parent).iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def scan_runs(root: Path, dataset: str | None = None, method: str | None = None) -> tuple[list[RunRecord], list[tuple[Path, str]]]:
     """All run directories under ``root`` (optionally one dataset / method).
 
@@ -351,13 +356,13 @@ def scan_runs(root: Path, dataset: str | None = None, method: str | None = None)
     bad: list[tuple[Path, str]] = []
     if not root.is_dir():
         return runs, bad
-    for ds_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+    for ds_dir in store_dirs(root):
         if dataset is not None and ds_dir.name != dataset:
             continue
-        for m_dir in sorted(p for p in ds_dir.iterdir() if p.is_dir()):
+        for m_dir in store_dirs(ds_dir):
             if method is not None and m_dir.name != method:
                 continue
-            for run_dir in sorted(p for p in m_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            for run_dir in store_dirs(m_dir):
                 try:
                     runs.append(read_run(run_dir))
                 except UnreadableRun as exc:

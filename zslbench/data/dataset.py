@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
-import torch
+
+# torch is imported where pixels are loaded: commands that only read metadata
+# (list, compare, data check) must not pay for it.
 
 SINGLE_LABEL = "single-label"
 MULTI_LABEL = "multi-label"
@@ -46,6 +48,8 @@ class ArrayImages:
         return int(self.pixels.shape[0])
 
     def load(self, index: int) -> torch.Tensor:
+        import torch
+
         return torch.from_numpy(np.ascontiguousarray(self.pixels[index])).permute(2, 0, 1)
 
     def describe(self, index: int) -> str:
@@ -67,6 +71,8 @@ class FileImages:
 
         with Image.open(self.paths[index]) as image:
             pixels = np.asarray(image.convert("RGB"))
+        import torch
+
         return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
 
     def describe(self, index: int) -> str:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,60 +44,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zslbench.models import catalog
+from zslbench.models.catalog import (AGGREGATIONS, PRETRAINED_NONE, PRETRAINED_TIMM, REGISTERED_TIMM_VITS,  # noqa: F401
+                                     SYNTHETIC_VIT_CONFIGS, ViTConfig, backbone_names)
 from zslbench.errors import DataError, UsageError
-from zslbench.registry import BackboneSpec
-
-#: Aggregations of attention maps into one class-token row (see :class:`AttentionAggregator`).
-AGGREGATIONS = ("eq4", "rollout")
-
-#: Pretrained-weight sources besides a checkpoint path.
-PRETRAINED_NONE = "none"
-PRETRAINED_TIMM = "timm"
-
-#: timm ViTs registered by name (any other timm ViT is reachable as ``timm:<name>``).
-REGISTERED_TIMM_VITS = (
-    "vit_base_patch16_224",
-    "vit_small_patch16_224",
-    "vit_tiny_patch16_224",
-    "vit_large_patch16_224",
-    "deit_small_patch16_224",
-)
-
-
-@dataclass(frozen=True)
-class ViTConfig:
-    """A from-scratch ViT configuration (built with timm's ``VisionTransformer``)."""
-
-    image_size: int
-    patch_size: int
-    embed_dim: int
-    depth: int
-    num_heads: int
-    mlp_ratio: float = 4.0
-    description: str = ""
-
-
-#: Small ViTs for the synthetic datasets, trained from random initialisation.
-SYNTHETIC_VIT_CONFIGS: dict[str, ViTConfig] = {
-    "vit-synthetic": ViTConfig(
-        image_size=64, patch_size=8, embed_dim=96, depth=4, num_heads=3,
-        description="from-scratch ViT for `synthetic`: 64 px, 8x8 patches (8x8 grid), 4 blocks, width 96, 3 heads",
-    ),
-    "vit-synthetic-tiny": ViTConfig(
-        image_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3,
-        description="from-scratch ViT for `synthetic-tiny` and tests: 32 px, 8x8 patches (4x4 grid), 2 blocks, width 48",
-    ),
-    # synthetic v2 (issue 13); pretrained by default (`zslbench pretrain`, see zslbench/training/pretrain.py)
-    "vit-synthetic-v2": ViTConfig(
-        image_size=96, patch_size=12, embed_dim=96, depth=4, num_heads=3,
-        description="tiny ViT for `synthetic` (v2): 96 px, 12x12 patches (8x8 grid), 4 blocks, width 96; "
-                    "pretrained on a disjoint synthetic set by default",
-    ),
-    "vit-synthetic-v2-tiny": ViTConfig(
-        image_size=48, patch_size=12, embed_dim=48, depth=2, num_heads=3,
-        description="tiny ViT for `synthetic-v2-tiny` and tests: 48 px, 12x12 patches (4x4 grid), 2 blocks, width 48",
-    ),
-}
 
 
 @dataclass
@@ -415,11 +364,6 @@ def _timm():
     return timm
 
 
-def backbone_names() -> list[str]:
-    """Registered backbone names (any other timm ViT is reachable as ``timm:<name>``)."""
-    return [*SYNTHETIC_VIT_CONFIGS, *REGISTERED_TIMM_VITS]
-
-
 def resolve_timm_name(name: str) -> str | None:
     """The timm model name behind ``name``, or None for a synthetic configuration; unknown names raise."""
     if name in SYNTHETIC_VIT_CONFIGS:
@@ -606,16 +550,6 @@ def load_checkpoint(vit: nn.Module, path: str | Path) -> None:
     vit.load_state_dict(state, strict=True)
 
 
-def backbone_specs() -> list[BackboneSpec]:
-    """Specs of the registered backbones (the core registers them)."""
-    specs = [
-        BackboneSpec(name=name, create=functools.partial(create_backbone, name),
-                     description=cfg.description, image_size=cfg.image_size)
-        for name, cfg in SYNTHETIC_VIT_CONFIGS.items()
-    ]
-    for name in REGISTERED_TIMM_VITS:
-        specs.append(BackboneSpec(
-            name=name, create=functools.partial(create_backbone, name),
-            description=f"timm {name} (pretrained weights from the local timm/Hugging Face cache)", image_size=224,
-        ))
-    return specs
+def backbone_specs() -> list:
+    """Specs of the registered backbones, built by :func:`create_backbone`."""
+    return catalog.backbone_specs(create_backbone)

@@ -147,8 +147,10 @@ def build_ablation(plan: AblationPlan, runs: Sequence[RunRecord], explicit_root:
 @click.option("--no-run", is_flag=True, help="Only read stored runs; never train.")
 @click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE",
               help="Config overrides for every run, e.g. --set train.epochs=1.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs at a time (more than 1: one `zslbench run` subprocess each, one GPU or CPU share each).")
 def ablate_command(method: str, datasets: tuple[str, ...], seeds: str, runs_root: str | None, fmt: str,
-                   no_run: bool, set_items: tuple[str, ...]) -> None:
+                   no_run: bool, set_items: tuple[str, ...], jobs: int) -> None:
     """Run (or reuse) METHOD, its registered variants and its baseline; print the ablation table."""
     from zslbench.results.compare import run_queue
     from zslbench.paths import runs_dir
@@ -162,7 +164,7 @@ def ablate_command(method: str, datasets: tuple[str, ...], seeds: str, runs_root
     runs = list(plan.reused)
     if plan.jobs:
         click.echo(f"ablate: reusing {len(plan.reused)} stored runs, running {len(plan.jobs)}", err=True)
-        for run_dir in run_queue(plan.jobs, set_items, description="ablation runs"):
+        for run_dir in run_queue(plan.jobs, set_items, description="ablation runs", parallel=jobs):
             runs.append(store.read_run(run_dir))
     if not runs:
         commands = "; ".join(f"`{results.run_command(m, d, explicit_root, s)}`" for m, d, s in plan.missing[:6])

@@ -33,19 +33,17 @@ class Comparison:
 
 
 def run_queue(jobs: Sequence[tuple[str, str, dict]], set_items: Sequence[str] = (),
-              description: str = "missing runs") -> list[Path]:
+              description: str = "missing runs", parallel: int = 1) -> list[Path]:
     """Train and evaluate each ``(method, dataset, overrides)`` with ``zslbench run``'s defaults.
 
-    Inner runs print nothing; on a terminal one rich progress bar (on stderr)
-    tracks the queue, elsewhere one line per finished run
-    (:class:`zslbench.results.queue.QueueProgress`). Returns the run directories, in order.
+    The sweep engine does it (:func:`zslbench.sweep.queue.run_queue`): in this
+    process, or ``parallel`` runs at a time; one progress bar (stderr) tracks
+    the queue and a failed run stops none of the others. Returns the run
+    directories, in order.
     """
-    from zslbench.results.queue import run_jobs_with_progress
-    from zslbench.runner import execute_run, resolve_run
+    from zslbench.sweep.queue import run_queue as sweep_queue
 
-    resolved = [resolve_run(method, dataset, None, list(set_items), overrides) for method, dataset, overrides in jobs]
-    outcomes = run_jobs_with_progress(resolved, lambda job: execute_run(job, progress=False), description)
-    return [outcome.run_dir for outcome in outcomes]
+    return sweep_queue(jobs, set_items, description, jobs=parallel, log_name=description.replace(" ", "-"))
 
 
 def _no_runs_error(methods: Sequence[str], datasets: Sequence[str], root: Path, explicit_root: Path | None,
@@ -105,9 +103,11 @@ def missing_pairs(root: Path, methods: Sequence[str], datasets: Sequence[str], t
 @click.option("--run-id", "run_ids", multiple=True, help="Use exactly these runs (directory names or unique prefixes).")
 @click.option("--tag", "tags", multiple=True, help="Only runs carrying this tag (repeat: all of them).")
 @click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE", help="Config overrides for --run-missing runs.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="--run-missing: runs at a time (more than 1: one `zslbench run` subprocess each).")
 def compare_command(methods: tuple[str, ...], datasets: tuple[str, ...], runs_root: str | None, fmt: str,
                     metrics: tuple[str, ...], oracle: bool, published: bool, run_missing: bool, run_ids: tuple[str, ...],
-                    tags: tuple[str, ...], set_items: tuple[str, ...]) -> None:
+                    tags: tuple[str, ...], set_items: tuple[str, ...], jobs: int) -> None:
     """Compare METHODS (default: all stored) from their stored runs."""
     from zslbench.errors import UsageError
     from zslbench.paths import runs_dir
@@ -124,7 +124,7 @@ def compare_command(methods: tuple[str, ...], datasets: tuple[str, ...], runs_ro
         todo = missing_pairs(root, method_names, dataset_names, tags)
         overrides = {"out": str(root), **({"tags": list(tags)} if tags else {})}
         if todo:
-            run_queue([(m, d, dict(overrides)) for m, d in todo], set_items)
+            run_queue([(m, d, dict(overrides)) for m, d in todo], set_items, parallel=jobs)
         datasets = tuple(dataset_names)
     elif set_items:
         raise UsageError("--set only applies to runs started by --run-missing")

@@ -25,10 +25,8 @@ from typing import Any
 
 import click
 import numpy as np
-import torch
 
 from zslbench import store
-from zslbench.checkpoints import LEGACY_SUFFIX, load_checkpoint
 from zslbench.config import RunConfig
 from zslbench.data.dataset import ZSLDataset
 from zslbench.errors import DataError, UsageError, ZSLBenchError
@@ -50,6 +48,9 @@ class LoadedRun:
 
 def load_trained_model(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     """Rebuild the model of ``run_dir`` and load its ``checkpoint.safetensors`` (UsageError naming what is missing)."""
+    import torch  # here, with the checkpoint loader: `zslbench --help` imports this module
+
+    from zslbench.checkpoints import LEGACY_SUFFIX, load_checkpoint
     from zslbench.training.engine import resolve_device
     from zslbench.runner import load_dataset, method_context, read_run_dir, resolve_stored_run
 
@@ -186,12 +187,20 @@ def _grid(model: torch.nn.Module) -> tuple[int, int]:
     return rows, cols
 
 
-@torch.no_grad()
 def explain(loaded: LoadedRun, image: PreparedImage, out: str | Path, top_k: int = 6) -> dict:
     """Draw what the model does with ``image`` into ``out`` (PNG); returns the plotted data (see plots.plot_explanation).
 
     Adds ``"predicted"`` (class id) and ``"top_attributes"`` (attribute ids) to the returned dict.
     """
+    import torch  # here, not at module level: `zslbench --help` imports this module
+
+    with torch.no_grad():
+        return _explain(loaded, image, out, top_k)
+
+
+def _explain(loaded: LoadedRun, image: PreparedImage, out: str | Path, top_k: int) -> dict:
+    import torch
+
     from zslbench.results.plots import plot_explanation
 
     model, dataset = loaded.model, loaded.dataset

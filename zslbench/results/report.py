@@ -15,7 +15,6 @@ import datetime as _dt
 import json
 import re
 import shlex
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,6 +27,7 @@ from zslbench import registry
 from zslbench.results import plots
 from zslbench import results
 from zslbench.data.dataset import SINGLE_LABEL
+from zslbench.config import toml_literal  # noqa: F401  (reproduce commands; also imported from here)
 from zslbench.errors import DataError
 from zslbench.results import MethodResult
 from zslbench.results.rendering import OURS
@@ -39,32 +39,6 @@ _FLAG_KEYS = {"method", "dataset", "seed", "protocol", "out", "tags", "method_op
 
 
 # --------------------------------------------------------------------------- reproduce commands
-
-
-def _needs_quotes(text: str) -> bool:
-    """Whether ``--set k=text`` would read back as something else than this string (a number, bool, array...)."""
-    if text == "" or text != text.strip():
-        return True
-    try:
-        tomllib.loads(f"v = {text}")
-    except tomllib.TOMLDecodeError:
-        return False  # --set keeps a value that is no TOML literal as the bare string
-    return True
-
-
-def toml_literal(value: Any) -> str:
-    """``value`` as ``--set`` parses it back: TOML literals, bare words for plain strings, ``none`` for None."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value) if _needs_quotes(value) else value
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(json.dumps(v) if isinstance(v, str) else toml_literal(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} as a --set value")
 
 
 def _default_config(method: str, dataset: str, seed: int) -> dict | None:

@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 
 from zslbench import registry
 from zslbench.errors import UsageError, ZSLBenchError
-from zslbench.store import RunRecord, scan_runs
+from zslbench.store import RunRecord, scan_runs, store_dirs
 
 @dataclass
 class Selection:
@@ -37,10 +37,9 @@ def _stored_names(root: Path) -> tuple[set[str], set[str]]:
     """Dataset and method directory names of the store (cheap: no file is read)."""
     datasets, methods = set(), set()
     if Path(root).is_dir():
-        for ds_dir in Path(root).iterdir():
-            if ds_dir.is_dir():
-                datasets.add(ds_dir.name)
-                methods.update(m.name for m in ds_dir.iterdir() if m.is_dir())
+        for ds_dir in store_dirs(root):
+            datasets.add(ds_dir.name)
+            methods.update(m.name for m in store_dirs(ds_dir))
     return datasets, methods
 
 

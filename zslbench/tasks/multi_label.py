@@ -15,15 +15,18 @@ Feature-level methods are fitted on the trainval features with the same
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
 
-from zslbench.data.dataset import MULTI_LABEL, ArrayImages, ZSLDataset
-from zslbench.data.transforms import ImageDataset, build_transform
+from zslbench.data.dataset import MULTI_LABEL, ZSLDataset
 from zslbench.evaluation.multi_label import MultiLabelMetrics, evaluate_multilabel
 from zslbench.tasks.base import Task, unseen_complement
+
+if TYPE_CHECKING:  # torch is imported where images are served: `import zslbench.tasks` stays light
+    import torch
+
+    from zslbench.tasks.multi_label_images import MultiLabelImageDataset
 
 #: Top-K of F1@K when a dataset does not say (the NUS-WIDE values).
 DEFAULT_TOP_K = (3, 5)
@@ -31,47 +34,12 @@ DEFAULT_TOP_K = (3, 5)
 SUMMARY_METRICS = ("zsl_map", "zsl_f1_at_{k}", "gzsl_map", "gzsl_f1_at_{k}")
 
 
-class MultiLabelImageDataset(ImageDataset):
-    """(image, target, index) triples for multi-label data.
-
-    With ``label_columns`` the target is the image's annotation row restricted
-    to those label ids, as float32 (+1 / -1 / 0), fetched lazily so sparse
-    annotation matrices are never made dense; without it the target is the
-    image index (for scoring, where the runner looks the labels up itself).
-    """
-
-    def __init__(self, dataset: ZSLDataset, indices: np.ndarray, transform: Any,
-                 label_columns: np.ndarray | None = None):
-        indices = np.asarray(indices, dtype=np.int64)
-        super().__init__(dataset, indices, transform, targets=indices)
-        self.labels = dataset.labels
-        self.label_columns = None if label_columns is None else np.asarray(label_columns, dtype=np.int64)
-
-    def _target_rows(self, image_indices: np.ndarray) -> torch.Tensor:
-        rows = np.asarray(self.labels[image_indices])
-        return torch.from_numpy(rows[:, self.label_columns].astype(np.float32))
-
-    def __getitem__(self, i: int):
-        image, index, _ = super().__getitem__(i)
-        if self.label_columns is None:
-            return image, index, index
-        return image, self._target_rows(np.array([index]))[0], index
-
-    def __getitems__(self, positions: list[int]):
-        if not isinstance(self.source, ArrayImages):
-            return [self.__getitem__(p) for p in positions]
-        image_indices = self.indices[np.asarray(positions, dtype=np.int64)]
-        images = self._transform_batch(image_indices).unbind(0)
-        if self.label_columns is None:
-            targets = image_indices.tolist()
-        else:
-            targets = self._target_rows(image_indices).unbind(0)
-        return list(zip(images, targets, image_indices.tolist()))
-
-
 def multilabel_image_sets(dataset: ZSLDataset, image_size: int, num_workers: int = 0, mean_std=None,
                           augment: bool = True) -> tuple[MultiLabelImageDataset, MultiLabelImageDataset]:
     """The training set (targets: seen-label rows) and the test set (targets: image indices)."""
+    from zslbench.data.transforms import build_transform
+    from zslbench.tasks.multi_label_images import MultiLabelImageDataset
+
     recipe = dataset.meta.get("recipe", dataset.name)
     seen = np.asarray(dataset.seen_classes, dtype=np.int64)
     train_set = MultiLabelImageDataset(dataset, dataset.splits["trainval"], build_transform(recipe, image_size, augment, mean_std=mean_std),
@@ -85,6 +53,8 @@ def multilabel_image_sets(dataset: ZSLDataset, image_size: int, num_workers: int
 def score_test_images(model: torch.nn.Module, dataset: ZSLDataset, test_set: MultiLabelImageDataset, cfg: Any,
                       device: Any) -> tuple[np.ndarray, np.ndarray]:
     """Scores (N_test, L) of every test image against all labels, and the image indices of the rows."""
+    import torch
+
     from zslbench.training.engine import score_images
 
     vectors = torch.as_tensor(dataset.class_attributes, dtype=torch.float32)

@@ -1,18 +1,24 @@
-"""Registers the ``pixel-attr`` method and the ``example-bars`` dataset."""
+"""Registers the ``pixel-attr`` method and the ``example-bars`` dataset.
+
+This module is imported whenever zslbench loads its plugins (``zslbench list``,
+``compare``...), so it imports no torch: the model lives in
+:mod:`zslbench_example.model`, imported by :func:`build` when a run needs it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 import zslbench
 from zslbench.data.dataset import ArrayImages, ZSLDataset
-from zslbench.methods import ImageZSLModel, MethodContext, MethodSpec
+from zslbench.methods import MethodContext, MethodSpec
 from zslbench.registry import DatasetSpec
+
+if TYPE_CHECKING:
+    from zslbench_example.model import PixelAttr
 
 
 @dataclass
@@ -23,29 +29,9 @@ class PixelAttrOptions:
     temperature: float = 10.0  # cosine-softmax scale
 
 
-class PixelAttr(ImageZSLModel):
-    """Pooled pixels -> linear attribute predictor; scores are cosine similarities to class attributes."""
-
-    def __init__(self, num_attributes: int, options: PixelAttrOptions):
-        super().__init__()
-        self.options = options
-        self.head = nn.Linear(3 * options.pooled_size**2, num_attributes)
-
-    def _attributes(self, images: torch.Tensor) -> torch.Tensor:
-        pooled = F.adaptive_avg_pool2d(images, self.options.pooled_size).flatten(1)
-        return self.head(pooled)
-
-    def class_scores(self, images: torch.Tensor, class_attributes: torch.Tensor) -> torch.Tensor:
-        predicted = F.normalize(self._attributes(images), dim=-1)
-        return predicted @ F.normalize(class_attributes, dim=-1).T
-
-    def training_losses(self, images, targets, class_attributes) -> dict[str, torch.Tensor]:
-        logits = self.options.temperature * self.class_scores(images, class_attributes)
-        loss = F.cross_entropy(logits, targets)
-        return {"loss": loss, "ce": loss}
-
-
 def build(context: MethodContext, options: PixelAttrOptions) -> PixelAttr:
+    from zslbench_example.model import PixelAttr  # torch loads here, when a run builds the model
+
     return PixelAttr(context.num_attributes, options)
 
 

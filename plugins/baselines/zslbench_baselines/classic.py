@@ -25,10 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
-import scipy.linalg
-import torch
-import torch.nn.functional as F
+import numpy as np  # torch and scipy are imported where they compute: registering stays light
 
 from zslbench.errors import DataError, UsageError
 from zslbench.methods import MethodContext, MethodSpec
@@ -90,6 +87,9 @@ def _float64_rows(features: np.ndarray, l2_normalize: bool) -> np.ndarray:
 
 def _float32_rows(features: np.ndarray, l2_normalize: bool) -> torch.Tensor:
     """Features as a float32 torch tensor, L2-normalised when asked (the trained methods)."""
+    import torch
+    import torch.nn.functional as F
+
     x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
     return F.normalize(x, dim=1) if l2_normalize else x
 
@@ -101,6 +101,8 @@ def _train_epochs(optim: torch.optim.Optimizer, batch_loss: Callable[[torch.Tens
     ``batch_loss(rows)`` is the loss of the batch of row indices ``rows``;
     returns the mean loss of each epoch.
     """
+    import torch
+
     history = []
     for _ in range(epochs):
         total = torch.zeros(())
@@ -218,6 +220,8 @@ class SAE:
         return _float64_rows(features, self.options.l2_normalize_features)
 
     def fit(self, features: np.ndarray, targets: np.ndarray, class_attributes: np.ndarray) -> None:
+        import scipy.linalg
+
         features, targets, class_attributes = _fit_inputs(features, targets, class_attributes)
         X = self._prepare(features).T  # (d, N)
         S = np.asarray(class_attributes, dtype=np.float64)[targets].T  # (k, N)
@@ -269,6 +273,8 @@ class DeViSEOptions(BilinearOptions):
 
 def harmonic_weights(num_classes: int) -> torch.Tensor:
     """``w[r] = l_r / r`` with ``l_r = sum_{i<=r} 1/i`` (ALE's rank weights, alpha_i = 1/i); ``w[0] = 0``."""
+    import torch
+
     ranks = torch.arange(1, num_classes + 1, dtype=torch.float64)
     weights = torch.cumsum(1.0 / ranks, 0) / ranks
     return torch.cat([torch.zeros(1, dtype=torch.float64), weights]).float()
@@ -276,6 +282,8 @@ def harmonic_weights(num_classes: int) -> torch.Tensor:
 
 def _margin_violations(scores: torch.Tensor, targets: torch.Tensor, margin: float) -> torch.Tensor:
     """``max(0, margin + F(x, y) - F(x, y_n))`` for every wrong class y (0 for the true class), (B, C)."""
+    import torch
+
     true = scores.gather(1, targets[:, None])
     wrong = torch.ones_like(scores, dtype=torch.bool).scatter_(1, targets[:, None], False)
     return torch.clamp(margin + scores - true, min=0.0) * wrong
@@ -325,6 +333,8 @@ class BilinearCompatibility:
         return fn(scores, targets, self.options.margin)
 
     def fit(self, features: np.ndarray, targets: np.ndarray, class_attributes: np.ndarray) -> None:
+        import torch
+
         features, targets, class_attributes = _fit_inputs(features, targets, class_attributes)
         opts = self.options
         x, y = self._prepare(features), torch.as_tensor(targets, dtype=torch.long)
@@ -338,6 +348,8 @@ class BilinearCompatibility:
         self.W = W.detach()
 
     def class_scores(self, features: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
+        import torch
+
         if self.W is None:
             raise UsageError(f"{self.loss_name}: call fit() before class_scores()")
         with torch.no_grad():
@@ -375,10 +387,15 @@ class LinearAttributeHead:
         return _float32_rows(features, self.options.l2_normalize_features)
 
     def _logits(self, x: torch.Tensor, class_attributes: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+
         assert self.head is not None
         return self.options.sigma * F.normalize(self.head(x), dim=1) @ F.normalize(class_attributes, dim=1).T
 
     def fit(self, features: np.ndarray, targets: np.ndarray, class_attributes: np.ndarray) -> None:
+        import torch
+        import torch.nn.functional as F
+
         features, targets, class_attributes = _fit_inputs(features, targets, class_attributes)
         opts = self.options
         x, y = self._prepare(features), torch.as_tensor(targets, dtype=torch.long)
@@ -392,6 +409,8 @@ class LinearAttributeHead:
                                           len(x), opts.epochs, opts.batch_size, gen)
 
     def class_scores(self, features: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
+        import torch
+
         if self.head is None:
             raise UsageError("feat-attr-head: call fit() before class_scores()")
         with torch.no_grad():

@@ -39,32 +39,7 @@ from torch import nn
 
 from zslbench.errors import DataError, UsageError
 
-
-@dataclass
-class GenerativeOptions:
-    """Hyper-parameters of the shared recipe (``--set method.<field>=...``).
-
-    Defaults are those of the f-CLSWGAN authors' code: generator training with
-    Adam (beta1 0.5) on batches of 64 for ``epochs`` passes of N / batch_size
-    iterations; a linear softmax pre-trained for 50 epochs (lr 1e-3, batch 100);
-    a final linear softmax for 25 epochs (lr ``classifier_lr``, batch ``syn_num``).
-    """
-
-    syn_num: int = 300  # synthetic features per class that is not seen (0: none, a seen-only classifier)
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-4
-    beta1: float = 0.5
-    hidden_dim: int = 4096
-    noise_dim: int = 0  # 0: the class-embedding dimension, as the authors
-    iterations_per_epoch: int = 0  # 0: N / batch_size, the authors' epoch
-    preprocessing: bool = True  # min-max scaling of the features to [0, 1]
-    pretrain_lr: float = 1e-3
-    pretrain_epochs: int = 50
-    pretrain_batch_size: int = 100
-    classifier_lr: float = 1e-3
-    classifier_epochs: int = 25
-    classifier_batch_size: int = 0  # 0: syn_num (the authors' choice), or pretrain_batch_size when syn_num=0
+from zslbench_baselines.options import GenerativeOptions
 
 
 @dataclass

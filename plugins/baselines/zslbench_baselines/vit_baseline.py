@@ -4,21 +4,20 @@ A ViT whose class token goes through one linear attribute head; classes are
 scored by ``sigma * cos(a_hat, a_y)`` and trained with cross-entropy over the
 seen classes (the "Baseline (ViT w/ att head)" row of SVIP's Table 2). It uses
 the same backbone adapter and the same per-dataset training recipe as SVIP, so
-``zslbench ablate svip`` compares like with like.
+``zslbench ablate svip`` compares like with like. The model itself is in
+:mod:`zslbench_baselines.vit_baseline_model` (this module registers it without torch).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+from zslbench.methods import MethodContext, MethodSpec
 
-from zslbench.models.backbones import ViTAdapter, create_backbone
-from zslbench.errors import UsageError
-from zslbench.methods import ImageZSLModel, MethodContext, MethodSpec
+from zslbench_baselines.options import ViTBaselineOptions
+
+if TYPE_CHECKING:
+    from zslbench_baselines.vit_baseline_model import ViTAttributeHead
 
 
 #: Default backbone of each synthetic dataset (v2 ``synthetic`` uses the pretrained tiny ViT by default).
@@ -27,48 +26,6 @@ SYNTHETIC_BACKBONES = {"synthetic": "vit-synthetic-v2", "synthetic-v2-tiny": "vi
                        "synthetic-tiny-v1": "vit-synthetic-tiny"}
 
 SOURCE = "SVIP, ICCV 2025, Table 2"
-
-
-@dataclass
-class ViTBaselineOptions:
-    """Hyper-parameters of the ViT attribute-head baseline (``--set method.<field>=...``)."""
-
-    sigma: float = 5.0  # cosine scale (softmax temperature 1/sigma)
-
-
-class ViTAttributeHead(ImageZSLModel):
-    """ViT + linear attribute head on the class token, cosine softmax over the given classes."""
-
-    def __init__(self, backbone: ViTAdapter, num_attributes: int, options: ViTBaselineOptions):
-        super().__init__()
-        if options.sigma <= 0:
-            raise UsageError(f"method.sigma must be positive, got {options.sigma}")
-        self.options = options
-        self.backbone = backbone
-        self.attribute_head = nn.Linear(backbone.dim, num_attributes)
-
-    def predict_attributes(self, images: torch.Tensor) -> torch.Tensor:
-        """Attribute predictions (B, K) from the class token."""
-        cls, _ = self.backbone.encode(images)
-        return self.attribute_head(cls)
-
-    def _logits(self, images: torch.Tensor, class_attributes: torch.Tensor) -> torch.Tensor:
-        attributes = self.predict_attributes(images)
-        return self.options.sigma * F.normalize(attributes, dim=-1) @ F.normalize(class_attributes, dim=-1).T
-
-    def training_losses(self, images: torch.Tensor, targets: torch.Tensor,
-                        class_attributes: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Cross-entropy of the cosine scores over the seen classes."""
-        loss = F.cross_entropy(self._logits(images, class_attributes).float(), targets)
-        return {"loss": loss, "cls": loss}
-
-    def class_scores(self, images: torch.Tensor, class_attributes: torch.Tensor) -> torch.Tensor:
-        """``sigma * cos`` scores (B, C)."""
-        return self._logits(images, class_attributes)
-
-    def head_parameters(self) -> Iterable[nn.Parameter]:
-        """The attribute head (trained alone during warm-up)."""
-        return self.attribute_head.parameters()
 
 
 def training_recipe(dataset_name: str) -> dict:
@@ -109,6 +66,11 @@ def default_backbone(dataset_name: str) -> str:
 
 def build_vit_baseline(context: MethodContext, options: ViTBaselineOptions) -> ViTAttributeHead:
     """Build the baseline for ``context`` (backbone, weights and image size from the context)."""
+    # torch and timm are imported here, when a model is built, not when the method is registered.
+    from zslbench.models.backbones import create_backbone
+
+    from zslbench_baselines.vit_baseline_model import ViTAttributeHead
+
     backbone = create_backbone(context.backbone or default_backbone(context.dataset_name),
                                context.pretrained, context.image_size)
     return ViTAttributeHead(backbone, context.num_attributes, options)

@@ -8,16 +8,18 @@ result tables were not available.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import zslbench
-from zslbench.models.backbones import create_backbone
 from zslbench.data.dataset import MULTI_LABEL
 from zslbench.errors import UsageError
 from zslbench.methods import MethodContext, MethodSpec
 from zslbench.data.multilabel_specs import default_backbone
 
-from zslbench_epsilon.model import EpsilonModel, EpsilonOptions
+from zslbench_epsilon.options import EpsilonOptions
+
+if TYPE_CHECKING:
+    from zslbench_epsilon.model import EpsilonModel
 
 PAPER = "Liu et al., Exploring Comprehensive Visual-Semantic Projection for Multi-Label Zero-Shot Learning, arXiv 2408.12253"
 
@@ -60,6 +62,11 @@ def build_epsilon(context: MethodContext, options: EpsilonOptions) -> EpsilonMod
     """Build Epsilon for ``context`` (label word vectors of width ``context.num_attributes``)."""
     if context.extras.get("task", MULTI_LABEL) != MULTI_LABEL:
         raise UsageError("epsilon is a multi-label method", "run it on a multi-label dataset, e.g. synthetic-multilabel")
+    # torch and timm are imported when a model is built, never at registration.
+    from zslbench.models.backbones import create_backbone
+
+    from zslbench_epsilon.model import EpsilonModel
+
     word_dim = int(context.extras.get("label_vector_dim", context.num_attributes))
     backbone = create_backbone(context.backbone or default_backbone(context.dataset_name), context.pretrained,
                                context.image_size)

@@ -1,13 +1,19 @@
-"""SVIP's options: every switch the paper's ablations or the authors' public code change (docs/methods/svip.md)."""
+"""SVIP's options: every switch the paper's ablations or the authors' public code change (docs/methods/svip.md).
+
+Importable without torch: the plugin registers its specs from this module and
+:mod:`zslbench_svip.model` is imported only when a model is built, so
+``zslbench list`` stays fast.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from zslbench.errors import UsageError
-from zslbench.models.backbones import AGGREGATIONS
+from zslbench.models.catalog import AGGREGATIONS
 
-from zslbench_svip import selection
+#: S_M controls (the models are in :mod:`zslbench_svip.selection`).
+SELECTIONS = ("learned", "random", "mask-oracle", "inverted")
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "aggregation": AGGREGATIONS,
@@ -21,7 +27,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "fill_layout": ("per-token", "interleaved"),
     "scoring": ("cosine", "dot"),
     "patch_logit": ("keep", "fill"),
-    "selection": selection.SELECTIONS,
+    "selection": SELECTIONS,
 }
 
 #: Option values of earlier versions, with what they correspond to now (for the error hint).

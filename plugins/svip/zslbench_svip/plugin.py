@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import zslbench
-from zslbench.models.backbones import create_backbone
 from zslbench.errors import UsageError
 from zslbench.methods import MethodContext, MethodSpec
 
 from zslbench_svip.attribute_groups import reference_attribute_groups
-from zslbench_svip.model import SVIPModel, SVIPOptions
-from zslbench_svip.selection import check_masks
+from zslbench_svip.options import SVIPOptions
+
+if TYPE_CHECKING:
+    from zslbench_svip.model import SVIPModel
 
 
 #: Default backbone of each synthetic dataset (v2 ``synthetic`` uses the pretrained tiny ViT by default).
@@ -229,6 +230,11 @@ def published_results(row: str, table: str) -> dict:
 
 def build_svip(context: MethodContext, options: SVIPOptions) -> SVIPModel:
     """Build SVIP (any preset or variant) for ``context``."""
+    # The model (torch, timm) is imported here, not at registration: `zslbench list` must stay light.
+    from zslbench.models.backbones import create_backbone
+
+    from zslbench_svip.model import SVIPModel
+
     backbone = create_backbone(context.backbone or default_backbone(context.dataset_name),
                                context.pretrained, context.image_size)
     word_vectors = None
@@ -241,6 +247,8 @@ def build_svip(context: MethodContext, options: SVIPOptions) -> SVIPModel:
     if options.decorrelation_weight > 0:
         groups = reference_attribute_groups(context.dataset_name, context.num_attributes) or context.attribute_groups
     masks = getattr(context, "object_masks", None)
+    from zslbench_svip.selection import check_masks
+
     check_masks(options.selection, masks, context.dataset_name)
     return SVIPModel(backbone, context.num_attributes, options, word_vectors=word_vectors, attribute_groups=groups,
                      object_masks=masks if options.selection == "mask-oracle" else None)

@@ -22,7 +22,7 @@ import torch
 
 from zslbench.errors import UsageError
 
-SELECTIONS = ("learned", "random", "mask-oracle", "inverted")
+from zslbench_svip.options import SELECTIONS  # noqa: F401  (defined without torch, for the options)
 
 
 def object_fractions(masks: np.ndarray, grid: tuple[int, int]) -> torch.Tensor:
