@@ -18,6 +18,8 @@ from typing import Any, Callable, Collection, Iterable, Mapping, TypeVar
 
 import numpy as np
 
+from zslbench.paths import cache_dir
+
 T = TypeVar("T")
 
 #: What reading a damaged, truncated or foreign HDF5 file can raise (h5py raises all of these).
@@ -125,3 +127,14 @@ def load_or_generate(path: Path, read: Callable[[Path], T | None], generate: Cal
         except OSError as exc:
             log.warning("could not write synthetic cache %s (%s); continuing without it", path, exc)
     return value
+
+
+def preset_cache_path(preset: Any, seed: int, generator_version: int) -> Path:
+    """The HDF5 cache file of a synthetic (preset, seed) made by ``generator_version`` of its generator."""
+    return cache_dir("synthetic") / f"{preset.name}-seed{seed}-v{generator_version}.h5"
+
+
+def preset_cache_attrs(preset: Any, seed: int, generator_version: int, **extra: object) -> dict[str, object]:
+    """The attributes a synthetic cache file carries and must match on reading (plus ``extra``)."""
+    return dict(preset=preset.name, seed=seed, generator_version=generator_version, image_size=preset.image_size,
+                num_images=preset.num_images, **extra)

@@ -37,7 +37,6 @@ import numpy as np
 from zslbench.data import h5cache
 from zslbench.data.dataset import ArrayImages, ZSLDataset
 from zslbench.errors import DataError, UsageError
-from zslbench.paths import cache_dir
 from zslbench.registry import DatasetSpec
 
 log = logging.getLogger(__name__)
@@ -437,7 +436,7 @@ def generate(preset: SyntheticPreset, seed: int, workers: int | None = None) -> 
 
 def cache_path(preset: SyntheticPreset, seed: int) -> Path:
     """The HDF5 cache file of (preset, seed) for the current generator version."""
-    return cache_dir("synthetic") / f"{preset.name}-seed{seed}-v{GENERATOR_VERSION}.h5"
+    return h5cache.preset_cache_path(preset, seed, GENERATOR_VERSION)
 
 
 #: What a cache file stores of :class:`SyntheticArrays`.
@@ -447,8 +446,7 @@ _CACHE_LAYOUT = h5cache.CacheLayout(arrays=("pixels", "masks", "labels", "unseen
 
 def _cache_attrs(preset: SyntheticPreset, seed: int) -> dict[str, object]:
     """The attributes a cache file of (preset, seed) carries and must match on reading."""
-    return dict(preset=preset.name, seed=seed, generator_version=GENERATOR_VERSION,
-                image_size=preset.image_size, num_images=preset.num_images)
+    return h5cache.preset_cache_attrs(preset, seed, GENERATOR_VERSION)
 
 
 def _write_cache(path: Path, arrays: SyntheticArrays, preset: SyntheticPreset, seed: int) -> None:

@@ -39,7 +39,6 @@ from zslbench.data import h5cache
 from zslbench.data import synthetic as single
 from zslbench.data.dataset import MULTI_LABEL, ArrayImages, ZSLDataset
 from zslbench.errors import DataError, UsageError
-from zslbench.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +263,7 @@ def generate(preset: MultiLabelPreset, seed: int, workers: int | None = None) ->
 
 def cache_path(preset: MultiLabelPreset, seed: int) -> Path:
     """The HDF5 cache file of (preset, seed) for the current generator version."""
-    return cache_dir("synthetic") / f"{preset.name}-seed{seed}-v{GENERATOR_VERSION}.h5"
+    return h5cache.preset_cache_path(preset, seed, GENERATOR_VERSION)
 
 
 #: What a cache file stores of :class:`MultiLabelArrays`.
@@ -274,8 +273,7 @@ _CACHE_LAYOUT = h5cache.CacheLayout(arrays=("pixels", "object_map", "object_labe
 
 def _cache_attrs(preset: MultiLabelPreset, seed: int) -> dict[str, object]:
     """The attributes a cache file of (preset, seed) carries and must match on reading."""
-    return dict(preset=preset.name, seed=seed, generator_version=GENERATOR_VERSION, image_size=preset.image_size,
-                num_images=preset.num_images, num_labels=preset.num_labels)
+    return h5cache.preset_cache_attrs(preset, seed, GENERATOR_VERSION, num_labels=preset.num_labels)
 
 
 def _write_cache(path: Path, arrays: MultiLabelArrays, preset: MultiLabelPreset, seed: int) -> None:

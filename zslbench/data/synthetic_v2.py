@@ -42,7 +42,6 @@ from zslbench.data.synthetic import _hold_out_covering, _image_splits, draw_in_b
 from zslbench.data.synthetic_v2_draw import (BACKGROUND, BODY, BODY_SHAPES, DISTRACTOR, HEAD, HEAD_SHAPES,  # noqa: F401
                                             PALETTE, PATTERNS, draw_batch)
 from zslbench.errors import DataError, UsageError
-from zslbench.paths import cache_dir
 from zslbench.registry import DatasetSpec
 
 log = logging.getLogger(__name__)
@@ -234,7 +233,7 @@ def draw_images(preset: SyntheticV2Preset, values: np.ndarray, seed: int, stream
 
 
 def cache_path(preset: SyntheticV2Preset, seed: int) -> Path:
-    return cache_dir("synthetic") / f"{preset.name}-seed{seed}-v{GENERATOR_VERSION}.h5"
+    return h5cache.preset_cache_path(preset, seed, GENERATOR_VERSION)
 
 
 _CACHE_LAYOUT = h5cache.CacheLayout(arrays=("pixels", "segmentation", "labels", "unseen_classes", "val_classes"),
@@ -242,8 +241,7 @@ _CACHE_LAYOUT = h5cache.CacheLayout(arrays=("pixels", "segmentation", "labels", 
 
 
 def _cache_attrs(preset: SyntheticV2Preset, seed: int) -> dict[str, object]:
-    return dict(preset=preset.name, seed=seed, generator_version=GENERATOR_VERSION,
-                image_size=preset.image_size, num_images=preset.num_images)
+    return h5cache.preset_cache_attrs(preset, seed, GENERATOR_VERSION)
 
 
 def _shapes_ok(arrays: SyntheticV2Arrays, preset: SyntheticV2Preset) -> bool:
