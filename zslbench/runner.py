@@ -39,7 +39,6 @@ from zslbench.methods import MethodContext, MethodSpec
 from zslbench.plugins import ensure_loaded
 from zslbench.progress import replan_phase
 from zslbench.tasks import Task, check_supported, get_task
-from zslbench.tasks.single_label import evaluate_with_curve, seen_positions
 from zslbench import signals, store
 
 

@@ -61,12 +61,12 @@ def read_authors_features(dataset: ZSLDataset, splits: tuple[str, ...]) -> dict[
         if split not in files:
             raise DataError(f"{dataset.name}: no authors' feature file for the {split} split", _HINT)
         indices = np.asarray(dataset.splits[split], dtype=np.int64)
+        labels = np.asarray(dataset.labels[indices])
         with h5py.File(files[split], "r") as h5:
             features = np.stack([_pooled(h5, keys[i], files[split]) for i in indices]) if len(indices) else \
                 np.zeros((0, 0), np.float32)
-            _check_labels(h5, dataset, indices, keys, files[split])
-        out[split] = FeatureSplit(features=features.astype(np.float32), labels=np.asarray(dataset.labels[indices]),
-                                  image_ids=indices)
+            _check_labels(h5, labels, np.asarray(dataset.seen_classes, dtype=np.int64), indices, keys, files[split])
+        out[split] = FeatureSplit(features=features.astype(np.float32), labels=labels, image_ids=indices)
     return out
 
 
@@ -87,12 +87,12 @@ def _pooled(h5: Any, key: str, path: Path) -> np.ndarray:
     return value.mean(axis=1) if value.ndim == 2 else value.reshape(-1)
 
 
-def _check_labels(h5: Any, dataset: ZSLDataset, indices: np.ndarray, keys: list[str], path: Path) -> None:
-    """Each image's ``-labels`` (seen labels in training files, all labels in test files) must match."""
+def _check_labels(h5: Any, labels: np.ndarray, seen: np.ndarray, indices: np.ndarray, keys: list[str],
+                  path: Path) -> None:
+    """Each image's ``-labels`` (seen labels in training files, all labels in test files) must match ``labels``."""
     if not len(indices):
         return
-    rows = np.asarray(dataset.labels[indices]) > 0
-    seen = np.asarray(dataset.seen_classes, dtype=np.int64)
+    rows = labels > 0
     for position, i in enumerate(indices):
         name = f"{keys[i]}-labels"
         if name not in h5:
