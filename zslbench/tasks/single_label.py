@@ -132,8 +132,9 @@ def patch_selection_scores(model: Any, dataset: Any, eval_sets: dict, device: An
                 if hasattr(model, "set_batch_indices"):  # e.g. SVIP's mask-oracle control looks up the masks
                     model.set_batch_indices(index.to(device))
                 kept.append(model.patch_selection(images.to(device)).cpu().numpy())
-                if hasattr(model, "selection_scores"):
-                    scores.append(model.selection_scores(images.to(device)).float().cpu().numpy())
+                batch_scores = model.selection_scores(images.to(device)) if hasattr(model, "selection_scores") else None
+                if batch_scores is not None:  # a model may have no scores (e.g. SVIP without selection)
+                    scores.append(batch_scores.float().cpu().numpy())
                 indices.append(np.asarray(index))
     kept_all = np.concatenate(kept)
     truth = object_patches(dataset.masks[np.concatenate(indices)], tuple(model.patch_grid))

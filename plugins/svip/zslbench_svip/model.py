@@ -294,8 +294,11 @@ class SVIPModel(ImageZSLModel):
         """S_M as sorted group ids (B, M): the top M of ``scores``, or of the selection control's scores."""
         return selection.select(self.options.selection, scores, self.options.num_kept, self._batch_object_fraction())
 
-    def selection_scores(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, G) scores whose top M is the inference selection (for the selection AUROC against masks)."""
+    def selection_scores(self, images: torch.Tensor) -> torch.Tensor | None:
+        """(B, G) scores whose top M is the inference selection (for the selection AUROC against masks);
+        None without SSPS, which selects nothing and has no patch classifier to score with."""
+        if not self.options.use_ssps:
+            return None
         learned = self.patch_scores(self.group_tokens(self.backbone.patch_embed(images)))
         return selection.selection_scores(self.options.selection, learned, self._batch_object_fraction())
 
