@@ -36,7 +36,7 @@ def _write_runs(root: Path) -> None:
             store.write_status(run, "complete")
             test = {"t1": 0.5, "u": 0.4, "s": 0.6, "h": h, "ausuc": 0.3, "oracle_h": h, "cs_h": None}
             store.atomic_write_json(run / store.METRICS_FILE, {"protocol": "standard", "task": "single-label",
-                                                               "test": test})
+                                                               "test": test, "data_version": 3})
 
 
 def _wall(args: list[str], cwd: Path) -> float:

@@ -27,7 +27,7 @@ def single_label_test(t1: float, u: float, s: float, h: float, ausuc: float = 0.
 
 def write_run(root: Path, method: str, dataset: str, seed: int, test: dict | None, stamp: str,
               state: str = "complete", protocol: str = "standard", tags: tuple = (), task: str = "single-label",
-              curve: bool = True) -> Path:
+              curve: bool = True, data_version: int | None = None) -> Path:
     """A run directory written with the store's own functions."""
     run = store.run_dir_for(root, dataset, method, f"{stamp}-s{seed}-{method[:4]}")
     store.atomic_write_json(run / store.CONFIG_FILE, {"method": method, "dataset": dataset, "seed": seed,
@@ -36,6 +36,8 @@ def write_run(root: Path, method: str, dataset: str, seed: int, test: dict | Non
     store.write_status(run, state)
     if test is not None:
         metrics = {"protocol": protocol, "task": task, "test": test}
+        if data_version is not None:  # generated datasets: the version of the data the run saw
+            metrics["data_version"] = data_version
         if curve and task == "single-label":
             metrics["curve"] = {"gammas": [-1.0, 0.0, 1.0], "seen": [test["s"] + 0.1, test["s"], 0.0],
                                 "unseen": [0.0, test["u"], test["u"] + 0.1], "intervals": 3}

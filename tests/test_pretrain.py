@@ -19,11 +19,13 @@ def _isolated_cache(tmp_path, monkeypatch):
 
 
 TINY = pretrain.recipe_for("synthetic-v2-tiny")
+TINY_V3 = pretrain.recipe_for("synthetic-v3-tiny")
 
 
+@pytest.mark.parametrize("tiny", [TINY_V3, TINY], ids=lambda r: r.preset)
 @pytest.mark.parametrize("data_seed", [0, 1])
-def test_pretraining_classes_are_train_classes_only(data_seed):
-    recipe = dataclasses.replace(TINY, data_seed=data_seed, num_images=40)
+def test_pretraining_classes_are_train_classes_only(data_seed, tiny):
+    recipe = dataclasses.replace(tiny, data_seed=data_seed, num_images=40)
     data = pretrain.pretraining_set(recipe)
     unseen, val = v2.class_splits(v2.PRESETS[recipe.preset], data_seed)
     used = set(np.unique(data.labels).tolist())
@@ -33,9 +35,10 @@ def test_pretraining_classes_are_train_classes_only(data_seed):
     assert used | set(unseen.tolist()) | set(val.tolist()) == set(range(v2.PRESETS[recipe.preset].num_classes))
 
 
-def test_no_pretraining_image_is_a_benchmark_image():
-    data = pretrain.pretraining_set(dataclasses.replace(TINY, num_images=200))
-    bench = v2.generate(v2.PRESETS[TINY.preset], TINY.data_seed)
+@pytest.mark.parametrize("tiny", [TINY_V3, TINY], ids=lambda r: r.preset)
+def test_no_pretraining_image_is_a_benchmark_image(tiny):
+    data = pretrain.pretraining_set(dataclasses.replace(tiny, num_images=200))
+    bench = v2.generate(v2.PRESETS[tiny.preset], tiny.data_seed)
 
     def digests(pixels: np.ndarray) -> set[str]:
         return {hashlib.sha256(np.ascontiguousarray(p).tobytes()).hexdigest() for p in pixels}
@@ -56,9 +59,12 @@ def test_fingerprint_changes_with_every_recipe_field():
         assert pretrain.checkpoint_path(changed) != pretrain.checkpoint_path(TINY)
 
 
-def test_fingerprint_follows_the_generator_version(monkeypatch):
+def test_fingerprint_follows_the_generator_version_and_the_preset(monkeypatch):
     base = pretrain.fingerprint(TINY)
-    monkeypatch.setattr(v2, "GENERATOR_VERSION", v2.GENERATOR_VERSION + 1)
+    preset = v2.PRESETS[TINY.preset]
+    monkeypatch.setitem(v2.PRESETS, TINY.preset, dataclasses.replace(preset, version=preset.version + 1))
+    assert pretrain.fingerprint(TINY) != base
+    monkeypatch.setitem(v2.PRESETS, TINY.preset, dataclasses.replace(preset, head_radius_range=(0.07, 0.08)))
     assert pretrain.fingerprint(TINY) != base
 
 
@@ -75,8 +81,10 @@ def test_pretrain_builds_a_cached_checkpoint_that_the_backbone_loads():
     assert any(not np.allclose(a.detach(), b.detach()) for a, b in zip(loaded.parameters(), fresh.parameters()))
 
 
-def test_default_pretrained_only_for_v2_on_its_own_backbone():
+def test_default_pretrained_only_for_v3_and_v2_on_their_own_backbone():
     assert pretrain.default_pretrained("synthetic", "vit-synthetic-v2") == pretrain.SYNTHETIC_PRETRAINED
+    assert pretrain.default_pretrained("synthetic-v2", "vit-synthetic-v2") == pretrain.SYNTHETIC_PRETRAINED
+    assert pretrain.recipe_for("synthetic").preset == "synthetic" != pretrain.recipe_for("synthetic-v2").preset
     assert pretrain.default_pretrained("synthetic", "vit-synthetic") is None
     assert pretrain.default_pretrained("synthetic-v1", "vit-synthetic") is None
     with pytest.raises(UsageError):

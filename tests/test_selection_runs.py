@@ -29,6 +29,7 @@ def test_mask_oracle_run_stores_family_and_selection_metrics(tmp_path):
     (run_dir,) = list((tmp_path / "runs").glob("*/*/*/"))
     record = store.read_run(run_dir)
     assert record.config["pretrained"] == "synthetic-pretrained"  # the default for v2 datasets
+    assert record.metrics["data_version"] == 2  # generated data: the run records its version
     assert list((tmp_path / "cache" / "pretrained").glob("*.safetensors"))  # built on first use
     families = record.metrics["families"]
     assert families["names"] == ["body", "head"]
@@ -39,6 +40,18 @@ def test_mask_oracle_run_stores_family_and_selection_metrics(tmp_path):
     assert selection["auroc"] == pytest.approx(1.0)  # the oracle ranks object cells first
     assert selection["precision_normalised"] == pytest.approx(1.0)
     assert selection["recall_normalised"] == pytest.approx(1.0)
+
+
+def test_svip_without_selection_runs_on_a_dataset_with_masks(tmp_path):
+    # svip-no-ssps has no patch classifier: its selection diagnostics must not ask it for scores
+    result = _run("run", "svip-no-ssps", "--dataset", "synthetic-v3-tiny", "--out", tmp_path / "runs", "--epochs", "1",
+                  "--set", "data.text_encoder=hashing", "--quiet")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = list((tmp_path / "runs").glob("*/*/*/"))
+    record = store.read_run(run_dir)
+    assert record.metrics["data_version"] == 3
+    selection = record.metrics["patch_selection"]
+    assert selection["kept_fraction"] == 0.0 and "auroc" not in selection
 
 
 def test_mask_oracle_on_a_dataset_without_masks_stops_before_a_run_directory(tmp_path):

@@ -26,8 +26,10 @@ def imported_modules(args: list[str], cwd: Path) -> tuple[int, set[str], str]:
 def stored_runs(tmp_path) -> Path:
     root = tmp_path / "runs"
     for seed in (0, 1):
-        write_run(root, "svip", "synthetic", seed, single_label_test(0.5, 0.4, 0.6, 0.48), f"20260101-00000{seed}")
-        write_run(root, "baseline", "synthetic", seed, single_label_test(0.4, 0.3, 0.6, 0.40), f"20260101-00001{seed}")
+        write_run(root, "svip", "synthetic", seed, single_label_test(0.5, 0.4, 0.6, 0.48), f"20260101-00000{seed}",
+                  data_version=3)
+        write_run(root, "baseline", "synthetic", seed, single_label_test(0.4, 0.3, 0.6, 0.40), f"20260101-00001{seed}",
+                  data_version=3)
     return root
 
 

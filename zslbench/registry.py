@@ -121,6 +121,9 @@ class DatasetSpec:
     needs_download: bool = True
     homepage: str = ""
     aliases: tuple[str, ...] = ()
+    data_version: int | None = None  # generated datasets: the data's version today (runs record theirs)
+    # versions once generated under this same name: a run that recorded no version may be one of them
+    earlier_data_versions: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -246,6 +246,8 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
         timings["total_seconds"] = time.perf_counter() - t0
         metrics["counts"] = dataset.counts()
         metrics["skipped_images"] = int(dataset.meta.get("skipped_images", 0))
+        if dataset.meta.get("generator_version") is not None:  # generated data: its version (results compare like with like)
+            metrics["data_version"] = int(dataset.meta["generator_version"])
         if trackers is not None:
             trackers.log_final(metrics)
         if main:

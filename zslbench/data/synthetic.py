@@ -542,6 +542,7 @@ def dataset_specs() -> list[DatasetSpec]:
             default_image_size=preset.image_size,
             needs_download=False,
             description=f"embedded synthetic shapes benchmark: {preset.description}",
+            data_version=GENERATOR_VERSION,
         )
         for name, preset in SYNTHETIC_PRESETS.items()
     ]

@@ -39,30 +39,37 @@ import numpy as np
 from zslbench.data import h5cache
 from zslbench.data.dataset import ArrayImages, ZSLDataset
 from zslbench.data.synthetic import _hold_out_covering, _image_splits, draw_in_batches
-from zslbench.data.synthetic_v2_draw import (BACKGROUND, BODY, BODY_SHAPES, DISTRACTOR, HEAD, HEAD_SHAPES,  # noqa: F401
-                                            PALETTE, PATTERNS, draw_batch)
+from zslbench.data.synthetic_v2_draw import (ANY, BACKGROUND, BODY, BODY_SHAPES, DISTRACTOR, HEAD,  # noqa: F401
+                                            HEAD_SHAPES, HUES, PALETTE, PALETTES, PATTERNS, draw_batch)
 from zslbench.errors import DataError, UsageError
 from zslbench.registry import DatasetSpec
 
 log = logging.getLogger(__name__)
 
-#: Bumped whenever drawn pixels or splits change; part of the cache file name.
-GENERATOR_VERSION = 2
+#: The newest version of the benchmark (``synthetic``). Each preset carries its own ``version``, part of
+#: its cache file name; a preset's version is bumped whenever its drawn pixels or splits change.
+GENERATOR_VERSION = 3
+
+#: The versions that were once generated under the name ``synthetic``.
+EARLIER_SYNTHETIC_VERSIONS = (1, 2)
 
 _BATCH_IMAGES = 128
 
 @dataclass(frozen=True)
 class SyntheticV2Preset:
-    """The recipe of one version-2 benchmark.
+    """The recipe of one benchmark of this generator (versions 2 and 3).
 
-    Body values are (shape, pattern) pairs, head values (colour, head shape)
-    pairs; the first ``len(body_values)`` x ``len(head_values)`` grid is the
-    class set, of which a ``unseen_block`` x ``unseen_block`` block is unseen.
+    Body values are (shape, pattern, colour) triples, head values (colour,
+    head shape) pairs; a component that is :data:`ANY` is drawn per image and
+    carries no class information. The ``len(body_values)`` x
+    ``len(head_values)`` grid is the class set, of which a ``unseen_block`` x
+    ``unseen_block`` block is unseen. Colours are names in ``PALETTES[palette]``,
+    which also colours the distractors.
     """
 
     name: str
     image_size: int
-    body_values: tuple[tuple[str, str], ...]
+    body_values: tuple[tuple[str, str, str], ...]
     head_values: tuple[tuple[str, str], ...]
     unseen_block: int
     images_per_seen_class: int
@@ -74,7 +81,16 @@ class SyntheticV2Preset:
     loose_bodies: tuple[int, int] = (1, 3)  # distractor bodies per image, inclusive range
     loose_heads: tuple[int, int] = (1, 3)
     loose_body_scale: tuple[float, float] = (0.75, 1.0)  # relative to the object's body range
+    palette: str = "v1"
+    distractors_from_values: bool = False  # distractor shapes/patterns: those the values use (v3) | all (v2)
+    version: int = 2  # of the drawing recipe: part of the cache file name
     description: str = ""
+
+    def __post_init__(self) -> None:
+        colours = PALETTES[self.palette]
+        named = [b[2] for b in self.body_values if b[2] != ANY] + [h[0] for h in self.head_values]
+        if any(c not in colours for c in named):  # a preset-table bug, not user input
+            raise ValueError(f"preset {self.name}: colours outside palette {self.palette!r}")
 
     @property
     def num_classes(self) -> int:
@@ -94,17 +110,40 @@ def _grid(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[tuple[str, s
     return tuple((a, b) for a in first for b in second)
 
 
+def _free_colour(bodies: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str, str], ...]:
+    return tuple((shape, pattern, ANY) for shape, pattern in bodies)
+
+
+_HUE_NAMES = tuple(HUES)
+
 PRESETS: dict[str, SyntheticV2Preset] = {
     "synthetic": SyntheticV2Preset(
-        name="synthetic", image_size=96,
-        body_values=_grid(BODY_SHAPES, PATTERNS), head_values=_grid(tuple(PALETTE), HEAD_SHAPES),
+        name="synthetic", image_size=96, palette="hues", version=3,
+        body_values=tuple((ANY, "striped", c) for c in _HUE_NAMES), head_values=tuple((c, "disc") for c in _HUE_NAMES),
+        unseen_block=10, images_per_seen_class=40, images_per_unseen_class=10, loose_body_scale=(0.5, 0.7),
+        head_radius_range=(0.065, 0.075), distractors_from_values=True,
+        description=("v3: 144 classes = 12 body colours x 12 head colours (part colours, as CUB's attributes), "
+                     "a 10x10 block of 100 unseen classes; striped bodies with a disc head among smaller "
+                     "loose parts of the same vocabulary; 96x96"),
+    ),
+    "synthetic-v3-tiny": SyntheticV2Preset(
+        name="synthetic-v3-tiny", image_size=48, palette="hues", version=3,
+        body_values=tuple((ANY, "striped", c) for c in ("red", "green", "blue", "violet")),
+        head_values=tuple((c, "disc") for c in ("yellow", "cyan", "magenta", "orange")),
+        unseen_block=3, images_per_seen_class=8, images_per_unseen_class=4,
+        loose_bodies=(1, 1), loose_heads=(1, 2), loose_body_scale=(0.5, 0.7), distractors_from_values=True,
+        description="v3 smoke test: 16 classes (4 body colours x 4 head colours, 3x3 unseen block), 48x48; for tests",
+    ),
+    "synthetic-v2": SyntheticV2Preset(
+        name="synthetic-v2", image_size=96,
+        body_values=_free_colour(_grid(BODY_SHAPES, PATTERNS)), head_values=_grid(tuple(PALETTE), HEAD_SHAPES),
         unseen_block=10, images_per_seen_class=40, images_per_unseen_class=10,
         description=("v2: 144 classes = 12 body types (shape x pattern) x 12 heads (colour x shape), "
                      "a 10x10 block of 100 unseen classes; two-part objects among loose parts; 96x96"),
     ),
     "synthetic-v2-tiny": SyntheticV2Preset(
         name="synthetic-v2-tiny", image_size=48,
-        body_values=_grid(("circle", "square"), ("solid", "striped")),
+        body_values=_free_colour(_grid(("circle", "square"), ("solid", "striped"))),
         head_values=_grid(("red", "blue"), HEAD_SHAPES),
         unseen_block=3, images_per_seen_class=8, images_per_unseen_class=4,
         loose_bodies=(1, 1), loose_heads=(1, 2),
@@ -136,14 +175,16 @@ def class_values(preset: SyntheticV2Preset) -> np.ndarray:
     return np.indices((len(preset.body_values), len(preset.head_values))).reshape(2, -1).T.astype(np.int64)
 
 
-def _value_name(value: tuple[str, str]) -> str:
-    return f"{value[0]}_{value[1]}"
+def _value_names(values: tuple[tuple[str, ...], ...]) -> list[str]:
+    """Each value named by the components that differ between the family's values (``circle_solid``, ``red``)."""
+    varying = [i for i in range(len(values[0])) if len({v[i] for v in values}) > 1]
+    return ["_".join(v[i] for i in varying) for v in values]
 
 
 def attribute_names(preset: SyntheticV2Preset) -> list[str]:
-    """``body_<shape>_<pattern>`` columns, then ``head_<colour>_<shape>`` columns."""
-    return ([f"body_{_value_name(v)}" for v in preset.body_values]
-            + [f"head_{_value_name(v)}" for v in preset.head_values])
+    """``body_<value>`` columns, then ``head_<value>`` columns (v2: ``body_circle_solid``, v3: ``body_red``)."""
+    return ([f"body_{name}" for name in _value_names(preset.body_values)]
+            + [f"head_{name}" for name in _value_names(preset.head_values)])
 
 
 def attribute_groups(preset: SyntheticV2Preset) -> list[list[int]]:
@@ -153,8 +194,8 @@ def attribute_groups(preset: SyntheticV2Preset) -> list[list[int]]:
 
 
 def class_names(preset: SyntheticV2Preset) -> list[str]:
-    return [f"{_value_name(preset.body_values[b])}_body_{_value_name(preset.head_values[h])}_head"
-            for b, h in class_values(preset)]
+    bodies, heads = _value_names(preset.body_values), _value_names(preset.head_values)
+    return [f"{bodies[b]}_body_{heads[h]}_head" for b, h in class_values(preset)]
 
 
 def class_attributes(preset: SyntheticV2Preset) -> np.ndarray:
@@ -233,7 +274,7 @@ def draw_images(preset: SyntheticV2Preset, values: np.ndarray, seed: int, stream
 
 
 def cache_path(preset: SyntheticV2Preset, seed: int) -> Path:
-    return h5cache.preset_cache_path(preset, seed, GENERATOR_VERSION)
+    return h5cache.preset_cache_path(preset, seed, preset.version)
 
 
 _CACHE_LAYOUT = h5cache.CacheLayout(arrays=("pixels", "segmentation", "labels", "unseen_classes", "val_classes"),
@@ -241,7 +282,7 @@ _CACHE_LAYOUT = h5cache.CacheLayout(arrays=("pixels", "segmentation", "labels", 
 
 
 def _cache_attrs(preset: SyntheticV2Preset, seed: int) -> dict[str, object]:
-    return h5cache.preset_cache_attrs(preset, seed, GENERATOR_VERSION)
+    return h5cache.preset_cache_attrs(preset, seed, preset.version)
 
 
 def _shapes_ok(arrays: SyntheticV2Arrays, preset: SyntheticV2Preset) -> bool:
@@ -273,9 +314,9 @@ def build_dataset(preset: SyntheticV2Preset, seed: int, arrays: SyntheticV2Array
         train_classes=np.setdiff1d(seen, arrays.val_classes), val_classes=np.asarray(arrays.val_classes, dtype=np.int64),
         masks=(segmentation == BODY) | (segmentation == HEAD), attribute_groups=attribute_groups(preset),
         # "synthetic-fixed": no flip augmentation, so object masks stay aligned with the pixels a model sees
-        meta={"preset": preset.name, "seed": seed, "generator_version": GENERATOR_VERSION,
+        meta={"preset": preset.name, "seed": seed, "generator_version": preset.version,
               "image_size": preset.image_size, "recipe": "synthetic-fixed", "family_names": ["body", "head"],
-              "pretraining": "synthetic-v2"},
+              "pretraining": f"{preset.name} (train classes, its own random stream)"},
     )
     try:
         dataset.validate()
@@ -293,13 +334,15 @@ def load_synthetic_v2(name: str, seed: int = 0) -> ZSLDataset:
 
 
 def dataset_specs() -> list[DatasetSpec]:
-    """Dataset registrations for the version-2 presets (the core plugin registers these)."""
+    """Dataset registrations for the version-3 and version-2 presets (the core plugin registers these)."""
     return [
         DatasetSpec(
             name=name,
             load=lambda data_cfg, _name=name: load_synthetic_v2(_name, data_cfg.synthetic_seed),
             task="single-label", default_image_size=preset.image_size, needs_download=False,
-            description=f"embedded synthetic benchmark {preset.description}",
+            description=f"embedded synthetic benchmark {preset.description}", data_version=preset.version,
+            # `synthetic` was version 1, then 2: runs that recorded no version may be either
+            earlier_data_versions=EARLIER_SYNTHETIC_VERSIONS if name == "synthetic" else (),
         )
         for name, preset in PRESETS.items()
     ]

@@ -56,14 +56,27 @@ SYNTHETIC_VIT_CONFIGS: dict[str, ViTConfig] = {
     # synthetic v2 (issue 13); pretrained by default (`zslbench pretrain`, see zslbench/training/pretrain.py)
     "vit-synthetic-v2": ViTConfig(
         image_size=96, patch_size=12, embed_dim=96, depth=4, num_heads=3,
-        description="tiny ViT for `synthetic` (v2): 96 px, 12x12 patches (8x8 grid), 4 blocks, width 96; "
+        description="tiny ViT for `synthetic` (v3) and `synthetic-v2`: 96 px, 12x12 patches (8x8 grid), 4 blocks, width 96; "
                     "pretrained on a disjoint synthetic set by default",
     ),
     "vit-synthetic-v2-tiny": ViTConfig(
         image_size=48, patch_size=12, embed_dim=48, depth=2, num_heads=3,
-        description="tiny ViT for `synthetic-v2-tiny` and tests: 48 px, 12x12 patches (4x4 grid), 2 blocks, width 48",
+        description="tiny ViT for `synthetic-v3-tiny`, `synthetic-v2-tiny` and tests: 48 px, 12x12 patches (4x4 grid), 2 blocks, width 48",
     ),
 }
+
+
+#: The tiny ViT each embedded single-label benchmark is sized for (its methods' default backbone there).
+SYNTHETIC_DATASET_BACKBONES: dict[str, str] = {
+    "synthetic": "vit-synthetic-v2", "synthetic-v2": "vit-synthetic-v2",  # v3 and v2 share the 96 px grid
+    "synthetic-v3-tiny": "vit-synthetic-v2-tiny", "synthetic-v2-tiny": "vit-synthetic-v2-tiny",
+    "synthetic-v1": "vit-synthetic", "synthetic-tiny": "vit-synthetic-tiny", "synthetic-tiny-v1": "vit-synthetic-tiny",
+}
+
+
+def synthetic_backbone(dataset_name: str, otherwise: str) -> str:
+    """The tiny ViT of embedded benchmark ``dataset_name`` (case-insensitive), or ``otherwise`` for other datasets."""
+    return SYNTHETIC_DATASET_BACKBONES.get(dataset_name.lower(), otherwise)
 
 
 def backbone_names() -> list[str]:

@@ -16,6 +16,7 @@ from typing import Iterable, Sequence
 
 
 from zslbench import registry
+from zslbench.data_version import stale_data_reason
 from zslbench.errors import UsageError, ZSLBenchError
 from zslbench.store import RunRecord, scan_runs, store_dirs
 
@@ -100,7 +101,7 @@ def _usable(record: RunRecord) -> str | None:
         return f"incomplete (state {record.status.get('state')!r})"
     if not record.complete or not isinstance(record.metrics.get("test"), dict):
         return "complete but metrics.json holds no test metrics"
-    return None
+    return stale_data_reason(record.dataset, record.metrics)
 
 
 def usable_runs(root: Path, methods: Sequence[str] | None = None,

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from zslbench import store
+from zslbench.data_version import stale_data_reason
 from zslbench.sweep.spec import RunSpec
 
 SWEEPS_DIR = ".sweeps"
@@ -34,7 +35,8 @@ class StoredRun:
 def find_run(spec: RunSpec, root: Path) -> StoredRun:
     """The run of ``spec`` under ``root``: its newest complete run, else its newest incomplete one."""
     records, _ = store.scan_runs(root, spec.dataset, spec.method)
-    mine = [r for r in records if spec.key_tag in r.tags]
+    # runs of an earlier version of the dataset's data are neither reused nor resumed
+    mine = [r for r in records if spec.key_tag in r.tags and not (r.complete and stale_data_reason(r.dataset, r.metrics))]
     complete = [r for r in mine if r.complete]
     if complete:
         return StoredRun(COMPLETE, complete[-1].path, "complete")

@@ -1,4 +1,4 @@
-"""The pretrained tiny backbone of the synthetic v2 benchmark: what ImageNet is for the real datasets.
+"""The pretrained tiny backbone of the synthetic benchmark (v3, and v2): what ImageNet is for the real datasets.
 
 SVIP's patch selection learns from the attention of a *pretrained* ViT; the
 attention of a ViT trained from scratch for a few epochs is noise. This module
@@ -57,9 +57,9 @@ def weights_path(cfg) -> str | None:
 def fingerprint(recipe: PretrainRecipe) -> str:
     """16 hex digits over the recipe, the generator version and the backbone configuration."""
     from zslbench.models.backbones import SYNTHETIC_VIT_CONFIGS
-    from zslbench.data.synthetic_v2 import GENERATOR_VERSION, PRESETS
+    from zslbench.data.synthetic_v2 import PRESETS
 
-    payload = {"recipe": dataclasses.asdict(recipe), "generator_version": GENERATOR_VERSION,
+    payload = {"recipe": dataclasses.asdict(recipe), "generator_version": PRESETS[recipe.preset].version,
                "preset": dataclasses.asdict(PRESETS[recipe.preset]),
                "backbone": dataclasses.asdict(SYNTHETIC_VIT_CONFIGS[recipe.backbone])}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

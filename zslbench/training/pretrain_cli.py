@@ -1,4 +1,4 @@
-"""``zslbench pretrain``: build (or find) the pretrained tiny backbone of a synthetic v2 dataset."""
+"""``zslbench pretrain``: build (or find) the pretrained tiny backbone of a synthetic v3 or v2 dataset."""
 
 from __future__ import annotations
 

@@ -29,12 +29,9 @@ import numpy as np  # torch and scipy are imported where they compute: registeri
 
 from zslbench.errors import DataError, UsageError
 from zslbench.methods import MethodContext, MethodSpec
+from zslbench.models.catalog import synthetic_backbone
 
 
-#: Default backbone of each synthetic dataset (v2 ``synthetic`` uses the pretrained tiny ViT by default).
-SYNTHETIC_BACKBONES = {"synthetic": "vit-synthetic-v2", "synthetic-v2-tiny": "vit-synthetic-v2-tiny",
-                       "synthetic-v1": "vit-synthetic", "synthetic-tiny": "vit-synthetic-tiny",
-                       "synthetic-tiny-v1": "vit-synthetic-tiny"}
 
 SOURCE = "Xian et al., TPAMI 2019 (GBU), Proposed Split, ResNet-101 features (res101.mat)"
 #: Where the GBU tables were read (the paper's ZSL top-1 and GZSL u/s/H tables, quoted verbatim).
@@ -54,7 +51,7 @@ def default_backbone(dataset_name: str) -> str:
     name = dataset_name.lower()
     if name in XLSA17_DATASETS:
         return RES101_BACKBONE
-    return SYNTHETIC_BACKBONES.get(name, "vit_base_patch16_224")
+    return synthetic_backbone(name, "vit_base_patch16_224")
 
 
 def _fit_inputs(features: np.ndarray, targets: np.ndarray,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from zslbench.methods import MethodContext, MethodSpec
+from zslbench.models.catalog import synthetic_backbone
 
 from zslbench_baselines.options import ViTBaselineOptions
 
@@ -20,10 +21,6 @@ if TYPE_CHECKING:
     from zslbench_baselines.vit_baseline_model import ViTAttributeHead
 
 
-#: Default backbone of each synthetic dataset (v2 ``synthetic`` uses the pretrained tiny ViT by default).
-SYNTHETIC_BACKBONES = {"synthetic": "vit-synthetic-v2", "synthetic-v2-tiny": "vit-synthetic-v2-tiny",
-                       "synthetic-v1": "vit-synthetic", "synthetic-tiny": "vit-synthetic-tiny",
-                       "synthetic-tiny-v1": "vit-synthetic-tiny"}
 
 SOURCE = "SVIP, ICCV 2025, Table 2"
 
@@ -50,18 +47,17 @@ def training_recipe(dataset_name: str) -> dict:
         return {**scratch, "epochs": 12}
     if name in ("synthetic-tiny", "synthetic-tiny-v1"):
         return {**scratch, "epochs": 3, "batch_size": 32}
-    # synthetic v2 fine-tunes the pretrained tiny ViT: half the from-scratch lr (set a priori, not tuned on test)
-    if name == "synthetic":
+    # synthetic v3 and v2 fine-tune the pretrained tiny ViT: half the from-scratch lr (set a priori, not tuned on test)
+    if name in ("synthetic", "synthetic-v2"):
         return {**scratch, "lr": 5e-4, "epochs": 5}
-    if name == "synthetic-v2-tiny":
+    if name in ("synthetic-v3-tiny", "synthetic-v2-tiny"):
         return {**scratch, "lr": 5e-4, "epochs": 2, "batch_size": 32}
     return {}
 
 
 def default_backbone(dataset_name: str) -> str:
     """Same defaults as SVIP: ViT-B/16 for real datasets, the small ViTs for synthetic data."""
-    return SYNTHETIC_BACKBONES.get(
-        dataset_name.lower(), "vit_base_patch16_224")
+    return synthetic_backbone(dataset_name, "vit_base_patch16_224")
 
 
 def build_vit_baseline(context: MethodContext, options: ViTBaselineOptions) -> ViTAttributeHead:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable
 import zslbench
 from zslbench.errors import UsageError
 from zslbench.methods import MethodContext, MethodSpec
+from zslbench.models.catalog import synthetic_backbone
 
 from zslbench_svip.attribute_groups import reference_attribute_groups
 from zslbench_svip.options import SVIPOptions
@@ -29,10 +30,6 @@ if TYPE_CHECKING:
     from zslbench_svip.model import SVIPModel
 
 
-#: Default backbone of each synthetic dataset (v2 ``synthetic`` uses the pretrained tiny ViT by default).
-SYNTHETIC_BACKBONES = {"synthetic": "vit-synthetic-v2", "synthetic-v2-tiny": "vit-synthetic-v2-tiny",
-                       "synthetic-v1": "vit-synthetic", "synthetic-tiny": "vit-synthetic-tiny",
-                       "synthetic-tiny-v1": "vit-synthetic-tiny"}
 
 PAPER = "SVIP, ICCV 2025"
 REAL_DATASETS = ("cub", "awa2", "sun")
@@ -148,10 +145,10 @@ def training_recipe(dataset_name: str) -> dict:
         return {**scratch, "epochs": 12}
     if name in ("synthetic-tiny", "synthetic-tiny-v1"):
         return {**scratch, "epochs": 3, "batch_size": 32}
-    # synthetic v2 fine-tunes the pretrained tiny ViT: half the from-scratch lr (set a priori, not tuned on test)
-    if name == "synthetic":
+    # synthetic v3 and v2 fine-tune the pretrained tiny ViT: half the from-scratch lr (set a priori, not tuned on test)
+    if name in ("synthetic", "synthetic-v2"):
         return {**scratch, "lr": 5e-4, "epochs": 5}
-    if name == "synthetic-v2-tiny":
+    if name in ("synthetic-v3-tiny", "synthetic-v2-tiny"):
         return {**scratch, "lr": 5e-4, "epochs": 2, "batch_size": 32}
     return {}
 
@@ -185,9 +182,10 @@ def method_defaults(dataset_name: str, reference: bool = False) -> dict:
         "synthetic-tiny": (3, 1.0, 0.3, 32),
         "synthetic-tiny-v1": (3, 1.0, 0.3, 32),
     }
-    # synthetic v2: group_size 1 on the 8x8 grid of vit-synthetic-v2 (64 groups, a finer grid than v1's 16);
+    # synthetic v3 and v2: group_size 1 on the 8x8 grid of vit-synthetic-v2 (64 groups, a finer grid than v1's 16);
     # M = 26 keeps ~40% of the groups (objects cover ~16%); PatchCls width 1/3 of the 96-d token
-    v2 = {"synthetic": (26, 1.0, 0.3, 32), "synthetic-v2-tiny": (6, 1.0, 0.3, 16)}
+    v2 = {"synthetic": (26, 1.0, 0.3, 32), "synthetic-v2": (26, 1.0, 0.3, 32),
+          "synthetic-v3-tiny": (6, 1.0, 0.3, 16), "synthetic-v2-tiny": (6, 1.0, 0.3, 16)}
     if name in v2:
         kept, patch_weight, decorrelation, hidden = v2[name]
         out = {"num_kept": kept, "lambda_patch": patch_weight, "patch_classifier_hidden": hidden, "group_size": 1}
@@ -203,8 +201,7 @@ def method_defaults(dataset_name: str, reference: bool = False) -> dict:
 
 def default_backbone(dataset_name: str) -> str:
     """ViT-B/16 at 224 for real datasets (paper Sec. 4.1); the small from-scratch ViTs for synthetic data."""
-    return SYNTHETIC_BACKBONES.get(
-        dataset_name.lower(), "vit_base_patch16_224")
+    return synthetic_backbone(dataset_name, "vit_base_patch16_224")
 
 
 _PUBLISHED = {  # paper Tables 1 and 2: T1, U, S, H per dataset
