@@ -1,0 +1,97 @@
+"""What steers a trained SVIP run: gradient norms of its loss terms, and how object-centred its attention is.
+
+For each run directory given, the trained model is rebuilt from its
+checkpoint; on a few training batches (the train classes of the run's
+protocol) the gradient of each weighted loss term with respect to all
+parameters is taken separately, and the ratio of its norm to that of the
+classification loss is printed. A term whose gradient is a thousandth of the
+classification loss's steers nothing. Also printed: the AUROC of the
+backbone's class-token attention and of the patch classifier's scores
+against the object masks (synthetic data).
+
+    python benchmarks/svip_terms.py runs/synthetic/svip/<run-id> [...] --batches 4
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from zslbench.data.masks import object_patches
+from zslbench.data.transforms import ImageDataset, build_transform
+from zslbench.evaluation.diagnostics import selection_auroc
+from zslbench.results.explain import load_trained_model
+
+
+def _grad_norm(loss: torch.Tensor, params: list[torch.nn.Parameter]) -> float:
+    grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+    return float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None)))
+
+
+def term_gradients(run_dir: str, batches: int, batch_size: int = 64) -> dict[str, float]:
+    loaded = load_trained_model(run_dir)
+    model, dataset, options = loaded.model, loaded.dataset, loaded.options
+    classes = np.asarray(dataset.train_classes if loaded.config.protocol == "gbu" else dataset.seen_classes)
+    index = dataset.splits["trainval"][np.isin(dataset.labels[dataset.splits["trainval"]], classes)]
+    targets = np.searchsorted(classes, dataset.labels[index])
+    size = dataset.meta["image_size"]
+    loader = DataLoader(ImageDataset(dataset, index, build_transform("synthetic-fixed", size, train=False), targets),
+                        batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
+    attrs = torch.as_tensor(dataset.class_attributes[classes], dtype=torch.float32)
+    params = [p for p in model.parameters() if p.requires_grad]
+    weights = {"consistency": options.lambda_jsd, "patch": options.lambda_patch}
+    sums: dict[str, list[float]] = {}
+    model.train()
+    for step, (images, y, batch_index) in enumerate(loader):
+        if step == batches:
+            break
+        if hasattr(model, "set_batch_indices"):
+            model.set_batch_indices(batch_index)
+        terms = model.training_losses(images, y, attrs)
+        cls_norm = _grad_norm(terms["cls"], params)
+        sums.setdefault("cls loss", []).append(float(terms["cls"]))
+        for name, weight in weights.items():
+            if name in terms and weight > 0:
+                sums.setdefault(f"{name} / cls, value", []).append(weight * float(terms[name]) / float(terms["cls"]))
+                sums.setdefault(f"{name} / cls, gradient norm", []).append(
+                    _grad_norm(weight * terms[name], params) / cls_norm)
+    out = {k: float(np.mean(v)) for k, v in sums.items()}
+    if dataset.masks is not None:
+        model.eval()
+        test = np.concatenate([dataset.splits["test_seen"], dataset.splits["test_unseen"]])[:512]
+        eval_loader = DataLoader(ImageDataset(dataset, test, build_transform("synthetic-fixed", size, train=False)),
+                                 batch_size=128)
+        attention, scores = [], []
+        with torch.no_grad():
+            for images, _, batch_index in eval_loader:
+                if hasattr(model, "set_batch_indices"):
+                    model.set_batch_indices(batch_index)
+                tokens = model.backbone.forward_tokens(model.backbone.patch_embed(images), need_cls_attention=True,
+                                                       aggregation=options.aggregation)
+                attention.append(tokens.cls_attention.numpy())
+                learned = model.selection_scores(images)
+                if learned is not None:
+                    scores.append(learned.numpy())
+        truth = object_patches(dataset.masks[test], tuple(model.backbone.grid))
+        out["attention AUROC"] = selection_auroc(np.concatenate(attention), truth)
+        if scores and options.group_size == 1:
+            out["selection scores AUROC"] = selection_auroc(np.concatenate(scores), truth)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--batches", type=int, default=4)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    for run_dir in args.runs:
+        values = term_gradients(run_dir, args.batches)
+        print(run_dir + ": " + ", ".join(f"{k} {v:.3g}" for k, v in values.items()))
+
+
+if __name__ == "__main__":
+    main()
