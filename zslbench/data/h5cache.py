@@ -18,6 +18,7 @@ from typing import Any, Callable, Collection, Iterable, Mapping, TypeVar
 
 import numpy as np
 
+from zslbench.errors import DataError
 from zslbench.paths import cache_dir
 
 T = TypeVar("T")
@@ -138,3 +139,14 @@ def preset_cache_attrs(preset: Any, seed: int, generator_version: int, **extra: 
     """The attributes a synthetic cache file carries and must match on reading (plus ``extra``)."""
     return dict(preset=preset.name, seed=seed, generator_version=generator_version, image_size=preset.image_size,
                 num_images=preset.num_images, **extra)
+
+
+def validated(dataset: T, name: str, cache_file: Path) -> T:
+    """``dataset`` after its own ``validate()``; a DataError naming the cache file to delete if it fails
+    (for generated data only a generator bug, or a damaged cache, gets there)."""
+    try:
+        dataset.validate()  # type: ignore[attr-defined]
+    except ValueError as exc:
+        raise DataError(f"synthetic dataset {name} is inconsistent: {exc}",
+                        f"delete {cache_file} and report a bug") from exc
+    return dataset

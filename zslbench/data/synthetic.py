@@ -36,7 +36,7 @@ import numpy as np
 
 from zslbench.data import h5cache
 from zslbench.data.dataset import ArrayImages, ZSLDataset
-from zslbench.errors import DataError, UsageError
+from zslbench.errors import UsageError
 from zslbench.registry import DatasetSpec
 
 log = logging.getLogger(__name__)
@@ -509,12 +509,7 @@ def build_dataset(preset: SyntheticPreset, seed: int, arrays: SyntheticArrays) -
         meta={"preset": preset.name, "seed": seed, "generator_version": GENERATOR_VERSION,
               "image_size": preset.image_size, "recipe": "synthetic"},
     )
-    try:
-        dataset.validate()
-    except ValueError as exc:  # only reachable through a generator bug
-        raise DataError(f"synthetic dataset {preset.name} is inconsistent: {exc}",
-                        f"delete {cache_path(preset, seed)} and report a bug") from exc
-    return dataset
+    return h5cache.validated(dataset, preset.name, cache_path(preset, seed))
 
 
 def load_synthetic(preset: str, seed: int = 0) -> ZSLDataset:

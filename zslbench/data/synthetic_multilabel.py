@@ -38,7 +38,7 @@ import numpy as np
 from zslbench.data import h5cache
 from zslbench.data import synthetic as single
 from zslbench.data.dataset import MULTI_LABEL, ArrayImages, ZSLDataset
-from zslbench.errors import DataError, UsageError
+from zslbench.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -338,12 +338,7 @@ def build_dataset(preset: MultiLabelPreset, seed: int, arrays: MultiLabelArrays,
               "image_size": preset.image_size, "recipe": "synthetic", "top_k": tuple(preset.top_k),
               "text_encoder": encoder, "label_vectors": f"text-encoder:{encoder}", "object_map": arrays.object_map, "object_labels": arrays.object_labels},
     )
-    try:
-        dataset.validate()
-    except ValueError as exc:  # only reachable through a generator bug
-        raise DataError(f"synthetic dataset {preset.name} is inconsistent: {exc}",
-                        f"delete {cache_path(preset, seed)} and report a bug") from exc
-    return dataset
+    return h5cache.validated(dataset, preset.name, cache_path(preset, seed))
 
 
 def load_arrays(preset: MultiLabelPreset, seed: int) -> MultiLabelArrays:
