@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from zslbench.data.dataset import MULTI_LABEL
+from zslbench.models.catalog import synthetic_backbone
 from zslbench.registry import DatasetSpec
 
 
@@ -35,13 +36,10 @@ def dataset_specs() -> list[DatasetSpec]:
     return specs
 
 
-#: Backbones sized for the embedded multi-label datasets (from-scratch ViTs, same as the single-label presets).
-SYNTHETIC_BACKBONES = {"synthetic-multilabel": "vit-synthetic", "synthetic-multilabel-tiny": "vit-synthetic-tiny"}
-
 #: The backbone for real multi-label datasets (ImageNet-pretrained ViT-B/16; summaries of Epsilon mention it).
 REAL_DATA_BACKBONE = "vit_base_patch16_224"
 
 
 def default_backbone(dataset_name: str) -> str:
     """The backbone multi-label methods use by default on ``dataset_name``."""
-    return SYNTHETIC_BACKBONES.get(dataset_name, REAL_DATA_BACKBONE)
+    return synthetic_backbone(dataset_name, REAL_DATA_BACKBONE)
