@@ -9,7 +9,7 @@ classification loss's steers nothing. Also printed: the AUROC of the
 backbone's class-token attention and of the patch classifier's scores
 against the object masks (synthetic data).
 
-    python benchmarks/svip_terms.py runs/synthetic/svip/<run-id> [...] --batches 4
+    python -m benchmarks.svip_terms runs/synthetic/svip/<run-id> [...] --batches 4
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from zslbench.data.masks import object_patches
+from benchmarks.attention_auroc import class_token_attention, mask_aurocs, first_test_images
 from zslbench.data.transforms import ImageDataset, build_transform
-from zslbench.evaluation.diagnostics import selection_auroc
 from zslbench.results.explain import load_trained_model
 
 
@@ -52,33 +51,24 @@ def term_gradients(run_dir: str, batches: int, batch_size: int = 64) -> dict[str
             model.set_batch_indices(batch_index)
         terms = model.training_losses(images, y, attrs)
         cls_norm = _grad_norm(terms["cls"], params)
-        sums.setdefault("cls loss", []).append(float(terms["cls"]))
+        sums.setdefault("cls loss", []).append(float(terms["cls"].detach()))
         for name, weight in weights.items():
             if name in terms and weight > 0:
-                sums.setdefault(f"{name} / cls, value", []).append(weight * float(terms[name]) / float(terms["cls"]))
+                sums.setdefault(f"{name} / cls, value", []).append(weight * float(terms[name].detach()) / float(terms["cls"].detach()))
                 sums.setdefault(f"{name} / cls, gradient norm", []).append(
                     _grad_norm(weight * terms[name], params) / cls_norm)
     out = {k: float(np.mean(v)) for k, v in sums.items()}
     if dataset.masks is not None:
         model.eval()
-        test = np.concatenate([dataset.splits["test_seen"], dataset.splits["test_unseen"]])[:512]
-        eval_loader = DataLoader(ImageDataset(dataset, test, build_transform("synthetic-fixed", size, train=False)),
-                                 batch_size=128)
-        attention, scores = [], []
-        with torch.no_grad():
-            for images, _, batch_index in eval_loader:
-                if hasattr(model, "set_batch_indices"):
-                    model.set_batch_indices(batch_index)
-                tokens = model.backbone.forward_tokens(model.backbone.patch_embed(images), need_cls_attention=True,
-                                                       aggregation=options.aggregation)
-                attention.append(tokens.cls_attention.numpy())
-                learned = model.selection_scores(images)
-                if learned is not None:
-                    scores.append(learned.numpy())
-        truth = object_patches(dataset.masks[test], tuple(model.backbone.grid))
-        out["attention AUROC"] = selection_auroc(np.concatenate(attention), truth)
-        if scores and options.group_size == 1:
-            out["selection scores AUROC"] = selection_auroc(np.concatenate(scores), truth)
+
+        def selection_scores(images: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor | None:
+            if hasattr(model, "set_batch_indices"):
+                model.set_batch_indices(batch_index)
+            return model.selection_scores(images) if options.group_size == 1 else None  # per patch only
+
+        scorers = {"attention AUROC": class_token_attention(model.backbone, options.aggregation),
+                   "selection scores AUROC": selection_scores}
+        out.update(mask_aurocs(dataset, first_test_images(dataset, 512), tuple(model.backbone.grid), scorers))
     return out
 
 
