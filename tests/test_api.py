@@ -107,6 +107,23 @@ def test_list_functions_name_the_built_ins():
     assert {"synthetic", "synthetic-tiny", "cub", "awa2", "sun", "nus-wide", "synthetic-multilabel"} <= set(datasets)
 
 
+def test_registered_describes_what_zslbench_list_shows():
+    methods = {entry.name: entry for entry in zslbench.registered("methods")}
+    assert [entry.name for entry in zslbench.registered("methods")] == zslbench.list_methods()
+    assert methods["svip-no-jsd"].variant_of == "svip"
+    assert methods["eszsl"].method_kind == "feature" and methods["svip"].method_kind == "image"
+    assert "multi-label" in methods["epsilon"].tasks and "single-label" in methods["svip"].tasks
+    assert methods["svip"].origin.startswith("zslbench-svip")
+    datasets = {entry.name: entry for entry in zslbench.registered("datasets")}
+    assert datasets["nus-wide"].tasks == ("multi-label",) and datasets["cub"].tasks == ("single-label",)
+    assert datasets["cub"].semantic
+
+
+def test_registered_names_the_kinds_on_an_unknown_one():
+    with pytest.raises(UsageError, match="unknown registry kind 'model'"):
+        zslbench.registered("model")
+
+
 def test_load_dataset_returns_a_validated_dataset():
     dataset = zslbench.load_dataset("synthetic-tiny")
     assert dataset.name == "synthetic-tiny"

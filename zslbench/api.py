@@ -118,22 +118,55 @@ def load_dataset(name: str, root: str | Path | None = None, **data_options: Any)
     return dataset
 
 
-def _names(kind: str) -> list[str]:
+#: What :func:`registered` lists (the ``zslbench list`` kinds other than ``plugins``).
+REGISTRY_KINDS = ("methods", "datasets", "backbones", "text-encoders")
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One registered method, dataset, backbone or text encoder: what ``zslbench list`` shows of it."""
+
+    kind: str  # one of REGISTRY_KINDS
+    name: str
+    description: str
+    origin: str  # the distribution (or plugin) that registered it, with its version
+    aliases: tuple[str, ...] = ()
+    variant_of: str | None = None  # methods: the method this one is a configuration of
+    tasks: tuple[str, ...] = ()  # methods: the tasks they run; datasets: their task
+    method_kind: str | None = None  # methods: "image" (trained end to end) | "feature" (fit on cached features)
+    semantic: bool = True  # datasets: False when the classes have no semantic vectors
+
+
+def registered(kind: str) -> list[Registered]:
+    """The registered entries of ``kind`` (built-in plugins and installed ones), in registration order."""
     from zslbench import registry
     from zslbench.plugins import ensure_loaded
 
+    if kind not in REGISTRY_KINDS:
+        raise UsageError(f"unknown registry kind {kind!r}", f"choose one of {', '.join(REGISTRY_KINDS)}")
     ensure_loaded()
-    return [entry.name for entry in registry.ALL[kind]]
+    return [_registered(kind, entry) for entry in registry.ALL[kind]]
+
+
+def _registered(kind: str, entry: Any) -> Registered:
+    spec = entry.spec
+    task = getattr(spec, "task", None)
+    tasks = tuple(getattr(spec, "tasks", ())) if kind == "methods" else ((task,) if task else ())
+    origin = f"{entry.origin.distribution or entry.origin.plugin} {entry.origin.version or ''}".strip()
+    return Registered(kind=kind, name=entry.name, description=getattr(spec, "description", ""), origin=origin,
+                      aliases=tuple(entry.aliases), variant_of=getattr(spec, "variant_of", None), tasks=tasks,
+                      method_kind=getattr(spec, "kind", "image") if kind == "methods" else None,
+                      semantic=getattr(spec, "semantic", True) is not False)
 
 
 def list_methods() -> list[str]:
     """Names of the registered methods (built-in plugins and installed ones)."""
-    return _names("methods")
+    return [entry.name for entry in registered("methods")]
 
 
 def list_datasets() -> list[str]:
     """Names of the registered datasets."""
-    return _names("datasets")
+    return [entry.name for entry in registered("datasets")]
 
 
 def load_runs(root: str | Path | None = None, method: str | None = None, dataset: str | None = None,

@@ -189,7 +189,7 @@ def _print_summary(outcome: api.Run) -> None:
 
 # --------------------------------------------------------------------------- list
 
-LIST_KINDS = ("methods", "datasets", "backbones", "text-encoders", "plugins")
+LIST_KINDS = (*api.REGISTRY_KINDS, "plugins")
 
 
 @main.command("list")
@@ -200,7 +200,6 @@ def list_command(kind: str | None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from zslbench import registry
     from zslbench.plugins import load_plugins
 
     infos = load_plugins()
@@ -215,40 +214,29 @@ def list_command(kind: str | None) -> None:
         elif k == "methods":
             for col in ("name", "task", "kind", "description", "from"):
                 table.add_column(col)
-            for entry in registry.ALL[k]:
-                table.add_row(*_method_row(entry))
+            for entry in api.registered(k):
+                table.add_row(entry.name, ", ".join(entry.tasks), entry.method_kind or "image",
+                              escape(_described(entry)), entry.origin)
         else:
             for col in ("name", "description", "from"):
                 table.add_column(col)
-            for entry in registry.ALL[k]:
-                desc = getattr(entry.spec, "description", "")
-                extra = []
-                if entry.aliases:
-                    extra.append("aliases: " + ", ".join(entry.aliases))
-                if getattr(entry.spec, "variant_of", None):
-                    extra.append(f"variant of {entry.spec.variant_of}")
-                if getattr(entry.spec, "task", None) and k == "datasets":
-                    extra.append(entry.spec.task)
-                if getattr(entry.spec, "semantic", True) is False:
-                    extra.append("no semantics")
-                table.add_row(entry.name, escape(desc + (f" [{'; '.join(extra)}]" if extra else "")),
-                              f"{entry.origin.distribution or entry.origin.plugin} {entry.origin.version or ''}".strip())
+            for entry in api.registered(k):
+                table.add_row(entry.name, escape(_described(entry)), entry.origin)
         console.print(table)
 
 
-def _method_row(entry) -> tuple[str, ...]:
-    """name, task(s), kind (image: trained end to end; feature: fit on cached features), description, origin."""
-    from rich.markup import escape
-
-    spec = entry.spec
+def _described(entry: "api.Registered") -> str:
+    """The description with what else is known of the entry in brackets (aliases, variant, task, semantics)."""
     extra = []
     if entry.aliases:
         extra.append("aliases: " + ", ".join(entry.aliases))
-    if getattr(spec, "variant_of", None):
-        extra.append(f"variant of {spec.variant_of}")
-    desc = getattr(spec, "description", "") + (f" [{'; '.join(extra)}]" if extra else "")
-    origin = f"{entry.origin.distribution or entry.origin.plugin} {entry.origin.version or ''}".strip()
-    return entry.name, ", ".join(getattr(spec, "tasks", ())), getattr(spec, "kind", "image"), escape(desc), origin
+    if entry.variant_of:
+        extra.append(f"variant of {entry.variant_of}")
+    if entry.kind == "datasets":
+        extra.extend(entry.tasks)
+        if not entry.semantic:
+            extra.append("no semantics")
+    return entry.description + (f" [{'; '.join(extra)}]" if extra else "")
 
 
 # --------------------------------------------------------------------------- data
