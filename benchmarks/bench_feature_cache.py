@@ -197,3 +197,36 @@ def test_eszsl_run_warm_cache(benchmark, cache_root):
     eszsl_run(ds)  # fill the cache
     accuracy = benchmark.pedantic(lambda: eszsl_run(ds), rounds=5, iterations=1)
     print(f"\nwarm ESZSL run ({len(ds.labels)} images): {benchmark.stats.stats.mean * 1e3:.0f} ms, unseen acc {accuracy:.2f}")
+
+
+NUS_WIDE_LABEL_MATRIX = (269_648, 1_006)  # images x (81 + 925) labels, +1 / -1 / 0 as int8
+
+
+def test_split_fingerprint_of_a_nus_wide_sized_label_matrix(benchmark):
+    """Peak memory and time of the split fingerprint of an int8 multi-label matrix, against widening it whole."""
+    import hashlib
+    import tracemalloc
+    from types import SimpleNamespace
+
+    labels = np.random.default_rng(0).choice(np.array([-1, 0, 1], dtype=np.int8), size=NUS_WIDE_LABEL_MATRIX)
+    dataset = SimpleNamespace(labels=labels, splits={"trainval": np.arange(labels.shape[0])})
+
+    def measured(fn) -> tuple[float, float]:
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        fn()
+        seconds = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return seconds, peak / 2**20
+
+    whole_seconds, whole_mb = measured(lambda: hashlib.sha256(labels.astype(np.int64).tobytes()).hexdigest())
+    block_seconds, block_mb = measured(lambda: F.split_fingerprint(dataset))
+    benchmark.pedantic(F.split_fingerprint, args=(dataset,), rounds=1, iterations=1)
+    benchmark.extra_info.update(whole_seconds=whole_seconds, whole_peak_mib=whole_mb,
+                                block_seconds=block_seconds, block_peak_mib=block_mb)
+    print(f"\nsplit fingerprint of {labels.shape} int8 labels ({labels.nbytes / 2**20:.0f} MiB): "
+          f"in blocks {block_seconds:.2f} s, peak {block_mb:.0f} MiB; widened whole {whole_seconds:.2f} s, "
+          f"peak {whole_mb:.0f} MiB (memory ratio {whole_mb / block_mb:.0f}x, time ratio "
+          f"{whole_seconds / block_seconds:.2f})")
+    assert block_mb < whole_mb / 10

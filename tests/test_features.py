@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import threading
 import time
 import warnings
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
@@ -196,6 +198,33 @@ def test_every_input_changes_the_fingerprint_and_equal_inputs_do_not():
     ]
     prints = [k.fingerprint for k in variants]
     assert base not in prints and len(set(prints)) == len(prints)
+
+
+def _whole_array_split_digest(labels: np.ndarray, splits: dict) -> str:
+    """split_fingerprint's digest as first written: the labels widened to int64 in one copy."""
+    h = hashlib.sha256()
+    whole = np.ascontiguousarray(labels, dtype=np.int64)
+    h.update(f"labels{whole.shape}".encode())
+    h.update(whole.tobytes())
+    for name in sorted(splits):
+        idx = np.ascontiguousarray(splits[name], dtype=np.int64)
+        h.update(f"|{name}:{idx.size}|".encode())
+        h.update(idx.tobytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_split_fingerprint_in_blocks_is_the_digest_of_the_whole_int64_labels(multi_label):
+    rng = np.random.default_rng(0)
+    labels = (rng.choice(np.array([-1, 0, 1], dtype=np.int8), size=(37, 11)) if multi_label
+              else rng.integers(0, 5, 37))
+    ds = SimpleNamespace(labels=labels, splits={"trainval": np.arange(20), "test_unseen": np.arange(20, 37)})
+    expected = _whole_array_split_digest(labels, ds.splits)  # cache keys written before blocks stay valid
+    assert F.split_fingerprint(ds) == expected
+    assert F.split_fingerprint(ds, block=5) == expected  # 5 does not divide the 407 or 37 elements
+    changed = labels.copy()
+    changed.flat[-1] = 1 - changed.flat[-1]
+    assert F.split_fingerprint(SimpleNamespace(labels=changed, splits=ds.splits), block=5) != expected
 
 
 def test_patch_group_does_not_matter_without_patches():

@@ -90,12 +90,23 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "x"
 
 
-def split_fingerprint(dataset: ZSLDataset) -> str:
-    """sha256 of the labels and of every split's index array (names included, sorted)."""
+#: Elements widened to int64 at a time when hashing labels (8 MiB): a multi-label matrix is never copied whole.
+_LABEL_HASH_BLOCK = 1 << 20
+
+
+def split_fingerprint(dataset: ZSLDataset, block: int = _LABEL_HASH_BLOCK) -> str:
+    """sha256 of the labels (as int64) and of every split's index array (names included, sorted).
+
+    The labels are widened to int64 ``block`` elements at a time: the digest is
+    that of the whole int64 array, without the copy (an int8 multi-label matrix
+    of NUS-WIDE's size would be 2 GB as int64).
+    """
     h = hashlib.sha256()
-    labels = np.ascontiguousarray(dataset.labels, dtype=np.int64)
+    labels = np.asarray(dataset.labels)
     h.update(f"labels{labels.shape}".encode())
-    h.update(labels.tobytes())
+    flat = labels.reshape(-1)
+    for start in range(0, flat.size, block):
+        h.update(np.ascontiguousarray(flat[start:start + block], dtype=np.int64))
     for name in sorted(dataset.splits):
         idx = np.ascontiguousarray(dataset.splits[name], dtype=np.int64)
         h.update(f"|{name}:{idx.size}|".encode())
