@@ -24,15 +24,9 @@ from zslbench.published_protocol import LEGEND_PUBLISHED, PUBLISHED_COLUMNS
 from zslbench.results.aggregation import (MethodResult, aggregate, config_differences, reference_numbers, run_scores,
                                           score_keys)
 from zslbench.results.selection import run_command
+from zslbench.tasks import get_task
+from zslbench.tasks.single_label import CALIBRATED_METRICS, ORACLE_METRICS, STANDARD_METRICS  # noqa: F401 (re-exported)
 
-#: Headline metrics of every single-label run, in table order.
-STANDARD_METRICS = ("t1", "u", "s", "h", "ausuc")
-
-#: Calibrated-stacking metrics: present only for runs of the validated (gbu) protocol.
-CALIBRATED_METRICS = ("cs_u", "cs_s", "cs_h")
-
-#: Gamma tuned on the test set itself: shown only on request, always labelled as such.
-ORACLE_METRICS = ("oracle_u", "oracle_s", "oracle_h")
 
 #: Metrics of the ablation table (the layout of the SVIP paper's Table 2).
 ABLATION_METRICS = ("t1", "u", "s", "h")
@@ -131,12 +125,12 @@ def _percent_keys(results: Iterable[MethodResult]) -> set[str]:
 
 
 def available_metrics(results: Iterable[MethodResult], oracle: bool = False, published: bool = False) -> list[str]:
-    """Metric columns for these results: the standard five, CS-* where some run has them, oracle-* on request.
+    """Metric columns for these results, as their task chooses them (:meth:`Task.table_columns`).
 
-    ``published``: T1, H and CS-H with the as-published numbers (chosen on test data) and their gaps instead.
-
-    Multi-label results show mAP and F1@K for ZSL and GZSL (the headline
-    numbers); precision@K, recall@K and the rest are available with ``--metric``.
+    Single-label: the standard five, CS-* where some run has them, oracle-* on
+    request; ``published``: T1, H and CS-H with the as-published numbers
+    (chosen on test data) and their gaps instead. Multi-label: mAP and F1@K for
+    ZSL and GZSL; precision@K, recall@K and the rest are available with ``--metric``.
     """
     results = list(results)
     present: list[str] = []
@@ -144,16 +138,10 @@ def available_metrics(results: Iterable[MethodResult], oracle: bool = False, pub
         for key in result.metrics:
             if key not in present:
                 present.append(key)
-    if all(r.task == SINGLE_LABEL for r in results):
-        if published:
-            return [k for k in ("t1", "h", *CALIBRATED_METRICS[2:], *PUBLISHED_COLUMNS) if k in present]
-        keys = [k for k in STANDARD_METRICS if k in present]
-        keys += [k for k in CALIBRATED_METRICS if k in present]
-        if oracle:
-            keys += [k for k in ORACLE_METRICS if k in present]
-        return keys
-    headline = [k for k in present if k.endswith("_map") or "_f1_at_" in k]
-    return headline or [k for k in present if (oracle or not k.startswith("oracle_")) and not k.startswith("published_")]
+    tasks = [r.task for r in results if r.task != SINGLE_LABEL]
+    if not tasks and published:  # the published protocol exists for single-label runs only
+        return [k for k in ("t1", "h", "cs_h", *PUBLISHED_COLUMNS) if k in present]
+    return get_task(tasks[0] if tasks else SINGLE_LABEL).table_columns(present, oracle)
 
 
 def check_requested_metrics(requested: Sequence[str], results: Iterable[MethodResult]) -> list[str]:

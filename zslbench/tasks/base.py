@@ -66,6 +66,14 @@ class Task(ABC):
     def summary_columns(self, test: dict) -> list[str]:
         """The test-metric keys of a run's summary table, in order (those present in ``test``)."""
 
+    @abstractmethod
+    def table_columns(self, present: Sequence[str], oracle: bool = False) -> list[str]:
+        """The metric columns of a comparison table of this task's runs, from the keys they stored (``present``).
+
+        ``oracle`` adds the columns chosen on test data, where the task has them
+        (always labelled so in the table).
+        """
+
 
 def unseen_complement(num_classes: int, seen_classes: Sequence[int], unseen_classes: Sequence[int] | None) -> list[int]:
     """``unseen_classes``, by default every class id below ``num_classes`` that is not seen."""

@@ -125,3 +125,12 @@ class MultiLabelTask(Task):
     def summary_columns(self, test: dict) -> list[str]:
         keys = [key.format(k=k) for key in SUMMARY_METRICS for k in (test.get("top_k", []) if "{k}" in key else [0])]
         return [k for k in keys if test.get(k) is not None]
+
+    def table_columns(self, present: Sequence[str], oracle: bool = False) -> list[str]:
+        """mAP and F1@K for ZSL and GZSL (the headline numbers); precision@K, recall@K and the rest on request.
+
+        Without those, every stored metric but the test-chosen (``oracle_*``, unless
+        asked for) and as-published ones.
+        """
+        headline = [k for k in present if k.endswith("_map") or "_f1_at_" in k]
+        return headline or [k for k in present if (oracle or not k.startswith("oracle_")) and not k.startswith("published_")]

@@ -18,8 +18,14 @@ from zslbench.tasks.base import Task, unseen_complement
 
 #: Splits scored at test time.
 EVAL_SPLITS = ("test_seen", "test_unseen")
+#: Headline metrics of every single-label run, in table order.
+STANDARD_METRICS = ("t1", "u", "s", "h", "ausuc")
+#: Calibrated-stacking metrics: present only for runs of the validated (gbu) protocol.
+CALIBRATED_METRICS = ("cs_u", "cs_s", "cs_h")
+#: Gamma tuned on the test set itself: shown only on request, always labelled as such.
+ORACLE_METRICS = ("oracle_u", "oracle_s", "oracle_h")
 #: Summary-table metrics, in order (``cs_*`` only under the gbu protocol).
-SUMMARY_METRICS = ("t1", "u", "s", "h", "ausuc", "cs_u", "cs_s", "cs_h")
+SUMMARY_METRICS = STANDARD_METRICS + CALIBRATED_METRICS
 
 
 def seen_positions(dataset: Any, labels: np.ndarray) -> np.ndarray:
@@ -111,6 +117,11 @@ class SingleLabelTask(Task):
 
     def summary_columns(self, test: dict) -> list[str]:
         return [k for k in SUMMARY_METRICS if test.get(k) is not None]
+
+    def table_columns(self, present: Sequence[str], oracle: bool = False) -> list[str]:
+        """The standard five, CS-* where some run has them, oracle-* on request."""
+        wanted = SUMMARY_METRICS + (ORACLE_METRICS if oracle else ())
+        return [k for k in wanted if k in present]
 
 
 def patch_selection_scores(model: Any, dataset: Any, eval_sets: dict, device: Any, batch_size: int) -> dict | None:
