@@ -32,7 +32,6 @@ from zslbench.methods import MethodContext, MethodSpec
 from zslbench.models.catalog import synthetic_backbone
 
 
-
 SOURCE = "Xian et al., TPAMI 2019 (GBU), Proposed Split, ResNet-101 features (res101.mat)"
 #: Where the GBU tables were read (the paper's ZSL top-1 and GZSL u/s/H tables, quoted verbatim).
 QUOTED_ALE_DEVISE_ESZSL = "as quoted in the ucbdrive/tafe-net README"

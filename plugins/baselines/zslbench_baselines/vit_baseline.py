@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from zslbench_baselines.vit_baseline_model import ViTAttributeHead
 
 
-
 SOURCE = "SVIP, ICCV 2025, Table 2"
 
 

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from zslbench_svip.model import SVIPModel
 
 
-
 PAPER = "SVIP, ICCV 2025"
 REAL_DATASETS = ("cub", "awa2", "sun")
 
