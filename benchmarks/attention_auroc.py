@@ -30,17 +30,24 @@ def first_test_images(dataset, images: int) -> np.ndarray:
     return np.concatenate([dataset.splits["test_seen"], dataset.splits["test_unseen"]])[:images]
 
 
-def mask_aurocs(dataset, index: np.ndarray, grid: tuple[int, int], scorers: dict[str, ScoreFn],
-                batch_size: int = 128) -> dict[str, float]:
-    """AUROC against the object patches of each scorer's (B, P) patch scores over ``dataset`` images ``index``,
-    in one pass; ``scorer(images, batch_index)`` may return None (no scores: left out)."""
+def fixed_loader(dataset, index: np.ndarray, batch_size: int, targets: np.ndarray | None = None,
+                 generator: torch.Generator | None = None):
+    """Batches (images, targets, dataset indices) of ``dataset`` images ``index`` under the ``synthetic-fixed``
+    evaluation transform (no flips: the masks stay aligned); shuffled when a ``generator`` is given."""
     from torch.utils.data import DataLoader
 
     from zslbench.data.transforms import ImageDataset, build_transform
 
-    size = dataset.meta["image_size"]
-    loader = DataLoader(ImageDataset(dataset, index, build_transform("synthetic-fixed", size, train=False)),
-                        batch_size=batch_size)
+    transform = build_transform("synthetic-fixed", dataset.meta["image_size"], train=False)
+    return DataLoader(ImageDataset(dataset, index, transform, targets), batch_size=batch_size,
+                      shuffle=generator is not None, generator=generator)
+
+
+def mask_aurocs(dataset, index: np.ndarray, grid: tuple[int, int], scorers: dict[str, ScoreFn],
+                batch_size: int = 128) -> dict[str, float]:
+    """AUROC against the object patches of each scorer's (B, P) patch scores over ``dataset`` images ``index``,
+    in one pass; ``scorer(images, batch_index)`` may return None (no scores: left out)."""
+    loader = fixed_loader(dataset, index, batch_size)
     scores: dict[str, list[np.ndarray]] = {name: [] for name in scorers}
     with torch.no_grad():
         for images, _, batch_index in loader:

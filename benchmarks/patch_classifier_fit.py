@@ -28,10 +28,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.stats import spearmanr
-from torch.utils.data import DataLoader
 
+from benchmarks.attention_auroc import first_test_images, fixed_loader
 from zslbench.data.masks import object_patches
-from zslbench.data.transforms import ImageDataset, build_transform
 from zslbench.evaluation.diagnostics import selection_auroc
 from zslbench.results.explain import load_trained_model
 
@@ -42,8 +41,7 @@ def _embeddings_and_targets(model, dataset, index: np.ndarray, batch_size: int =
     from zslbench_svip import losses
 
     opt = model.options
-    loader = DataLoader(ImageDataset(dataset, index, build_transform("synthetic-fixed", dataset.meta["image_size"],
-                                                                     train=False)), batch_size=batch_size)
+    loader = fixed_loader(dataset, index, batch_size)
     grouped, attention, own = [], [], []
     with torch.no_grad():
         for images, _, _ in loader:
@@ -90,7 +88,7 @@ def fit_report(run_dir: str, steps: list[int], fit_images: int = 2000, eval_imag
         raise SystemExit("patch_classifier_fit needs an SVIP run with SSPS, group_size 1 and a dataset with masks")
     torch.manual_seed(0)
     fit_index = dataset.splits["trainval"][:fit_images]
-    eval_index = np.concatenate([dataset.splits["test_seen"], dataset.splits["test_unseen"]])[:eval_images]
+    eval_index = first_test_images(dataset, eval_images)
     fit_v, _, fit_targets, _ = _embeddings_and_targets(model, dataset, fit_index)
     eval_v, eval_attention, eval_targets, own = _embeddings_and_targets(model, dataset, eval_index)
     truth = object_patches(dataset.masks[eval_index], tuple(model.backbone.grid))

@@ -18,10 +18,8 @@ import argparse
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
-from benchmarks.attention_auroc import class_token_attention, mask_aurocs, first_test_images
-from zslbench.data.transforms import ImageDataset, build_transform
+from benchmarks.attention_auroc import class_token_attention, first_test_images, fixed_loader, mask_aurocs
 from zslbench.results.explain import load_trained_model
 
 
@@ -36,9 +34,7 @@ def term_gradients(run_dir: str, batches: int, batch_size: int = 64) -> dict[str
     classes = np.asarray(dataset.train_classes if loaded.config.protocol == "gbu" else dataset.seen_classes)
     index = dataset.splits["trainval"][np.isin(dataset.labels[dataset.splits["trainval"]], classes)]
     targets = np.searchsorted(classes, dataset.labels[index])
-    size = dataset.meta["image_size"]
-    loader = DataLoader(ImageDataset(dataset, index, build_transform("synthetic-fixed", size, train=False), targets),
-                        batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
+    loader = fixed_loader(dataset, index, batch_size, targets, generator=torch.Generator().manual_seed(0))
     attrs = torch.as_tensor(dataset.class_attributes[classes], dtype=torch.float32)
     params = [p for p in model.parameters() if p.requires_grad]
     weights = {"consistency": options.lambda_jsd, "patch": options.lambda_patch}
