@@ -26,7 +26,7 @@ def tiny() -> ViTAdapter:
 
 def _random_attention(layers: int, batch: int = 2, heads: int = 3, n: int = 7, seed: int = 0) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return [torch.randn(batch, heads, n, n, generator=g).mul(2).softmax(-1) for _ in range(layers)]
+    return [torch.randn(batch, heads, n, n, generator=g, dtype=torch.float64).mul(2).softmax(-1) for _ in range(layers)]
 
 
 def _eq4_brute_force(maps: list[torch.Tensor]) -> torch.Tensor:
@@ -60,7 +60,8 @@ def test_eq4_row_equals_row_of_full_matrix_product(layers):
     aggregator = AttentionAggregator("eq4")
     for m in maps:
         aggregator.update(m)
-    torch.testing.assert_close(aggregator.cls_row.double(), _eq4_brute_force(maps), rtol=1e-5, atol=1e-7)
+    assert aggregator.cls_row.dtype == torch.float64  # float64 in, float64 out: the formula is compared, not rounding
+    torch.testing.assert_close(aggregator.cls_row, _eq4_brute_force(maps), rtol=1e-12, atol=1e-12)
 
 
 def test_eq4_differs_from_rollout():
@@ -77,7 +78,7 @@ def test_rollout_equals_brute_force():
     aggregator = AttentionAggregator("rollout")
     for m in maps:
         aggregator.update(m)
-    torch.testing.assert_close(aggregator.cls_row.double(), _rollout_brute_force(maps), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(aggregator.cls_row, _rollout_brute_force(maps), rtol=1e-12, atol=1e-12)
 
 
 def test_unknown_aggregation_is_a_usage_error():
@@ -104,13 +105,14 @@ def _timm_attention_maps(adapter: ViTAdapter, images: torch.Tensor) -> list[torc
 
 @pytest.mark.parametrize("aggregation, brute_force", [("eq4", _eq4_brute_force), ("rollout", _rollout_brute_force)])
 def test_aggregation_on_a_real_vit_equals_brute_force_on_full_attention_maps(tiny, aggregation, brute_force):
-    images = torch.randn(3, 3, 32, 32)
+    tiny = tiny.double()  # the whole computation in float64: timm's maps and ours agree to rounding of 1e-16
+    images = torch.randn(3, 3, 32, 32, dtype=torch.float64)
     maps = _timm_attention_maps(tiny, images)
     assert len(maps) == len(tiny.vit.blocks) and maps[0].shape == (3, 3, 17, 17)
     with torch.no_grad():
         out = tiny.forward_tokens(tiny.patch_embed(images), need_cls_attention=True, aggregation=aggregation)
     expected = brute_force(maps)[:, 1:]  # the patches' part of the class-token row
-    torch.testing.assert_close(out.cls_attention.double(), expected, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(out.cls_attention, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_attention_batch_restricts_the_aggregation_to_leading_images(tiny):

@@ -2,6 +2,7 @@ import dataclasses
 import math
 
 import pytest
+import numpy as np
 import torch
 from torch import nn
 
@@ -119,9 +120,10 @@ def test_score_images_in_dataset_order():
     model = _fresh().eval()
     data = TinySet(n=10)
     scores, targets = score_images(model, data, ATTRS, batch_size=3, device=torch.device("cpu"))
-    expected = model.class_scores(data.images, ATTRS).detach().numpy()
+    # the same batches through the same model: identical inputs give identical bits on any CPU
+    expected = torch.cat([model.class_scores(data.images[i:i + 3], ATTRS) for i in range(0, 10, 3)]).detach().numpy()
     assert scores.shape == (10, 3)
-    assert torch.allclose(torch.from_numpy(scores), torch.from_numpy(expected), atol=1e-6)
+    assert np.array_equal(scores, expected)
     assert targets.tolist() == data.targets.tolist()
 
 

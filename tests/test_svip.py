@@ -148,7 +148,7 @@ def test_cosine_logits_match_a_hand_computation():
 
 
 def _probabilities_as_logits(*rows: list[float]) -> torch.Tensor:
-    return torch.tensor(rows).log()
+    return torch.tensor(rows, dtype=torch.float64).log()  # formulas are checked in float64, on any CPU
 
 
 def _kl(p: list[float], q: list[float]) -> float:
@@ -161,22 +161,23 @@ def test_symmetric_kl_is_eq13_as_written_and_about_four_times_the_mixture_jsd():
     written = 0.5 * _kl(p, q) + 0.5 * _kl(q, p)  # Eq. 13's formula
     m = [(a + b) / 2 for a, b in zip(p, q)]
     mixture = 0.5 * _kl(p, m) + 0.5 * _kl(q, m)  # the divergence Eq. 13 is named after
-    assert losses.symmetric_kl(la, lb).item() == pytest.approx(written, rel=1e-6)
-    assert losses.mixture_jsd(la, lb).item() == pytest.approx(mixture, rel=1e-6)
-    assert losses.symmetric_kl(lb, la).item() == pytest.approx(written, rel=1e-6)
-    assert losses.symmetric_kl(la, la).item() == pytest.approx(0.0, abs=1e-7)
+    assert losses.symmetric_kl(la, lb).item() == pytest.approx(written, rel=1e-12)
+    assert losses.mixture_jsd(la, lb).item() == pytest.approx(mixture, rel=1e-12)
+    assert losses.symmetric_kl(lb, la).item() == pytest.approx(written, rel=1e-12)
+    assert losses.symmetric_kl(la, la).item() == 0.0
     # close distributions: JSD ~ 1/8 sum (p - q)^2 / p, symmetric KL ~ 1/2 sum (p - q)^2 / p
     near = [0.52, 0.48]
     ratio = losses.symmetric_kl(la, _probabilities_as_logits(near)) / losses.mixture_jsd(la, _probabilities_as_logits(near))
     assert ratio.item() == pytest.approx(4.0, rel=1e-2)
-    far = losses.mixture_jsd(torch.tensor([[50.0, -50.0]]), torch.tensor([[-50.0, 50.0]]))
-    assert far.item() == pytest.approx(math.log(2), rel=1e-4)
+    far = losses.mixture_jsd(torch.tensor([[50.0, -50.0]], dtype=torch.float64),
+                             torch.tensor([[-50.0, 50.0]], dtype=torch.float64))
+    assert far.item() == pytest.approx(math.log(2), rel=1e-12)
 
 
 @pytest.mark.filterwarnings("ignore:reduction.*mean:UserWarning")
 def test_code_kl_is_kldivloss_mean_over_batch_and_classes_times_t_squared():
-    original = torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 2.0]])
-    context = torch.tensor([[0.0, 3.0, 1.0], [1.0, 1.0, 1.0]])
+    original = torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 2.0]], dtype=torch.float64)
+    context = torch.tensor([[0.0, 3.0, 1.0], [1.0, 1.0, 1.0]], dtype=torch.float64)
     t = 2.0
     b, c = original.shape
     total = 0.0
@@ -187,17 +188,17 @@ def test_code_kl_is_kldivloss_mean_over_batch_and_classes_times_t_squared():
         p_org = [x / sum(p_org) for x in p_org]
         total += _kl(p_ctx, p_org)
     expected = total / (b * c) * t * t  # KLDivLoss(reduction="mean") divides by B * C
-    assert losses.code_kl(original, context, t).item() == pytest.approx(expected, rel=1e-6)
+    assert losses.code_kl(original, context, t).item() == pytest.approx(expected, rel=1e-12)
     as_in_the_code = torch.nn.KLDivLoss()(F.log_softmax(original / t, 1), F.softmax(context / t, 1)) * t * t
-    assert losses.code_kl(original, context, t).item() == pytest.approx(as_in_the_code.item(), rel=1e-6)
-    assert losses.consistency("code-kl", original, context, t).item() == pytest.approx(expected, rel=1e-6)
-    assert losses.code_kl(original, original, t).item() == pytest.approx(0.0, abs=1e-7)
+    assert losses.code_kl(original, context, t).item() == pytest.approx(as_in_the_code.item(), rel=1e-12)
+    assert losses.consistency("code-kl", original, context, t).item() == pytest.approx(expected, rel=1e-12)
+    assert losses.code_kl(original, original, t).item() == pytest.approx(0.0, abs=1e-15)
 
 
 def test_patch_loss_is_binary_cross_entropy():
-    logits, targets = torch.tensor([[2.0, -1.0]]), torch.tensor([[1.0, 0.0]])
+    logits, targets = torch.tensor([[2.0, -1.0]], dtype=torch.float64), torch.tensor([[1.0, 0.0]], dtype=torch.float64)
     expected = -(math.log(1 / (1 + math.exp(-2.0))) + math.log(1 - 1 / (1 + math.exp(1.0)))) / 2
-    assert losses.patch_loss(logits, targets).item() == pytest.approx(expected, rel=1e-6)
+    assert losses.patch_loss(logits, targets).item() == pytest.approx(expected, rel=1e-12)
 
 
 def test_pseudo_labels_topm_and_soft_and_no_gradient_into_them():
@@ -213,15 +214,15 @@ def test_pseudo_labels_topm_and_soft_and_no_gradient_into_them():
 
 
 def test_group_decorrelation_is_the_mean_over_groups_of_the_batch_mean_group_norm_of_predictions():
-    predictions = torch.tensor([[3.0, 4.0, 1.0, 2.0, 2.0], [0.0, 1.0, 0.0, 0.0, 3.0]])
+    predictions = torch.tensor([[3.0, 4.0, 1.0, 2.0, 2.0], [0.0, 1.0, 0.0, 0.0, 3.0]], dtype=torch.float64)
     groups = [[0, 1], [2, 3, 4]]
     membership = torch.zeros(2, 5)
     for row, members in enumerate(groups):
         membership[row, members] = 1
     # group 0: norms 5 and 1 -> 3; group 1: norms 3 and 3 -> 3; mean over groups 3
-    assert losses.group_decorrelation(predictions, membership).item() == pytest.approx(3.0, rel=1e-6)
+    assert losses.group_decorrelation(predictions, membership).item() == pytest.approx(3.0, rel=1e-12)
     per_group = [np.mean([np.linalg.norm(predictions[b, g].numpy()) for b in range(2)]) for g in groups]
-    assert losses.group_decorrelation(predictions, membership).item() == pytest.approx(np.mean(per_group), rel=1e-6)
+    assert losses.group_decorrelation(predictions, membership).item() == pytest.approx(np.mean(per_group), rel=1e-12)
 
 
 def test_total_loss_combines_the_terms_with_their_weights_and_the_codes_double_decorrelation_weight():
@@ -314,15 +315,15 @@ def test_cls_term_is_the_cross_entropy_of_both_passes():
 
 @pytest.mark.parametrize("name", ["svip", "svip-no-ssps"])
 def test_passes_run_as_one_batch_give_the_same_losses_as_run_one_by_one(name):
-    model = _build(name).eval()
-    images, targets, class_attributes = _batch()
+    model = _build(name).eval().double()  # float64: the two batchings may sum in other orders
+    images, targets, class_attributes = (t.double() if t.is_floating_point() else t for t in _batch())
     with torch.no_grad():
         fused = model.training_losses(images, targets, class_attributes)
         model.fuse_passes = False
         separate = model.training_losses(images, targets, class_attributes)
     assert fused.keys() == separate.keys()
     for key in fused:
-        torch.testing.assert_close(fused[key], separate[key], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(fused[key], separate[key], rtol=1e-12, atol=1e-12)
 
 
 def test_patch_targets_come_from_attention_and_carry_no_gradient():

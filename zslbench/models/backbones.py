@@ -48,6 +48,7 @@ from zslbench.models import catalog
 from zslbench.models.catalog import (AGGREGATIONS, PRETRAINED_NONE, PRETRAINED_TIMM, REGISTERED_TIMM_VITS,  # noqa: F401
                                      SYNTHETIC_VIT_CONFIGS, ViTConfig, backbone_names)
 from zslbench.errors import DataError, UsageError
+from zslbench.models.precision import full_precision
 
 
 @dataclass
@@ -126,7 +127,7 @@ class AttentionAggregator:
     the full (B, N, N) product so far (one matrix, not one per layer).
 
     ``update`` takes attention probabilities (B, H, N, N) and must be called
-    inside ``torch.no_grad()``; computations run in float32.
+    inside ``torch.no_grad()``; computations run in float32 (float64 stays float64).
     """
 
     def __init__(self, method: str = "eq4"):
@@ -137,7 +138,7 @@ class AttentionAggregator:
 
     def update(self, attention: torch.Tensor) -> None:
         """Fold in one block's attention probabilities (B, H, N, N)."""
-        attention = attention.float()
+        attention = full_precision(attention)
         if self.method == "eq4":
             if self._state is None:
                 row = attention[:, :, 0, :].sum(1)  # W^1 = T^1, row 0
@@ -162,9 +163,9 @@ class AttentionAggregator:
 
 
 def attention_probabilities(q: torch.Tensor, k: torch.Tensor, scale: float) -> torch.Tensor:
-    """softmax(q k^T * scale) in float32, (B, H, N, N); for no-grad inspection only."""
+    """softmax(q k^T * scale) in at least float32, (B, H, N, N); for no-grad inspection only."""
     with _autocast_disabled(q.device.type):
-        logits = (q.float() * scale) @ k.float().transpose(-2, -1)
+        logits = (full_precision(q) * scale) @ full_precision(k).transpose(-2, -1)
         return logits.softmax(dim=-1)
 
 

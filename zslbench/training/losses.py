@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from zslbench.models.precision import full_precision
+
 #: Added to the violation count so an image without violations divides 0 by a non-zero number.
 _EPS = 1e-8
 
@@ -36,7 +38,7 @@ def rank_loss(scores: torch.Tensor, targets: torch.Tensor, margin: float = 1.0) 
         margin: the hinge margin (1 in LESA/BiAM).
 
     Returns:
-        A scalar tensor (float32).
+        A scalar tensor (float32; float64 for float64 scores).
 
     The pairs are formed between the positives, packed into a (B, P) tensor
     (P = the most positives of any image; usually a handful), and all labels:
@@ -45,7 +47,7 @@ def rank_loss(scores: torch.Tensor, targets: torch.Tensor, margin: float = 1.0) 
     if scores.shape != targets.shape:
         raise ValueError(f"scores {tuple(scores.shape)} and targets {tuple(targets.shape)} differ in shape")
     annotated = (targets != 0).any(dim=0)
-    scores = scores[:, annotated].float()
+    scores = full_precision(scores[:, annotated])
     targets = targets[:, annotated]
     negative = (targets < 0).to(scores.dtype)
     positive_scores, positive_valid = _gather_side(scores, targets > 0)

@@ -10,6 +10,9 @@ import math
 import torch
 import torch.nn.functional as F
 
+# losses in at least float32 under bf16 autocast; a float64 model (the reference tests) stays float64
+from zslbench.models.precision import full_precision
+
 
 def cosine_logits(predicted_attributes: torch.Tensor, class_attributes: torch.Tensor, scale: float) -> torch.Tensor:
     """Eq. 11 logits: ``scale * cos(a_hat, a_y)`` for every class, (B, K) x (C, K) -> (B, C)."""
@@ -22,8 +25,8 @@ def symmetric_kl(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor
     The paper calls it "Jensen-Shannon divergence", but the formula it prints is
     this symmetric KL (unbounded; about 4x the mixture JSD for close distributions).
     """
-    log_p = F.log_softmax(logits_a.float(), dim=-1)
-    log_q = F.log_softmax(logits_b.float(), dim=-1)
+    log_p = F.log_softmax(full_precision(logits_a), dim=-1)
+    log_q = F.log_softmax(full_precision(logits_b), dim=-1)
     kl_pq = (log_p.exp() * (log_p - log_q)).sum(-1)
     kl_qp = (log_q.exp() * (log_q - log_p)).sum(-1)
     return (0.5 * (kl_pq + kl_qp)).mean()
@@ -35,8 +38,8 @@ def mixture_jsd(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
     1/2 KL(p_a || m) + 1/2 KL(p_b || m) with m = (p_a + p_b) / 2; symmetric,
     zero for equal distributions, bounded by log 2.
     """
-    log_p = F.log_softmax(logits_a.float(), dim=-1)
-    log_q = F.log_softmax(logits_b.float(), dim=-1)
+    log_p = F.log_softmax(full_precision(logits_a), dim=-1)
+    log_q = F.log_softmax(full_precision(logits_b), dim=-1)
     log_m = torch.logsumexp(torch.stack([log_p, log_q]), dim=0) - math.log(2.0)
     kl_pm = (log_p.exp() * (log_p - log_m)).sum(-1)
     kl_qm = (log_q.exp() * (log_q - log_m)).sum(-1)
@@ -53,8 +56,8 @@ def code_kl(scores_input: torch.Tensor, scores_target: torch.Tensor, temperature
     """
     # The same operations as kl_div with a probability target (xlogy(q, q) - q log p): the value of
     # near-equal distributions is a cancellation, so only the same arithmetic gives the code's float32 value.
-    log_input = F.log_softmax(scores_input.float() / temperature, dim=-1)
-    target = F.softmax(scores_target.float() / temperature, dim=-1)
+    log_input = F.log_softmax(full_precision(scores_input) / temperature, dim=-1)
+    target = F.softmax(full_precision(scores_target) / temperature, dim=-1)
     pointwise = torch.xlogy(target, target) - target * log_input  # (B, C)
     return pointwise.mean() * temperature * temperature
 
@@ -73,9 +76,9 @@ def pseudo_labels(attention_scores: torch.Tensor, num_kept: int, mode: str) -> t
     score itself; the normalisation to [0, 1] that BCE needs is ours).
     Always detached: no gradient flows into the targets.
     """
-    scores = attention_scores.detach().float()
+    scores = full_precision(attention_scores.detach())
     if mode == "topm":
-        return top_m_mask(scores, num_kept).float()
+        return top_m_mask(scores, num_kept).to(scores.dtype)
     low = scores.amin(-1, keepdim=True)
     high = scores.amax(-1, keepdim=True)
     return (scores - low) / (high - low).clamp_min(1e-12)
@@ -83,7 +86,8 @@ def pseudo_labels(attention_scores: torch.Tensor, num_kept: int, mode: str) -> t
 
 def patch_loss(patch_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Eq. 6: binary cross-entropy between predicted patch scores (logits) and pseudo labels."""
-    return F.binary_cross_entropy_with_logits(patch_logits.float(), targets.detach())
+    logits = full_precision(patch_logits)
+    return F.binary_cross_entropy_with_logits(logits, targets.detach().to(logits.dtype))
 
 
 def consistency(kind: str, first: torch.Tensor, second: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -103,5 +107,6 @@ def group_decorrelation(predictions: torch.Tensor, membership: torch.Tensor) -> 
     groups. For each group, the L2 norm of each image's prediction restricted to
     the group's attributes, averaged over the batch; then the mean over groups.
     """
-    per_group = predictions.float().unsqueeze(1) * membership.to(torch.float32)  # (B, R, K), zeros outside g
+    predictions = full_precision(predictions)
+    per_group = predictions.unsqueeze(1) * membership.to(predictions.dtype)  # (B, R, K), zeros outside g
     return per_group.norm(dim=-1).mean(0).mean()

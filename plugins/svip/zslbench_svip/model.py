@@ -335,8 +335,8 @@ class SVIPModel(ImageZSLModel):
         scores_original = self._scores(attributes_original, class_attributes)
         scores_context = self._scores(attributes_context, class_attributes)
         logits_original, logits_context = opt.sigma * scores_original, opt.sigma * scores_context
-        ce_original = F.cross_entropy(logits_original.float(), targets)
-        ce_context = F.cross_entropy(logits_context.float(), targets)
+        ce_original = F.cross_entropy(losses.full_precision(logits_original), targets)
+        ce_context = F.cross_entropy(losses.full_precision(logits_context), targets)
         terms: dict[str, torch.Tensor] = {"cls": ce_original + ce_context}
         pair = (logits_original, logits_context) if opt.consistency_scores == "scaled" else (scores_original, scores_context)
         terms["consistency"] = losses.consistency(opt.consistency, *pair, opt.consistency_temperature)
