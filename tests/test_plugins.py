@@ -3,7 +3,7 @@
 import pytest
 
 from zslbench import registry
-from zslbench.errors import UnknownNameError
+from zslbench.errors import UnknownNameError, UsageError
 from zslbench.plugins import PluginLoadError, installed_plugins, load_plugins, version_report
 from zslbench.registry import Origin, Registry, DuplicateNameError
 
@@ -79,3 +79,74 @@ def test_alias_resolves_to_canonical_name():
     reg = Registry("method")
     reg.add("baseline", "spec", Origin("a"), aliases=("vit-attr-head",))
     assert reg.get("vit-attr-head") == "spec" and reg.canonical("vit-attr-head") == "baseline"
+
+
+# ----------------------------------------------------------------------------- open extension points
+
+
+def test_a_plugin_adds_a_cli_command_through_its_hook(example_plugin):
+    from click.testing import CliRunner
+
+    from zslbench.cli import main
+
+    assert "example-bars-summary" in CliRunner().invoke(main, ["--help"]).output
+    result = CliRunner().invoke(main, ["example-bars-summary"])
+    assert result.exit_code == 0, result.output
+    assert "example-bars: 12 classes (9 seen, 3 unseen); trainval 144, test_seen 36, test_unseen 60" in result.output
+
+
+@pytest.fixture
+def in_process(monkeypatch):
+    """In-process registrations made by a test are forgotten after it."""
+    from zslbench import plugins
+
+    monkeypatch.setitem(plugins._state, "in_process", [])
+    yield
+    monkeypatch.undo()
+    plugins.load_plugins(force=True)
+
+
+def _tiny_dataset_spec(name: str):
+    from zslbench.registry import DatasetSpec
+
+    return DatasetSpec(name=name, load=lambda cfg: None, needs_download=False, description="in-process test dataset")
+
+
+def test_in_process_registration_survives_reloading_the_plugins(in_process):
+    import zslbench
+    from zslbench import registry
+    from zslbench.plugins import load_plugins
+
+    zslbench.register(_tiny_dataset_spec("notebook-data"))
+    assert "notebook-data" in zslbench.list_datasets()
+    load_plugins(force=True)  # re-reads installed plugins; the notebook's registration stays
+    assert registry.datasets.entry("notebook-data").origin.plugin == "in-process"
+    with pytest.raises(DuplicateNameError):
+        zslbench.register(_tiny_dataset_spec("notebook-data"))
+    replacement = _tiny_dataset_spec("notebook-data")
+    zslbench.register(replacement, replace=True)  # re-running the cell
+    assert registry.datasets.get("notebook-data") is replacement
+    with pytest.raises(DuplicateNameError):
+        zslbench.register(_tiny_dataset_spec("synthetic"), replace=True)  # a plugin's name is never replaced
+
+
+def test_in_process_task_type_is_what_get_task_returns(in_process):
+    import zslbench
+    from zslbench.tasks import get_task
+    from zslbench.tasks.single_label import SingleLabelTask
+
+    class Transductive(SingleLabelTask):
+        name = "transductive"
+
+    task = Transductive()
+    zslbench.register(task)
+    assert get_task("transductive") is task
+    with pytest.raises(UsageError, match="unknown task type 'few-shot'"):
+        get_task("few-shot")
+
+
+def test_registering_an_unknown_object_is_a_usage_error(in_process):
+    import zslbench
+
+    with pytest.raises(UsageError, match="cannot register a dict"):
+        zslbench.register({"name": "x"})

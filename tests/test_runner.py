@@ -135,3 +135,14 @@ def test_bad_tune_settings_are_usage_errors(tmp_path, args, message):
     result = _run("run", "eszsl", "--dataset", "awa2", "--data-root", layout.root, "--out", tmp_path / "runs", *args)
     assert result.exit_code == 2 and message in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_without_a_method_is_a_usage_error_listing_the_methods():
+    import os
+
+    result = CliRunner().invoke(main, ["run", "--dataset", "synthetic-tiny", "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    error = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert len(error) == 1 and "no method given" in error[0] and "svip" in error[0] and "baseline" in error[0]
+    assert not any(Path(os.environ["ZSLBENCH_RUNS"]).rglob("config.json"))  # nothing stored

@@ -2,8 +2,9 @@
 
 Registered under the ``core`` entry point of the ``zslbench`` distribution:
 the embedded synthetic datasets, the xlsa17 real datasets, the multi-label
-datasets, the ViT backbones
-and the text encoders. The core registers no method: methods are plugins.
+datasets, the ViT backbones,
+the text encoders and the two task types (single-label, multi-label). The core
+registers no method: methods are plugins.
 """
 
 from __future__ import annotations
@@ -42,3 +43,12 @@ def register_text_encoders(register: Callable) -> None:
 
     for spec in text_encoders.text_encoder_specs():
         register(spec)
+
+
+@hookimpl
+def register_tasks(register: Callable) -> None:
+    from zslbench.tasks.multi_label import MultiLabelTask
+    from zslbench.tasks.single_label import SingleLabelTask
+
+    register(SingleLabelTask())
+    register(MultiLabelTask())

@@ -68,6 +68,28 @@ class ZSLBenchGroup(click.Group):
             raise CLIError("interrupted", signals.exit_code_for(exc)) from None
 
 
+class RootGroup(ZSLBenchGroup):
+    """``zslbench`` itself: the core's commands, then those plugins register (``register_commands`` hook).
+
+    Plugins are loaded only to list commands (``--help``) or to find a name the
+    core does not have, so the core's commands start as fast as before.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_plugin_commands()})
+
+    def get_command(self, ctx: click.Context, name: str):
+        return super().get_command(ctx, name) or _plugin_commands().get(name)
+
+
+def _plugin_commands() -> dict[str, click.Command]:
+    from zslbench import registry
+    from zslbench.plugins import ensure_loaded
+
+    ensure_loaded()
+    return {entry.name: entry.spec for entry in registry.commands}
+
+
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     """Warnings on the command line are one line each (no source excerpt)."""
     return f"Warning: {message}\n"
@@ -81,7 +103,7 @@ def _print_versions(ctx: click.Context, _param: click.Parameter, value: bool) ->
         ctx.exit()
 
 
-@click.group(cls=ZSLBenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_versions,
               help="Show the versions of zslbench and of its installed plugins, and exit.")
 def main() -> None:

@@ -75,7 +75,7 @@ class TrainConfig:
 class RunConfig:
     """Everything that determines a run."""
 
-    method: str = "svip"
+    method: str | None = None  # no default: the core knows no method (`zslbench run` names one)
     dataset: str = "synthetic"
     seed: int = 0
     protocol: str = "standard"  # standard | gbu | published (numbers chosen on test data, labelled so)

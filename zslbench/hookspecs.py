@@ -33,3 +33,22 @@ def register_backbones(register: Callable) -> None:
 @hookspec
 def register_text_encoders(register: Callable) -> None:
     """Register text encoders: call ``register(TextEncoderSpec(...))`` once per encoder."""
+
+
+@hookspec
+def register_tasks(register: Callable) -> None:
+    """Register task types: call ``register(task)`` with a :class:`zslbench.tasks.Task` instance.
+
+    A dataset names its task (``DatasetSpec.task``); the run flow asks the task
+    for training targets, evaluation and table columns.
+    """
+
+
+@hookspec
+def register_commands(register: Callable) -> None:
+    """Register CLI subcommands: call ``register(command)`` with a ``click.Command`` (or group).
+
+    The command is mounted under its own name on ``zslbench``; the core's
+    commands keep their names. Import heavy modules inside the command's body,
+    so that ``zslbench --help`` stays fast.
+    """

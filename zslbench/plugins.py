@@ -17,7 +17,7 @@ from importlib import metadata
 import pluggy
 
 from zslbench import hookspecs, registry
-from zslbench.errors import ZSLBenchError
+from zslbench.errors import UsageError, ZSLBenchError
 from zslbench.registry import Origin
 
 GROUP = "zslbench"
@@ -36,7 +36,7 @@ class PluginLoadError(ZSLBenchError):
     """A plugin failed to load while ZSLBENCH_STRICT_PLUGINS=1."""
 
 
-_state: dict = {"loaded": False, "plugins": []}
+_state: dict = {"loaded": False, "plugins": [], "in_process": []}
 
 
 def _strict() -> bool:
@@ -80,7 +80,11 @@ def plugin_manager() -> pluggy.PluginManager:
 
 
 _HOOKS = (("register_methods", "methods"), ("register_datasets", "datasets"),
-          ("register_backbones", "backbones"), ("register_text_encoders", "text-encoders"))
+          ("register_backbones", "backbones"), ("register_text_encoders", "text-encoders"),
+          ("register_tasks", "tasks"), ("register_commands", "commands"))
+
+#: Where :func:`register` calls come from (notebooks, tests, scripts): no distribution.
+IN_PROCESS = Origin("in-process")
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,60 @@ def load_plugins(force: bool = False) -> list[PluginInfo]:
             continue
         infos.append(PluginInfo(ep.name, dist_name, version, ep.value))
     _state.update(loaded=True, plugins=infos)
+    _replay_in_process()
     return infos
+
+
+def _kind_of(spec: object) -> str:
+    """The registry a spec object belongs in, from its type."""
+    import click
+
+    from zslbench.methods import MethodSpec
+    from zslbench.tasks.base import Task
+
+    kinds = ((MethodSpec, "methods"), (registry.DatasetSpec, "datasets"), (registry.BackboneSpec, "backbones"),
+             (registry.TextEncoderSpec, "text-encoders"), (Task, "tasks"), (click.Command, "commands"))
+    for spec_type, kind in kinds:
+        if isinstance(spec, spec_type):
+            return kind
+    raise UsageError(f"cannot register a {type(spec).__name__}",
+                     "register a MethodSpec, DatasetSpec, BackboneSpec, TextEncoderSpec, Task or click.Command")
+
+
+def register(spec: object, replace: bool = False) -> None:
+    """Register ``spec`` in this process, as a plugin would (for notebooks, scripts and tests).
+
+    The registration outlives :func:`load_plugins` (which re-reads the installed
+    plugins) until the process ends. A name that is taken is a
+    :class:`~zslbench.registry.DuplicateNameError`, unless ``replace`` is true
+    and the earlier registration was also made in this process (re-running a
+    notebook cell).
+    """
+    ensure_loaded()
+    item = _Registration(_kind_of(spec), spec)
+    name = getattr(spec, "name", None)
+    if not isinstance(name, str) or not name:
+        raise UsageError(f"cannot register a {type(spec).__name__} without a name")
+    earlier = [r for r in _state["in_process"] if r.kind == item.kind and r.spec.name == name]
+    if earlier and replace:
+        item.target.remove(name)
+        _state["in_process"] = [r for r in _state["in_process"] if r not in earlier]
+    _commit([item], IN_PROCESS)
+    _state["in_process"].append(item)
+
+
+def _replay_in_process() -> None:
+    """Put the in-process registrations back after the registries were refilled from the plugins."""
+    kept = []
+    for item in _state["in_process"]:
+        try:
+            _commit([item], IN_PROCESS)
+        except ZSLBenchError as exc:  # a plugin installed since took the name: the plugin wins, said once
+            warnings.warn(f"in-process registration of {item.spec.name!r} is dropped: {exc}", RuntimeWarning,
+                          stacklevel=3)
+            continue
+        kept.append(item)
+    _state["in_process"] = kept
 
 
 def ensure_loaded() -> None:

@@ -1,4 +1,4 @@
-"""Name registries for methods, datasets, backbones and text encoders.
+"""Name registries for methods, datasets, backbones, text encoders, task types and CLI commands.
 
 Each registry maps a name to a spec and remembers where the spec came from
 (the plugin distribution and its version), so ``zslbench list`` can show it
@@ -98,6 +98,12 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._entries)
 
+    def remove(self, name: str) -> None:
+        """Drop ``name`` and its aliases (an in-process registration being replaced)."""
+        entry = self._entries.pop(name, None)
+        for alias in entry.aliases if entry else ():
+            self._aliases.pop(alias, None)
+
     def clear(self) -> None:
         self._entries.clear()
         self._aliases.clear()
@@ -151,10 +157,14 @@ methods: Registry = Registry("method")
 datasets: Registry = Registry("dataset")
 backbones: Registry = Registry("backbone")
 text_encoders: Registry = Registry("text encoder")
+tasks: Registry = Registry("task type")
+commands: Registry = Registry("command")
 
 ALL: dict[str, Registry] = {
     "methods": methods,
     "datasets": datasets,
     "backbones": backbones,
     "text-encoders": text_encoders,
+    "tasks": tasks,
+    "commands": commands,
 }

@@ -69,9 +69,12 @@ def _names_from_layers(layers: list[dict]) -> tuple[str, str]:
     merged: dict = {}
     for layer in layers:
         merged = deep_merge(merged, layer)
-    method = merged.get("method", RunConfig.method)
+    method = merged.get("method")
     if isinstance(method, dict):
-        method = method.get("name", RunConfig.method)
+        method = method.get("name")
+    if method is None:  # the core has no default method: methods are plugins
+        raise UsageError("no method given", "name one, e.g. `zslbench run METHOD`; registered methods: "
+                         + (", ".join(registry.methods.names()) or "none (install a method plugin)"))
     dataset = merged.get("dataset", RunConfig.dataset)
     if not isinstance(method, str) or not isinstance(dataset, str):
         raise UsageError("method and dataset must be names (strings)")

@@ -11,21 +11,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from zslbench.errors import UsageError
+from zslbench import registry
+from zslbench.errors import UnknownNameError, UsageError
 from zslbench.tasks.base import Task
-from zslbench.tasks.multi_label import MultiLabelTask
-from zslbench.tasks.single_label import SingleLabelTask
-
-#: Every task type, by its ``ZSLDataset.task`` name.
-TASKS: dict[str, Task] = {task.name: task for task in (SingleLabelTask(), MultiLabelTask())}
 
 
 def get_task(name: str) -> Task:
-    """The task type ``name`` (``"single-label"`` or ``"multi-label"``)."""
+    """The registered task type ``name`` (the core's ``"single-label"`` and ``"multi-label"``, or a plugin's)."""
+    from zslbench.plugins import ensure_loaded
+
+    ensure_loaded()
     try:
-        return TASKS[name]
-    except KeyError:
-        raise UsageError(f"unknown task type {name!r}", f"choose one of {', '.join(TASKS)}") from None
+        return registry.tasks.get(name)
+    except UnknownNameError as exc:
+        raise UsageError(f"unknown task type {name!r}", exc.hint) from None
+
+
+def registered_tasks() -> list[Task]:
+    """Every registered task type, by name."""
+    from zslbench.plugins import ensure_loaded
+
+    ensure_loaded()
+    return [entry.spec for entry in registry.tasks]
 
 
 def task_for_labels(labels: Any) -> Task:
@@ -35,7 +42,7 @@ def task_for_labels(labels: Any) -> Task:
     ndim = np.ndim(labels)
     if ndim not in (1, 2):
         raise UsageError(f"labels must be class ids (N,) or annotation rows (N, L), got {ndim} dimensions")
-    return TASKS["single-label" if ndim == 1 else "multi-label"]
+    return get_task("single-label" if ndim == 1 else "multi-label")
 
 
 def check_supported(task: Task, method: Any, protocol: str, dataset_name: str) -> None:
@@ -44,7 +51,7 @@ def check_supported(task: Task, method: Any, protocol: str, dataset_name: str) -
         raise UsageError(f"method {method.name!r} does not support {task.name} datasets like {dataset_name!r}",
                          f"{method.name} supports: {', '.join(method.tasks)}; see `zslbench list methods`")
     if protocol not in task.protocols:
-        owners = [t.name for t in TASKS.values() if protocol in t.protocols]
+        owners = [t.name for t in registered_tasks() if protocol in t.protocols]
         raise UsageError(f"--protocol {protocol} is defined for {' and '.join(owners) or 'no'} datasets, "
                          f"not {dataset_name!r}", f"use --protocol {' or '.join(task.protocols)} for {task.name} runs")
     if method.kind not in task.method_kinds:

@@ -5,7 +5,7 @@ part of a run that depends on what a label *is*. The run flow
 (:mod:`zslbench.runner`) is one for all tasks: it asks the dataset's task for
 the training and evaluation image sets, trains with the engine, then lets the
 task score and evaluate the model. A new task type is one module here,
-registered in :data:`zslbench.tasks.TASKS`; it never imports the runner.
+registered through the ``register_tasks`` hook (:func:`zslbench.tasks.get_task`); it never imports the runner.
 """
 
 from __future__ import annotations

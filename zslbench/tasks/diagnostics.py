@@ -1,4 +1,4 @@
-"""The diagnostic block of a single-label run's metrics.json (see :mod:`zslbench.diagnostics`).
+"""The diagnostic block of a single-label run's metrics.json (see :mod:`zslbench.evaluation.diagnostics`).
 
 Kept apart from the runner so the runner only calls two functions.
 """

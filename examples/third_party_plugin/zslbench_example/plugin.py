@@ -79,3 +79,21 @@ def register_methods(register) -> None:
 def register_datasets(register) -> None:
     register(DatasetSpec(name="example-bars", load=make_bars, description="Example plugin: coloured bars",
                          default_image_size=16, needs_download=False))
+
+
+@zslbench.hookimpl
+def register_commands(register) -> None:
+    import click
+
+    @click.command("example-bars-summary")
+    @click.option("--seed", type=int, default=0, show_default=True, help="The dataset's generator seed.")
+    def summary(seed: int) -> None:
+        """Example plugin: the classes and split sizes of the example-bars dataset."""
+        from zslbench.config import DataConfig
+
+        dataset = make_bars(DataConfig(synthetic_seed=seed))
+        click.echo(f"example-bars: {len(dataset.class_names)} classes ({len(dataset.seen_classes)} seen, "
+                   f"{len(dataset.unseen_classes)} unseen); "
+                   + ", ".join(f"{name} {len(ids)}" for name, ids in dataset.splits.items()))
+
+    register(summary)
