@@ -25,7 +25,6 @@ from zslbench.errors import DataError
 
 #: Statuses worth asking again for; any other error status moves on to the next URL.
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-CHUNK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,8 @@ def _fetch_with_retries(client: httpx.Client, url: str, dest: Path, unpack_facto
 def _fetch_once(client: httpx.Client, url: str, dest: Path, unpack_factor: float, bar: "_Bar") -> Fetched:
     part = part_path(dest)
     offset = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    # identity: byte ranges count the stored bytes, which a compressed transfer would not
+    headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
     with client.stream("GET", url, headers=headers) as response:
         status = response.status_code
         if status == 416 and offset:  # the part may already be whole
@@ -131,7 +131,7 @@ def _fetch_once(client: httpx.Client, url: str, dest: Path, unpack_factor: float
                                           f"{', download and unpack' if unpack_factor else ''})")
         bar.start(total, start)
         with open(part, "ab" if start else "wb") as out:
-            for chunk in response.iter_bytes(CHUNK_BYTES):
+            for chunk in response.iter_raw():  # as they arrive, so a broken transfer keeps what came
                 out.write(chunk)
                 bar.advance(len(chunk))
         size = part.stat().st_size
