@@ -53,13 +53,14 @@ class Served:
 
 class FileServer:
     """Serves ``files`` (path -> bytes) on 127.0.0.1 with Range support; ``plans[path]`` lists what the next
-    requests get instead of the file: ``"404"``, ``("drop", n)`` (headers for the whole body, n bytes, then
+    requests get instead of the file: a status (``"404"``, ``"503"``), ``("drop", n)`` (headers for the whole body, n bytes, then
     the connection closes) or ``"wrong"`` (other bytes of the same length)."""
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.plans: dict[str, list] = {}
         self.served: list[Served] = []
+        self.ignore_range = False  # answer every request with the whole file (200), as simple servers do
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -71,15 +72,16 @@ class FileServer:
                 plan = server.plans.get(path) or []
                 action = plan.pop(0) if plan else None
                 data = server.files.get(path)
-                if data is None or action == "404":
-                    self.send_response(404)
+                status = int(action) if isinstance(action, str) and action.isdigit() else 404 if data is None else 0
+                if status:
+                    self.send_response(status)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
-                    server.served.append(Served(path, self.headers.get("Range"), 404, 0))
+                    server.served.append(Served(path, self.headers.get("Range"), status, 0))
                     return
                 if action == "wrong":
                     data = bytes(b ^ 0xFF for b in data)
-                header = self.headers.get("Range")
+                header = None if server.ignore_range else self.headers.get("Range")
                 start = int(header.split("=")[1].split("-")[0]) if header else 0
                 if start >= len(data) and header:
                     self.send_response(416)
@@ -241,6 +243,27 @@ def test_two_dropped_connections_are_retried(tmp_path, server, cub_source):
     assert [t.range for t in tries] == [None, None, "bytes=700-"]  # the third continues the second's bytes
     assert sha256_of(root / "xlsa17/data/CUB/att_splits.mat") == sha256_of(
         tmp_path / "staging/xlsa17/data/CUB/att_splits.mat")
+
+
+def test_busy_server_is_asked_again_and_a_server_ignoring_ranges_restarts_the_file(tmp_path, server):
+    data = bytes(range(256)) * 40
+    server.files["/f.bin"] = data
+    server.plans["/f.bin"] = ["503"]
+    dest = tmp_path / "f.bin"
+    download.part_path(dest).write_bytes(b"stale bytes of an earlier try")
+    server.ignore_range = True
+    fetched = download.fetch([f"{server.url}/f.bin"], dest, progress=False)
+    assert [s.status for s in server.served] == [503, 200]
+    assert dest.read_bytes() == data and fetched.resumed_from_bytes == 0 and not download.part_path(dest).exists()
+
+
+def test_a_part_that_is_already_whole_is_finished_without_new_bytes(tmp_path, server):
+    server.files["/f.bin"] = b"complete"
+    dest = tmp_path / "f.bin"
+    download.part_path(dest).write_bytes(b"complete")  # killed after the last byte, before the rename
+    fetched = download.fetch([f"{server.url}/f.bin"], dest, progress=False)
+    assert [(s.range, s.status) for s in server.served] == [("bytes=8-", 416)]
+    assert dest.read_bytes() == b"complete" and fetched.resumed_from_bytes == 8
 
 
 def test_backoff_doubles_between_tries(tmp_path, server):

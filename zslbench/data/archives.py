@@ -146,7 +146,7 @@ def unpack(archive: Path, root: Path, *, member_prefix: str = "", unpack_to: str
     if not is_archive(archive.name):
         disk_space.require_free_space(root, archive.stat().st_size, f"copying {archive.name}")
         target.mkdir(parents=True, exist_ok=True)
-        staged = Path(tempfile.mkdtemp(prefix=".zslbench-unpack-", dir=root))
+        staged = _staging_folder(root)
         try:
             shutil.copyfile(archive, staged / archive.name)
             os.replace(staged / archive.name, target / archive.name)
@@ -159,16 +159,27 @@ def unpack(archive: Path, root: Path, *, member_prefix: str = "", unpack_to: str
         except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
             raise DataError(f"{archive} is not a readable archive: {exc}", "delete it and fetch it again") from None
         disk_space.require_free_space(root, sum(m.size_bytes for m in members), f"unpacking {archive.name}")
-        staged = Path(tempfile.mkdtemp(prefix=".zslbench-unpack-", dir=root))
+        staged = _staging_folder(root)
         try:
             _extract(archive, opened, members, staged)
-            written = [target / child.name for child in staged.iterdir()]
+            written = [target / child.name for child in staged.iterdir()] if target.exists() else [target]
             _move_into_place(staged, target)
         except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
             raise DataError(f"{archive} is damaged: {exc}", "delete it and fetch it again") from None
         finally:
             shutil.rmtree(staged, ignore_errors=True)
     return written
+
+
+def _staging_folder(root: Path) -> Path:
+    """A fresh hidden folder in ``root`` (same file system, so moving out of it is a rename).
+
+    mkdtemp makes it private (0700); it becomes a dataset folder when it is
+    renamed into place, so it gets the usual permissions.
+    """
+    staged = Path(tempfile.mkdtemp(prefix=".zslbench-unpack-", dir=root))
+    staged.chmod(0o755)
+    return staged
 
 
 def _extract(archive: Path, opened, members: list[Member], staged: Path) -> None:

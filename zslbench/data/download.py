@@ -78,7 +78,7 @@ def fetch(urls: Sequence[str], dest: Path, *, unpack_factor: float = 0.0, policy
     dest.parent.mkdir(parents=True, exist_ok=True)
     failures = []
     with httpx.Client(follow_redirects=True, trust_env=True, timeout=policy.timeout_seconds) as client, \
-            _progress_bar(dest.name, progress) as bar:
+            _ProgressBar(dest.name, progress) as bar:
         for url in urls:
             try:
                 return _fetch_with_retries(client, url, dest, unpack_factor, policy, sleep, bar)
@@ -182,7 +182,7 @@ class _Bar:
             self.progress.advance(self.task, count)
 
 
-class _progress_bar:
+class _ProgressBar:
     """Context manager yielding a :class:`_Bar` on stderr."""
 
     def __init__(self, name: str, enabled: bool):
