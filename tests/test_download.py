@@ -372,7 +372,7 @@ def malicious_tar(path: Path, links: list[tuple[str, bytes, str]]) -> Path:
     (lambda p: malicious_zip(p / "abs.zip", "/tmp/zslbench-outside.txt"), "absolute path"),
     (lambda p: malicious_tar(p / "sym.tar.gz", [("data/link", tarfile.SYMTYPE, "../../..")]), "symbolic link"),
     (lambda p: malicious_tar(p / "absym.tar.gz", [("data/link", tarfile.SYMTYPE, "/tmp")]), "symbolic link"),
-    (lambda p: malicious_tar(p / "hard.tar.gz", [("data/pw", tarfile.LNKTYPE, "../../etc/passwd")]), "'..'"),
+    (lambda p: malicious_tar(p / "hard.tar.gz", [("data/pw", tarfile.LNKTYPE, "../../etc/passwd")]), "hard link"),
 ])
 def test_escaping_members_are_refused_and_nothing_is_written(tmp_path, build, why):
     archive = build(tmp_path)
@@ -512,3 +512,13 @@ def test_malformed_manifest_is_one_line(tmp_path, server, cub_source):
     assert result.exit_code == 1 and len(error_lines(result)) == 1
     assert "is not a zslbench download manifest" in error_lines(result)[0]
     assert server.served == []
+
+
+@pytest.mark.parametrize("args,message", [
+    (["cub", "--mirror", "ftp://old.host/zsl/"], "is not an http(s) URL"),
+    (["synthetic-tiny"], "has nothing to download"),
+])
+def test_bad_command_lines_are_usage_errors(tmp_path, args, message):
+    result = invoke(*args, "--root", tmp_path / "root", "--quiet")
+    assert result.exit_code == 2 and len(error_lines(result)) == 1, result.output
+    assert message in error_lines(result)[0] and not (tmp_path / "root").exists()

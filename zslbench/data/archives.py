@@ -61,6 +61,14 @@ def _relative(archive: Path, name: str) -> str:
     return "" if clean == "." else clean
 
 
+def _hardlink_target(archive: Path, member: Member) -> str:
+    """The archive-relative name a hard link points to; refused (naming the link) when it leaves the archive."""
+    try:
+        return _relative(archive, member.link)
+    except DataError:
+        raise _refusal(archive, member.name, f"is a hard link to {member.link}, outside the target") from None
+
+
 def _inside(path: str) -> bool:
     """Whether a normalised relative path stays inside its folder."""
     return not (path == ".." or path.startswith("../") or posixpath.isabs(path))
@@ -106,7 +114,7 @@ def plan_members(archive: Path, members: list[Member], member_prefix: str = "") 
                                          not _inside(posixpath.normpath(posixpath.join(posixpath.dirname(name),
                                                                                        member.link)))):
             raise _refusal(archive, member.name, f"is a symbolic link pointing outside ({member.link})")
-        link = _relative(archive, member.link) if member.kind == "hardlink" else member.link
+        link = _hardlink_target(archive, member) if member.kind == "hardlink" else member.link
         if prefix:
             if name == prefix or not name.startswith(prefix + "/"):
                 continue
@@ -166,6 +174,9 @@ def unpack(archive: Path, root: Path, *, member_prefix: str = "", unpack_to: str
             _move_into_place(staged, target)
         except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
             raise DataError(f"{archive} is damaged: {exc}", "delete it and fetch it again") from None
+        except OSError as exc:  # e.g. the disk filled up: the staging folder goes, the root stays as it was
+            raise DataError(f"cannot unpack {archive.name} into {root}: {exc.strerror or exc}",
+                            "free some space and run the command again") from None
         finally:
             shutil.rmtree(staged, ignore_errors=True)
     return written
@@ -193,6 +204,8 @@ def _extract(archive: Path, opened, members: list[Member], staged: Path) -> None
             dest.mkdir(parents=True, exist_ok=True)
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.is_symlink() or dest.is_file():  # a repeated member replaces the earlier one, never writes through it
+            dest.unlink()
         if member.kind == "symlink":
             os.symlink(member.link, dest)
         elif member.kind == "hardlink":

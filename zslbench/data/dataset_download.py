@@ -59,6 +59,9 @@ def download_dataset(name: str, archives: Sequence[Archive], root: Path, what: s
 
     if what not in WHAT_CHOICES:
         raise UsageError(f"unknown --what {what!r}", f"choose one of {', '.join(WHAT_CHOICES)}")
+    bad_mirrors = [m for m in mirrors if not m.startswith(("http://", "https://"))]
+    if bad_mirrors:
+        raise UsageError(f"--mirror {bad_mirrors[0]!r} is not an http(s) URL", "e.g. --mirror https://host/path/")
     chosen = selected(tuple(archives), what)
     if not archives:
         raise UsageError(f"{name} has nothing to download", "it is generated or embedded: `zslbench data check "

@@ -96,6 +96,8 @@ def _fetch_with_retries(client: httpx.Client, url: str, dest: Path, unpack_facto
     for attempt in range(1, policy.attempts + 1):
         try:
             return _fetch_once(client, url, dest, unpack_factor, bar)
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise _NextURL(f"not a usable URL ({exc})") from None
         except _TryAgain as exc:
             last_error = str(exc)
         except httpx.TransportError as exc:  # connection refused/reset, timeout, truncated body
@@ -122,7 +124,10 @@ def _fetch_once(client: httpx.Client, url: str, dest: Path, unpack_factor: float
             raise _TryAgain(f"HTTP {status}")
         if status not in (200, 206):
             raise _NextURL(f"HTTP {status}")
-        start = offset if status == 206 and _content_range_start(response.headers.get("Content-Range", "")) == offset else 0
+        if status == 206 and _content_range_start(response.headers.get("Content-Range", "")) != offset:
+            part.unlink()
+            raise _TryAgain(f"asked for bytes {offset}-, got {response.headers.get('Content-Range')}; starting over")
+        start = offset if status == 206 else 0  # 200: the server ignored the range and sends the whole file
         length = response.headers.get("Content-Length")
         total = start + int(length) if length and length.isdigit() else None
         if total is not None:
@@ -130,10 +135,14 @@ def _fetch_once(client: httpx.Client, url: str, dest: Path, unpack_factor: float
                                           f"{dest.name} ({disk_space.format_bytes(total)}"
                                           f"{', download and unpack' if unpack_factor else ''})")
         bar.start(total, start)
-        with open(part, "ab" if start else "wb") as out:
-            for chunk in response.iter_raw():  # as they arrive, so a broken transfer keeps what came
-                out.write(chunk)
-                bar.advance(len(chunk))
+        try:
+            with open(part, "ab" if start else "wb") as out:
+                for chunk in response.iter_raw():  # as they arrive, so a broken transfer keeps what came
+                    out.write(chunk)
+                    bar.advance(len(chunk))
+        except OSError as exc:  # the disk filled up after all, or the folder is not writable
+            raise DataError(f"cannot write {part}: {exc.strerror or exc}",
+                            "free some space (the bytes so far are kept) and run the command again") from None
         size = part.stat().st_size
         if total is not None and size != total:
             raise _TryAgain(f"got {size} of {total} bytes")
