@@ -5,11 +5,15 @@ support; it can be told to answer 404, drop the connection after N bytes, or
 serve other bytes); the archives are tiny copies of the real layouts built by
 ``fixtures_xlsa17``. Nothing touches the internet: the spec's archive list is
 replaced by one whose URLs are on the loopback server.
+
+Longer than 500 lines because every judged case of the command (and the
+unpacker's refusals) shares the one server and the fake archives above them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -165,8 +169,9 @@ def cub_source(tmp_path, server, monkeypatch) -> CubSource:
     server.files.update({"/xian/xlsa17.zip": xlsa17, "/caltech/CUB_200_2011.tgz": images})
     ensure_loaded()
     entry = registry.datasets.entry("cub")
+    # the fake archives cannot match the published md5 of the real CUB_200_2011.tgz: no published digests here
     local = tuple(dataclasses.replace(a, urls=(f"{server.url}/{'xian' if a.filename == 'xlsa17.zip' else 'caltech'}/"
-                                               f"{a.filename}",)) for a in entry.spec.archives)
+                                               f"{a.filename}",), md5=None, sha256=None) for a in entry.spec.archives)
     assert [a.filename for a in local] == ["CUB_200_2011.tgz", "xlsa17.zip"]
     monkeypatch.setattr(entry, "spec", dataclasses.replace(entry.spec, archives=local))
     return CubSource(local, xlsa17, images)
@@ -197,7 +202,7 @@ def test_full_download_unpacks_the_layout_and_data_check_passes(tmp_path, server
     assert not any(p.name.startswith(".zslbench-unpack-") for p in root.iterdir())
     assert not any((root / DOWNLOADS_DIR).iterdir())  # archives removed after unpacking
     recorded = json.loads((root / MANIFEST_NAME).read_text())["files"]
-    assert recorded["xlsa17.zip"]["sha256"] == __import__("hashlib").sha256(cub_source.xlsa17).hexdigest()
+    assert recorded["xlsa17.zip"]["sha256"] == hashlib.sha256(cub_source.xlsa17).hexdigest()
     assert recorded["CUB_200_2011.tgz"]["size_bytes"] == len(cub_source.images)
     assert recorded["xlsa17.zip"]["url"] == f"{server.url}/xian/xlsa17.zip"
     # a second run fetches nothing: the manifest says both are unpacked and their folders are there
@@ -276,13 +281,14 @@ def test_backoff_doubles_between_tries(tmp_path, server):
     assert waits == [0.5, 1.0] and fetched.path.read_bytes() == b"x" * 5000
 
 
-@pytest.mark.parametrize("digest_from", ["spec", "manifest"])
+@pytest.mark.parametrize("digest_from", ["spec", "manifest", "md5"])
 def test_wrong_digest_is_refused_and_nothing_is_unpacked(tmp_path, server, cub_source, monkeypatch, digest_from):
     root = tmp_path / "cub"
-    true_digest = __import__("hashlib").sha256(cub_source.xlsa17).hexdigest()
-    if digest_from == "spec":  # a published digest on the archive record
+    digest = getattr(hashlib, "md5" if digest_from == "md5" else "sha256")
+    true_digest = digest(cub_source.xlsa17).hexdigest()
+    if digest_from in ("spec", "md5"):  # a published digest on the archive record
         entry = registry.datasets.entry("cub")
-        published = tuple(dataclasses.replace(a, sha256=true_digest, sha256_source="test")
+        published = tuple(dataclasses.replace(a, **{"sha256" if digest_from == "spec" else "md5": true_digest})
                           for a in entry.spec.archives)
         monkeypatch.setattr(entry, "spec", dataclasses.replace(entry.spec, archives=published))
     else:  # recorded at the first download; the unpacked folder is then lost and the mirror changes its bytes
@@ -294,11 +300,25 @@ def test_wrong_digest_is_refused_and_nothing_is_unpacked(tmp_path, server, cub_s
     result = invoke("cub", "--root", root, "--what", "splits", "--quiet")
     assert result.exit_code == 1 and len(error_lines(result)) == 1, result.output
     line = error_lines(result)[0]
-    wrong_digest = __import__("hashlib").sha256(bytes(b ^ 0xFF for b in cub_source.xlsa17)).hexdigest()
+    wrong_digest = digest(bytes(b ^ 0xFF for b in cub_source.xlsa17)).hexdigest()
     assert "xlsa17.zip" in line and true_digest in line and wrong_digest in line
     assert f"{server.url}/xian/xlsa17.zip" in line
     assert not (root / "xlsa17").exists()  # never unpacked
     assert (root / DOWNLOADS_DIR / "xlsa17.zip.bad").is_file() and not (root / DOWNLOADS_DIR / "xlsa17.zip").exists()
+
+
+def test_published_digests_are_well_formed_and_name_their_source():
+    ensure_loaded()
+    published = {}
+    for entry in registry.datasets:
+        for a in entry.spec.archives:
+            for kind, length in (("sha256", 64), ("md5", 32)):
+                value = getattr(a, kind)
+                if value is not None:
+                    assert len(value) == length and int(value, 16) >= 0 and getattr(a, f"{kind}_source"), a
+                    published[a.filename] = value
+    assert published["CUB_200_2011.tgz"] == "97eceeb196236b17998738112f37df78"  # the field's loaders check this one
+    assert {"102flowers.tgz", "VOCtrainval_14-Jul-2008.tar"} <= set(published)
 
 
 def test_first_mirror_answering_404_moves_on_to_the_next(tmp_path, server, cub_source):

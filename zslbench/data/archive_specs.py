@@ -8,6 +8,7 @@ them. The fetching itself is :mod:`zslbench.data.dataset_download`.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -25,7 +26,8 @@ class Archive:
     ``<root>/xlsa17/data/AWA2/`` and the other datasets' folders are not
     written. ``sha256`` is None where no published digest is known for
     certain: the digest is then recorded in the root's manifest at the first
-    download and checked on every later one. ``manual`` archives (a licence
+    download and checked on every later one; a published ``md5`` (with its
+    source) is checked too. ``manual`` archives (a licence
     page, a form, not distributed) are never fetched: the command names
     ``page`` and the exact place to put the file or folder (``place``).
     """
@@ -38,6 +40,9 @@ class Archive:
     size_bytes: int | None = None  # published size, where known
     sha256: str | None = None
     sha256_source: str | None = None  # where the published digest comes from
+    # An md5 published by the field's loaders (torchvision, ...), checked as well where no sha256 is published.
+    md5: str | None = None
+    md5_source: str | None = None
     member_prefix: str = ""
     unpack_to: str = "."
     manual: bool = False
@@ -63,17 +68,10 @@ def download_command(name: str, root: str | None = None, what: str = "all") -> s
     """The ``zslbench data download`` command line that fetches ``what`` of ``name`` into ``root``."""
     parts = ["zslbench data download", name]
     if root is not None:
-        parts.append(f"--root {quote_arg(root)}")
+        parts.append(f"--root {shlex.quote(root)}")
     if what != "all":
         parts.append(f"--what {what}")
     return " ".join(parts)
-
-
-def quote_arg(text: str) -> str:
-    """``text`` quoted for a POSIX shell when it needs it."""
-    import shlex
-
-    return shlex.quote(text)
 
 
 def describe(archives: tuple[Archive, ...]) -> list[str]:

@@ -84,7 +84,7 @@ def download_dataset(name: str, archives: Sequence[Archive], root: Path, what: s
                                      progress=progress)
             url = fetched.url
             outcome.fetched.append(archive.filename)
-        verify(path, url, manifest, archive.sha256, archive.sha256_source)
+        verify(path, url, manifest, archive)
         written = unpacking.unpack(path, root, member_prefix=archive.member_prefix, unpack_to=archive.unpack_to)
         manifest.mark_unpacked(archive.filename, [p.relative_to(root).as_posix() for p in written])
         manifest.save()

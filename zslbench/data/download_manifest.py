@@ -3,7 +3,7 @@
 An archive whose spec carries a published sha256 is checked against it;
 otherwise its digest, size and source URL are recorded here at the first
 download and every later download (or kept archive) is checked against the
-record. A file that does not match is moved aside (``<name>.bad``) and never
+record. A published md5 (the field's loaders publish those) is checked too. A file that does not match is moved aside (``<name>.bad``) and never
 unpacked.
 """
 
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from zslbench.data.archive_specs import Archive
 from zslbench.errors import DataError
 
 MANIFEST_NAME = ".zslbench-downloads.json"
@@ -24,11 +25,17 @@ HASH_CHUNK_BYTES = 1 << 20
 
 def sha256_of(path: Path) -> str:
     """The hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
+    return digests_of(path)[0]
+
+
+def digests_of(path: Path) -> tuple[str, str]:
+    """The hex sha256 and md5 of a file, in one pass."""
+    sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as handle:
         while chunk := handle.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
+            sha256.update(chunk)
+            md5.update(chunk)
+    return sha256.hexdigest(), md5.hexdigest()
 
 
 @dataclass
@@ -75,31 +82,34 @@ class Manifest:
         return written if isinstance(written, list) and all(isinstance(p, str) for p in written) else None
 
 
-def verify(path: Path, url: str, manifest: Manifest, published_sha256: str | None,
-           published_source: str | None) -> str:
-    """Check ``path`` (fetched from ``url``) against the published or recorded digest; record it when neither exists.
+def verify(path: Path, url: str, manifest: Manifest, archive: Archive) -> str:
+    """Check ``path`` (fetched from ``url``) against the digests of ``archive`` and the manifest; returns its sha256.
 
-    Returns the digest. On a mismatch the file is renamed to ``<name>.bad`` and
-    a :class:`DataError` names the file, both digests and the URL.
+    Expected: the published sha256 of the archive record, else the one the
+    manifest recorded, and the published md5 where the record has one. With
+    no sha256 to compare, the file's is recorded. On a mismatch the file is
+    renamed to ``<name>.bad`` and a :class:`DataError` names the file, both
+    digests and the URL.
     """
-    digest = sha256_of(path)
+    sha256, md5 = digests_of(path)
     recorded = manifest.entries.get(path.name)
-    if published_sha256:
-        expected, source = published_sha256.lower(), f"published, {published_source or 'dataset spec'}"
+    expected = []  # (kind, got, wanted, where the wanted digest comes from)
+    if archive.sha256:
+        expected.append(("sha256", sha256, archive.sha256.lower(), f"published, {archive.sha256_source or 'dataset spec'}"))
     elif recorded is not None:
-        expected, source = recorded["sha256"], f"recorded in {manifest.path} from {recorded.get('url', '?')}"
-    else:
-        manifest.record(path.name, digest, path.stat().st_size, url)
-        manifest.save()
-        return digest
-    if digest != expected:
-        aside = path.with_name(path.name + ".bad")
-        os.replace(path, aside)
-        raise DataError(f"{path.name} from {url} has sha256 {digest}, expected {expected} ({source}); "
-                        f"not unpacked, kept aside as {aside}",
-                        "the mirror served other bytes: try another --mirror, or remove the manifest entry "
-                        "if the file changed upstream")
+        expected.append(("sha256", sha256, recorded["sha256"],
+                         f"recorded in {manifest.path} from {recorded.get('url', '?')}"))
+    if archive.md5:
+        expected.append(("md5", md5, archive.md5.lower(), f"published, {archive.md5_source or 'dataset spec'}"))
+    for kind, got, wanted, source in expected:
+        if got != wanted:
+            aside = path.with_name(path.name + ".bad")
+            os.replace(path, aside)
+            changed_upstream = " (or remove its manifest entry if the file changed upstream)" if "recorded" in source else ""
+            raise DataError(f"{path.name} from {url} has {kind} {got}, expected {wanted} ({source}); "
+                            f"not unpacked, kept aside as {aside}",
+                            f"the server sent other bytes: run again, or try another --mirror{changed_upstream}")
     if recorded is None:
-        manifest.record(path.name, digest, path.stat().st_size, url)
+        manifest.record(path.name, sha256, path.stat().st_size, url)
         manifest.save()
-    return digest
+    return sha256

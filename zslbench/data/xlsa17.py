@@ -125,9 +125,10 @@ def _xlsa17_archive(folder: str) -> Archive:
 
 
 def _images_archive(filename: str, url: str, page: str, provides: str, member_prefix: str = "",
-                    unpack_to: str = ".", what: tuple[str, ...] = ("images",)) -> Archive:
+                    unpack_to: str = ".", what: tuple[str, ...] = ("images",), md5: str | None = None,
+                    md5_source: str | None = None) -> Archive:
     return Archive(filename=filename, what=what, urls=(url,), page=page, provides=provides,
-                   member_prefix=member_prefix, unpack_to=unpack_to)
+                   member_prefix=member_prefix, unpack_to=unpack_to, md5=md5, md5_source=md5_source)
 
 
 DATASETS: dict[str, XlsaDataset] = {
@@ -168,7 +169,8 @@ DATASETS: dict[str, XlsaDataset] = {
                   _images_archive("VOCtrainval_14-Jul-2008.tar",
                                   "http://host.robots.ox.ac.uk/pascal/VOC/voc2008/VOCtrainval_14-Jul-2008.tar",
                                   "http://host.robots.ox.ac.uk/pascal/VOC/voc2008/", "the aPascal images (VOC2008)",
-                                  member_prefix="VOCdevkit/VOC2008/JPEGImages/", unpack_to="images/VOC2008/JPEGImages"),
+                                  member_prefix="VOCdevkit/VOC2008/JPEGImages/", unpack_to="images/VOC2008/JPEGImages",
+                                  md5="2629fa636546599198acfcfbfcf1904a", md5_source="torchvision.datasets.VOCDetection"),
                   _xlsa17_archive("APY")),
         standard=StandardSizes(20, 12, 5932, 1483, 7924), num_attributes=64,
         attribute_names_file="<root>/attribute_names.txt (or <root>/attribute_data/attribute_names.txt)",
@@ -180,7 +182,9 @@ DATASETS: dict[str, XlsaDataset] = {
         archives=(_images_archive("CUB_200_2011.tgz",
                                   "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz",
                                   "https://www.vision.caltech.edu/datasets/cub_200_2011/",
-                                  "the images and attribute names (CUB_200_2011/, attributes.txt; 1.1 GB)"),
+                                  "the images and attribute names (CUB_200_2011/, attributes.txt; 1.1 GB)",
+                                  md5="97eceeb196236b17998738112f37df78",
+                                  md5_source="tgz_md5 of the Cub2011 loader, github.com/TDeVries/cub2011_dataset"),
                   _xlsa17_archive("CUB")),
         standard=StandardSizes(150, 50, 7057, 1764, 2967), num_attributes=312,
         attribute_names_file="<root>/attributes.txt (or <root>/CUB_200_2011/attributes/attributes.txt)",
@@ -206,7 +210,8 @@ DATASETS: dict[str, XlsaDataset] = {
         # The 1024-d sentence features (Reed et al., CVPR 2016) are FLO's att in the xlsa17 version used by
         # f-CLSWGAN; the copy in xlsa17.zip lacks FLO, the authors' feature-generation page provides it.
         archives=(_images_archive("102flowers.tgz", "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/102flowers.tgz",
-                                  "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/", "the images (jpg/)"),
+                                  "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/", "the images (jpg/)",
+                                  md5="52808999861908f626f3c1f4e79d11fa", md5_source="torchvision.datasets.Flowers102"),
                   Archive(filename="FLO", what=("splits", "features"), page=FLO_SPLITS_PAGE, manual=True,
                           provides="FLO's split and features (att_splits.mat, res101.mat; not in xlsa17.zip): the "
                                    "data archive of the f-CLSWGAN page, a form", place="xlsa17/data/FLO/")),
