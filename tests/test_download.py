@@ -417,16 +417,24 @@ def test_symlink_escape_through_the_member_prefix_is_refused(tmp_path):
     assert files_under(root) == set()
 
 
-def test_zip_slip_through_the_command_is_one_line(tmp_path, server, monkeypatch):
-    server.files["/evil/evil.zip"] = malicious_zip(tmp_path / "evil.zip", "../../evil.txt").read_bytes()
+@pytest.mark.parametrize("served,message", [
+    ("zip-slip", "nothing was unpacked"),
+    ("html", "is not a readable archive"),  # a dead link's error page served with 200
+])
+def test_refused_archive_through_the_command_is_one_line_and_set_aside(tmp_path, server, monkeypatch, served, message):
+    server.files["/evil/evil.zip"] = (malicious_zip(tmp_path / "evil.zip", "../../evil.txt").read_bytes()
+                                      if served == "zip-slip" else b"<html>this file has moved</html>")
     ensure_loaded()
     entry = registry.datasets.entry("cub")
     evil = (Archive(filename="evil.zip", what=("images",), provides="an evil archive", urls=(f"{server.url}/evil/evil.zip",)),)
     monkeypatch.setattr(entry, "spec", dataclasses.replace(entry.spec, archives=evil))
     result = invoke("cub", "--root", tmp_path / "cub", "--quiet")
     assert result.exit_code == 1 and len(error_lines(result)) == 1, result.output
-    assert "evil.zip" in error_lines(result)[0] and "nothing was unpacked" in error_lines(result)[0]
+    assert "evil.zip" in error_lines(result)[0] and message in error_lines(result)[0]
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "cub" / "data").exists()
+    # set aside, and its digest is not kept as the one a later download must match
+    assert (tmp_path / "cub" / DOWNLOADS_DIR / "evil.zip.bad").is_file()
+    assert "evil.zip" not in json.loads((tmp_path / "cub" / MANIFEST_NAME).read_text())["files"]
 
 
 def test_interrupted_unpack_leaves_the_root_as_it_was(tmp_path, monkeypatch):

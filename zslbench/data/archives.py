@@ -18,6 +18,7 @@ import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,11 @@ from typing import Any
 from zslbench.data import disk_space
 from zslbench.errors import DataError
 
+class BadArchive(DataError):
+    """An archive that is unreadable, damaged, malicious or not the expected one: it must not be used again."""
+
+
+REFETCH_HINT = "fetch it again, from another --mirror if it comes back the same"
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 COPY_CHUNK_BYTES = 1 << 20
 
@@ -47,8 +53,8 @@ class Member:
 
 
 def _refusal(archive: Path, member: str, why: str) -> DataError:
-    return DataError(f"{archive.name}: member {member!r} {why}; nothing was unpacked",
-                     "the archive is damaged or was tampered with: delete it and fetch it from another mirror")
+    return BadArchive(f"{archive.name}: member {member!r} {why}; nothing was unpacked",
+                      f"the archive is damaged or was tampered with: {REFETCH_HINT}")
 
 
 def _relative(archive: Path, name: str) -> str:
@@ -129,8 +135,8 @@ def plan_members(archive: Path, members: list[Member], member_prefix: str = "") 
             raise _refusal(archive, member.name, f"is a symbolic link pointing outside {member_prefix} ({member.link})")
         kept.append(Member(name, member.kind, member.size_bytes, link, member.source))
     if prefix and not kept:
-        raise DataError(f"{archive.name} has nothing under {member_prefix}: it is not the expected archive",
-                        "delete it and fetch it again, or fetch the dataset by hand (see zslbench data check)")
+        raise BadArchive(f"{archive.name} has nothing under {member_prefix}: it is not the expected archive",
+                         f"{REFETCH_HINT}, or fetch the dataset by hand (see zslbench data check)")
     return kept
 
 
@@ -140,7 +146,7 @@ def _open(archive: Path):
             return zipfile.ZipFile(archive)
         return tarfile.open(archive, "r:*")
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
-        raise DataError(f"{archive} is not a readable archive: {exc}", "delete it and fetch it again") from None
+        raise BadArchive(f"{archive} is not a readable archive: {exc}", REFETCH_HINT) from None
 
 
 def unpack(archive: Path, root: Path, *, member_prefix: str = "", unpack_to: str = ".") -> list[Path]:
@@ -165,15 +171,15 @@ def unpack(archive: Path, root: Path, *, member_prefix: str = "", unpack_to: str
         try:
             members = plan_members(archive, _read_members(archive, opened), member_prefix)
         except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
-            raise DataError(f"{archive} is not a readable archive: {exc}", "delete it and fetch it again") from None
+            raise BadArchive(f"{archive} is not a readable archive: {exc}", REFETCH_HINT) from None
         disk_space.require_free_space(root, sum(m.size_bytes for m in members), f"unpacking {archive.name}")
         staged = _staging_folder(root)
         try:
             _extract(archive, opened, members, staged)
             written = [target / child.name for child in staged.iterdir()] if target.exists() else [target]
             _move_into_place(staged, target)
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
-            raise DataError(f"{archive} is damaged: {exc}", "delete it and fetch it again") from None
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
+            raise BadArchive(f"{archive} is damaged: {exc}", REFETCH_HINT) from None
         except OSError as exc:  # e.g. the disk filled up: the staging folder goes, the root stays as it was
             raise DataError(f"cannot unpack {archive.name} into {root}: {exc.strerror or exc}",
                             "free some space and run the command again") from None

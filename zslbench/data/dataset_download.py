@@ -84,8 +84,12 @@ def download_dataset(name: str, archives: Sequence[Archive], root: Path, what: s
                                      progress=progress)
             url = fetched.url
             outcome.fetched.append(archive.filename)
+        first_record = archive.filename not in manifest.entries
         verify(path, url, manifest, archive)
-        written = unpacking.unpack(path, root, member_prefix=archive.member_prefix, unpack_to=archive.unpack_to)
+        try:
+            written = unpacking.unpack(path, root, member_prefix=archive.member_prefix, unpack_to=archive.unpack_to)
+        except unpacking.BadArchive as exc:
+            raise _set_aside(path, manifest, first_record, exc) from None
         manifest.mark_unpacked(archive.filename, [p.relative_to(root).as_posix() for p in written])
         manifest.save()
         outcome.unpacked.append(archive.filename)
@@ -93,3 +97,16 @@ def download_dataset(name: str, archives: Sequence[Archive], root: Path, what: s
         if not keep_archives:
             path.unlink()
     return outcome
+
+
+def _set_aside(path: Path, manifest, first_record: bool, exc: Exception):
+    """A refused archive is moved to ``<name>.bad`` (never unpacked, not reused); a digest recorded from it is
+    forgotten, so the next download is not held to it. Returns the error to raise."""
+    from zslbench.data.archives import BadArchive
+
+    aside = path.with_name(path.name + ".bad")
+    path.replace(aside)
+    if first_record:
+        manifest.entries.pop(path.name, None)
+        manifest.save()
+    return BadArchive(f"{exc.message}; kept aside as {aside}", exc.hint)
