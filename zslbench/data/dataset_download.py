@@ -13,10 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from zslbench.data.archive_specs import Archive, WHAT_CHOICES, describe, mirror_url, selected
 from zslbench.errors import UsageError
+
+if TYPE_CHECKING:  # imported where used: httpx and the unpacker load only when something is fetched
+    from zslbench.data.archives import BadArchive
+    from zslbench.data.download_manifest import Manifest
 
 #: Where archives wait (and ``.part`` files resume) inside a dataset root.
 DOWNLOADS_DIR = ".zslbench-downloads"
@@ -99,14 +103,12 @@ def download_dataset(name: str, archives: Sequence[Archive], root: Path, what: s
     return outcome
 
 
-def _set_aside(path: Path, manifest, first_record: bool, exc: Exception):
+def _set_aside(path: Path, manifest: "Manifest", first_record: bool, exc: "BadArchive") -> "BadArchive":
     """A refused archive is moved to ``<name>.bad`` (never unpacked, not reused); a digest recorded from it is
     forgotten, so the next download is not held to it. Returns the error to raise."""
-    from zslbench.data.archives import BadArchive
-
     aside = path.with_name(path.name + ".bad")
     path.replace(aside)
     if first_record:
         manifest.entries.pop(path.name, None)
         manifest.save()
-    return BadArchive(f"{exc.message}; kept aside as {aside}", exc.hint)
+    return type(exc)(f"{exc.message}; kept aside as {aside}", exc.hint)
