@@ -46,6 +46,8 @@ def test_reading_commands_import_neither_torch_nor_timm(tmp_path, stored_runs):
         "cache ls": (["cache", "ls"], 0),
         "data check": (["data", "check", "synthetic-tiny"], 0),
         "data check (missing copy)": (["data", "check", "cub", "--root", str(tmp_path / "no-cub")], 1),
+        "data download --help": (["data", "download", "--help"], 0),
+        "data download (by hand only)": (["data", "download", "nus-wide", "--root", str(tmp_path / "no-nus")], 1),
         "sweep status": (["sweep", "status", str(sweep), "--out", str(stored_runs)], 0),
     }
     for name, (args, expected_code) in commands.items():

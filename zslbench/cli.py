@@ -266,7 +266,7 @@ def _described(entry: "api.Registered") -> str:
 
 @main.group(cls=ZSLBenchGroup)
 def data() -> None:
-    """Inspect datasets."""
+    """Inspect and download datasets."""
 
 
 @data.command("check")
@@ -296,6 +296,59 @@ def data_check(name: str, root: str | None) -> None:
     click.echo(report.render())
     if not report.ok:
         sys.exit(1)
+
+
+class _DownloadCommand(click.Command):
+    """``data download``, whose help ends with every dataset's archives (read from the registry when shown)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from zslbench import registry
+        from zslbench.data.dataset_download import help_lines
+        from zslbench.plugins import ensure_loaded
+
+        ensure_loaded()
+        formatter.write_paragraph()
+        formatter.write_text("What each dataset fetches (<root> is --root, else $ZSLBENCH_DATA/<name>):")
+        formatter.write_paragraph()
+        for line in help_lines([entry.spec for entry in registry.datasets]):
+            formatter.write(f"{'':>{formatter.current_indent + 2}}{line}\n")
+
+
+@data.command("download", cls=_DownloadCommand)
+@click.argument("name")
+@click.option("--root", help="Dataset root (default $ZSLBENCH_DATA/<name>).")
+@click.option("--what", default="all", show_default=True, type=click.Choice(["splits", "features", "images", "all"]),
+              help="Which part to fetch: the split files, the published features, the images, or all.")
+@click.option("--mirror", "mirrors", multiple=True, metavar="URL",
+              help="Base URL holding the archives under their file names; tried in order before the usual "
+                   "addresses (repeatable).")
+@click.option("--keep-archives", is_flag=True, help="Keep the downloaded archives after unpacking.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def data_download(name: str, root: str | None, what: str, mirrors: tuple[str, ...], keep_archives: bool,
+                  quiet: bool) -> None:
+    """Fetch, verify (sha256) and unpack dataset NAME into its root, then run `zslbench data check NAME`.
+
+    Downloads resume where they stopped, retry transient errors and honour
+    HTTPS_PROXY / HTTP_PROXY. Archives that must be fetched by hand are named
+    with the exact place to put them.
+    """
+    from zslbench import registry
+    from zslbench.data.dataset_download import by_hand_lines, download_dataset
+    from zslbench.paths import data_root
+    from zslbench.plugins import ensure_loaded
+
+    ensure_loaded()
+    spec = registry.datasets.get(name)
+    root_path = data_root(spec.name, root)
+    outcome = download_dataset(spec.name, spec.archives, root_path, what, mirrors, keep_archives=keep_archives,
+                               progress=not quiet, echo=lambda line: click.echo(line, err=True))
+    for line in by_hand_lines(outcome.by_hand, root_path):
+        click.echo(line)
+    if spec.check is not None:
+        report = spec.check(root_path)
+        click.echo(report.render())
+        if not report.ok:
+            sys.exit(1)
 
 
 @data.command("show")

@@ -115,7 +115,9 @@ class DatasetSpec:
 
     ``options`` is a :class:`zslbench.config.DataConfig`. ``check(root)``, when
     given, inspects a dataset copy for ``zslbench data check`` and returns a
-    :class:`zslbench.data.check.CheckReport`.
+    :class:`zslbench.data.check.CheckReport`. ``archives`` are the
+    :class:`zslbench.data.archive_specs.Archive` records ``zslbench data
+    download`` fetches (or names, when they are fetched by hand).
     """
 
     name: str
@@ -130,6 +132,7 @@ class DatasetSpec:
     data_version: int | None = None  # generated datasets: the data's version today (runs record theirs)
     # versions once generated under this same name: a run that recorded no version may be one of them
     earlier_data_versions: tuple[int, ...] = ()
+    archives: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import numpy as np
 
 from zslbench import paths
 from zslbench.data import xlsa17
+from zslbench.data.archive_specs import download_command
 from zslbench.data.split_check import check_split_integrity
 from zslbench.data.attributes import find_attribute_names_file, read_attribute_names
 from zslbench.errors import DataError
@@ -64,6 +65,9 @@ class CheckReport:
         if not self.usable_for_images:
             lines.append("downloads:")
             lines.extend(f"  {url}" for url in self.downloads)
+            images_there = any(p.startswith("image folder") for p in self.present) and not self.missing_for_images
+            what = "images" if self.usable_for_features else ("splits" if images_there else "all")
+            lines.append(f"fetch what is missing: {download_command(self.dataset, self.root, what)}")
             lines += titled_block("expected layout", xlsa17.expected_layout(self.dataset))
         return "\n".join(lines)
 

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from zslbench import paths
+from zslbench.data.archive_specs import download_command
 from zslbench.data.check import report_head_lines, section_lines, titled_block
 from zslbench.data.dataset import MULTI_LABEL, FileImages, ZSLDataset
 from zslbench.errors import DataError
@@ -334,5 +335,6 @@ class MultiLabelCheckReport:
         lines += section_lines("notes", self.notes, "* ")
         if not self.ok:
             lines += section_lines("downloads", self.downloads)
+            lines.append(f"fetch what is missing: {download_command(self.dataset, self.root)}")
             lines += titled_block("expected layout", self.layout)
         return "\n".join(lines)

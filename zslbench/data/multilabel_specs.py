@@ -25,12 +25,12 @@ def dataset_specs() -> list[DatasetSpec]:
     ]
     specs.append(DatasetSpec(
         name=nuswide.NAME, load=nuswide.load_nuswide, task=MULTI_LABEL, check=nuswide.check_nuswide,
-        homepage=nuswide.HOMEPAGE, aliases=("nuswide",),
+        homepage=nuswide.HOMEPAGE, aliases=("nuswide",), archives=nuswide.ARCHIVES,
         description="NUS-WIDE multi-label ZSL: 925 seen tags, 81 unseen concepts (LESA/BiAM protocol); your copy",
     ))
     specs.append(DatasetSpec(
         name=openimages.NAME, load=openimages.load_openimages, task=MULTI_LABEL, check=openimages.check_openimages,
-        homepage=openimages.HOMEPAGE, aliases=("openimages",),
+        homepage=openimages.HOMEPAGE, aliases=("openimages",), archives=openimages.ARCHIVES,
         description="Open Images V4 multi-label ZSL: 7,186 seen, 400 unseen labels (LESA/BiAM protocol); your copy",
     ))
     return specs

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from zslbench.data.archive_specs import Archive
 from zslbench.data.dataset import ZSLDataset
 from zslbench.data.xlsa17 import existing_files_mask
 from zslbench.errors import DataError
@@ -37,6 +38,19 @@ from zslbench.data.multilabel_files import (MultiLabelCheckReport, as_vector_mat
 NAME = "nus-wide"
 TOP_K = (3, 5)
 HOMEPAGE = "https://lms.comp.nus.edu.sg/wp-content/uploads/2019/research/nuswide/NUS-WIDE.html"
+#: The LESA code release, which distributes the field's GloVe label vectors of NUS-WIDE and Open Images.
+LESA_PAGE = "https://github.com/hbdat/cvpr20_LESA"
+#: Nothing of NUS-WIDE is a stable public file: the NUS pages hand out the lists and the images on request.
+ARCHIVES = (
+    Archive(filename="NUS-WIDE lists", what=("splits",), page=HOMEPAGE, manual=True,
+            provides="the image lists, concepts, tags and ground truth (ImageList.zip, ConceptsList.zip, "
+                     "NUS_WID_Tags.zip, Groundtruth.zip), unpacked",
+            place="ImageList/, Concepts81.txt, NUS_WID_Tags/, Groundtruth/"),
+    Archive(filename="NUS-WIDE label vectors", what=("splits",), page=LESA_PAGE, manual=True,
+            provides="the GloVe label vectors of LESA", place="wiki_contexts/NUS_WIDE_pretrained_w2v_glove-wiki-gigaword-300"),
+    Archive(filename="NUS-WIDE images", what=("images",), page=HOMEPAGE, manual=True,
+            provides="the Flickr images (by request to the NUS-WIDE authors)", place="Flickr/<folder>/<file>.jpg"),
+)
 
 CONCEPTS = ("Concepts81.txt", "ConceptsList/Concepts81.txt")
 TAG_LIST = ("NUS_WID_Tags/TagList1k.txt", "TagList1k.txt")

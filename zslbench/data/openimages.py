@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from zslbench.data.archive_specs import Archive
 from zslbench.data.dataset import ZSLDataset
 from zslbench.data.xlsa17 import existing_files_mask
 from zslbench.errors import DataError
@@ -40,6 +41,31 @@ from zslbench.data.multilabel_files import (MultiLabelCheckReport, SparseLabels,
 NAME = "open-images-v4"
 TOP_K = (10, 20)
 HOMEPAGE = "https://storage.googleapis.com/openimages/web/download_v4.html"
+#: Where the V4 metadata files are published (listed on HOMEPAGE).
+FILES_URL = "https://storage.googleapis.com/openimages/2018_04"
+LESA_PAGE = "https://github.com/hbdat/cvpr20_LESA"
+
+
+def _metadata_file(rel: str, provides: str) -> Archive:
+    folder, _, filename = f"2018_04/{rel}".rpartition("/")
+    return Archive(filename=filename, what=("splits",), urls=(f"{FILES_URL}/{rel}",), page=HOMEPAGE, provides=provides,
+                   unpack_to=folder)
+
+
+#: The V4 label metadata is public (plain files, no archive); the unseen-label lists and label vectors come
+#: with LESA's code, and the images (about 500 GB) are left to the user.
+ARCHIVES = (
+    _metadata_file("class-descriptions.csv", "label ids and display names"),
+    _metadata_file("classes-trainable.txt", "the 7,186 trainable (seen) label ids"),
+    _metadata_file("train/train-annotations-human-imagelabels.csv", "the human-verified training labels"),
+    _metadata_file("test/test-annotations-human-imagelabels.csv", "the human-verified test labels"),
+    Archive(filename="LESA unseen labels and label vectors", what=("splits",), page=LESA_PAGE, manual=True,
+            provides="top_400_unseen.csv, unseen_labels.pkl and the GloVe label vectors of LESA",
+            place="2018_04/top_400_unseen.csv, 2018_04/unseen_labels.pkl, "
+                  "wiki_contexts/OpenImage_w2v_context_window_10_glove-wiki-gigaword-300.pkl"),
+    Archive(filename="Open Images V4 images", what=("images",), page=HOMEPAGE, manual=True,
+            provides="the train and test images", place="train/<ImageID>.jpg, test/<ImageID>.jpg"),
+)
 META_DIRS = ("2018_04", ".")
 
 

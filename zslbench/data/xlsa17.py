@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from zslbench import paths
+from zslbench.data.archive_specs import Archive
 from zslbench.data.attributes import attribute_groups_for, normalise_attribute_name, placeholder_names, read_attribute_names
 from zslbench.data.dataset import FileImages, ZSLDataset
 from zslbench.data.matfiles import cellstr, read_mat
@@ -89,7 +90,7 @@ class XlsaDataset:
     image_dir_name: str | None  # the folder in res101.mat paths after which the relative path starts (None: common prefix)
     image_dirs: tuple[str, ...]  # candidate image folders, relative to the root
     homepage: str
-    downloads: tuple[str, ...]
+    archives: tuple[Archive, ...]  # what `zslbench data download` fetches (or names, when fetched by hand)
     standard: StandardSizes
     num_attributes: int
     attribute_names_file: str | None  # where the names file is expected (None: the columns have no names)
@@ -101,8 +102,34 @@ class XlsaDataset:
     def num_classes(self) -> int:
         return self.standard.seen_classes + self.standard.unseen_classes
 
+    @property
+    def downloads(self) -> tuple[str, ...]:
+        """The address of every archive, in table order (what ``data check`` and the layout print)."""
+        return tuple(a.address for a in self.archives)
+
 
 XLSA17_URL = "https://datasets.d2.mpi-inf.mpg.de/xian/xlsa17.zip"
+XLSA17_PAGE = ("https://www.mpi-inf.mpg.de/departments/computer-vision-and-machine-learning/research/"
+               "zero-shot-learning/zero-shot-learning-the-good-the-bad-and-the-ugly")
+FLO_SPLITS_PAGE = ("https://www.mpi-inf.mpg.de/departments/computer-vision-and-machine-learning/research/"
+                   "zero-shot-learning/feature-generating-networks-for-zero-shot-learning")
+
+
+def _xlsa17_archive(folder: str) -> Archive:
+    """The Proposed Split and ResNet-101 features of one dataset: its folder of xlsa17.zip (the others are skipped)."""
+    return Archive(
+        filename="xlsa17.zip", what=("splits", "features"), urls=(XLSA17_URL,), page=XLSA17_PAGE,
+        provides=f"the Proposed Split and published ResNet-101 features (att_splits.mat, res101.mat) of {folder}",
+        member_prefix=f"xlsa17/data/{folder}/", unpack_to=f"xlsa17/data/{folder}",
+    )
+
+
+def _images_archive(filename: str, url: str, page: str, provides: str, member_prefix: str = "",
+                    unpack_to: str = ".", what: tuple[str, ...] = ("images",), md5: str | None = None,
+                    md5_source: str | None = None) -> Archive:
+    return Archive(filename=filename, what=what, urls=(url,), page=page, provides=provides,
+                   member_prefix=member_prefix, unpack_to=unpack_to, md5=md5, md5_source=md5_source)
+
 
 DATASETS: dict[str, XlsaDataset] = {
     "awa1": XlsaDataset(
@@ -110,7 +137,10 @@ DATASETS: dict[str, XlsaDataset] = {
         image_dirs=("JPEGImages", "Animals_with_Attributes/JPEGImages"),
         homepage="https://cvml.ista.ac.at/AwA/",
         # AwA1's images are not distributed (copyright); its published features are in xlsa17.zip.
-        downloads=("https://cvml.ista.ac.at/AwA/", XLSA17_URL),
+        archives=(Archive(filename="JPEGImages", what=("images",), page="https://cvml.ista.ac.at/AwA/", manual=True,
+                          provides="the AwA1 images, not distributed (copyright): only the published features "
+                                   "(xlsa17.zip) are public", place="JPEGImages/ (or Animals_with_Attributes/JPEGImages/)"),
+                  _xlsa17_archive("AWA1")),
         standard=StandardSizes(40, 10, 19832, 4958, 5685), num_attributes=85,
         attribute_names_file="<root>/predicates.txt (or <root>/Animals_with_Attributes/predicates.txt)",
     ),
@@ -118,7 +148,10 @@ DATASETS: dict[str, XlsaDataset] = {
         name="awa2", folder="AWA2", title="Animals with Attributes 2", image_dir_name="JPEGImages",
         image_dirs=("JPEGImages", "Animals_with_Attributes2/JPEGImages"),
         homepage="https://cvml.ista.ac.at/AwA2/",
-        downloads=("https://cvml.ista.ac.at/AwA2/AwA2-data.zip", XLSA17_URL),
+        archives=(_images_archive("AwA2-data.zip", "https://cvml.ista.ac.at/AwA2/AwA2-data.zip",
+                                  "https://cvml.ista.ac.at/AwA2/",
+                                  "the images and predicates.txt (Animals_with_Attributes2/, 13 GB)"),
+                  _xlsa17_archive("AWA2")),
         standard=StandardSizes(40, 10, 23527, 5882, 7913), num_attributes=85,
         attribute_names_file="<root>/predicates.txt (or <root>/Animals_with_Attributes2/predicates.txt)",
     ),
@@ -126,9 +159,19 @@ DATASETS: dict[str, XlsaDataset] = {
         name="apy", folder="APY", title="attribute Pascal and Yahoo", image_dir_name=None,
         image_dirs=("images",),
         homepage="https://vision.cs.uiuc.edu/attributes/",
-        downloads=("https://vision.cs.uiuc.edu/attributes/attribute_data.tar.gz",
-                   "https://vision.cs.uiuc.edu/attributes/ayahoo_test_images.tar.gz",
-                   "http://host.robots.ox.ac.uk/pascal/VOC/voc2008/", XLSA17_URL),
+        archives=(_images_archive("attribute_data.tar.gz", "https://vision.cs.uiuc.edu/attributes/attribute_data.tar.gz",
+                                  "https://vision.cs.uiuc.edu/attributes/", "the attribute names (attribute_data/)",
+                                  what=("splits",)),
+                  _images_archive("ayahoo_test_images.tar.gz",
+                                  "https://vision.cs.uiuc.edu/attributes/ayahoo_test_images.tar.gz",
+                                  "https://vision.cs.uiuc.edu/attributes/", "the aYahoo images",
+                                  member_prefix="ayahoo_test_images/", unpack_to="images/ayahoo_test_images"),
+                  _images_archive("VOCtrainval_14-Jul-2008.tar",
+                                  "http://host.robots.ox.ac.uk/pascal/VOC/voc2008/VOCtrainval_14-Jul-2008.tar",
+                                  "http://host.robots.ox.ac.uk/pascal/VOC/voc2008/", "the aPascal images (VOC2008)",
+                                  member_prefix="VOCdevkit/VOC2008/JPEGImages/", unpack_to="images/VOC2008/JPEGImages",
+                                  md5="2629fa636546599198acfcfbfcf1904a", md5_source="torchvision.datasets.VOCDetection"),
+                  _xlsa17_archive("APY")),
         standard=StandardSizes(20, 12, 5932, 1483, 7924), num_attributes=64,
         attribute_names_file="<root>/attribute_names.txt (or <root>/attribute_data/attribute_names.txt)",
     ),
@@ -136,7 +179,13 @@ DATASETS: dict[str, XlsaDataset] = {
         name="cub", folder="CUB", title="Caltech-UCSD Birds-200-2011", image_dir_name="images",
         image_dirs=("CUB_200_2011/images", "images"),
         homepage="https://www.vision.caltech.edu/datasets/cub_200_2011/",
-        downloads=("https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz", XLSA17_URL),
+        archives=(_images_archive("CUB_200_2011.tgz",
+                                  "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz",
+                                  "https://www.vision.caltech.edu/datasets/cub_200_2011/",
+                                  "the images and attribute names (CUB_200_2011/, attributes.txt; 1.1 GB)",
+                                  md5="97eceeb196236b17998738112f37df78",
+                                  md5_source="tgz_md5 of the Cub2011 loader, github.com/TDeVries/cub2011_dataset"),
+                  _xlsa17_archive("CUB")),
         standard=StandardSizes(150, 50, 7057, 1764, 2967), num_attributes=312,
         attribute_names_file="<root>/attributes.txt (or <root>/CUB_200_2011/attributes/attributes.txt)",
     ),
@@ -144,8 +193,13 @@ DATASETS: dict[str, XlsaDataset] = {
         name="sun", folder="SUN", title="SUN Attribute Database", image_dir_name="images",
         image_dirs=("images", "SUN/images"),
         homepage="https://cs.brown.edu/~gmpatter/sunattributes.html",
-        downloads=("https://cs.brown.edu/~gmpatter/Attributes/SUNAttributeDB_Images.tar.gz",
-                   "https://cs.brown.edu/~gmpatter/Attributes/SUNAttributeDB.tar.gz", XLSA17_URL),
+        archives=(_images_archive("SUNAttributeDB_Images.tar.gz",
+                                  "https://cs.brown.edu/~gmpatter/Attributes/SUNAttributeDB_Images.tar.gz",
+                                  "https://cs.brown.edu/~gmpatter/sunattributes.html", "the images (images/)"),
+                  _images_archive("SUNAttributeDB.tar.gz", "https://cs.brown.edu/~gmpatter/Attributes/SUNAttributeDB.tar.gz",
+                                  "https://cs.brown.edu/~gmpatter/sunattributes.html",
+                                  "the attribute names (SUNAttributeDB/attributes.mat)", what=("splits",)),
+                  _xlsa17_archive("SUN")),
         standard=StandardSizes(645, 72, 10320, 2580, 1440), num_attributes=102,
         attribute_names_file="<root>/SUNAttributeDB/attributes.mat (or <root>/attributes.mat)",
     ),
@@ -155,9 +209,12 @@ DATASETS: dict[str, XlsaDataset] = {
         homepage="https://www.robots.ox.ac.uk/~vgg/data/flowers/102/",
         # The 1024-d sentence features (Reed et al., CVPR 2016) are FLO's att in the xlsa17 version used by
         # f-CLSWGAN; the copy in xlsa17.zip lacks FLO, the authors' feature-generation page provides it.
-        downloads=("https://www.robots.ox.ac.uk/~vgg/data/flowers/102/102flowers.tgz",
-                   "https://www.mpi-inf.mpg.de/departments/computer-vision-and-machine-learning/research/"
-                   "zero-shot-learning/feature-generating-networks-for-zero-shot-learning"),
+        archives=(_images_archive("102flowers.tgz", "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/102flowers.tgz",
+                                  "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/", "the images (jpg/)",
+                                  md5="52808999861908f626f3c1f4e79d11fa", md5_source="torchvision.datasets.Flowers102"),
+                  Archive(filename="FLO", what=("splits", "features"), page=FLO_SPLITS_PAGE, manual=True,
+                          provides="FLO's split and features (att_splits.mat, res101.mat; not in xlsa17.zip): the "
+                                   "data archive of the f-CLSWGAN page, a form", place="xlsa17/data/FLO/")),
         standard=StandardSizes(82, 20, 5631, 1403, 1155), num_attributes=1024,
         attribute_names_file=None, semantic_kind="sentence embeddings (1024-d, Reed et al. 2016)",
         has_class_names=False, has_original_att=False,

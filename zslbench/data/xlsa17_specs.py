@@ -22,6 +22,7 @@ def dataset_specs() -> list:
             check=partial(check_dataset, info.name),
             needs_download=True,
             homepage=info.homepage,
+            archives=info.archives,
         )
         for info in DATASETS.values()
     ]
