@@ -16,6 +16,7 @@ import scipy.io
 
 from fixtures_xlsa17 import build_xlsa17_layout, cell
 from test_faults import QUICK, assert_one_line_error, invoke, snapshot
+from test_multilabel_run import make_nuswide_features_only, multilabel_registry  # noqa: F401  (fixture)
 
 
 @pytest.fixture
@@ -163,6 +164,23 @@ def test_original_att_with_minus_one_for_missing_is_accepted(layout, tmp_path):
     result = invoke("run", "eszsl", "-d", "awa2", "--data-root", layout.root, "--out", tmp_path / "runs",
                     "--set", "data.attributes=original_att", *QUICK)
     assert result.exit_code == 0, result.output
+
+
+def test_nan_in_the_authors_hdf5_features_stops_a_run_before_its_directory_exists(multilabel_registry, tmp_path,
+                                                                                   monkeypatch):
+    """The authors' HDF5 features (NUS-WIDE) are read, and checked finite, before the run directory exists."""
+    import h5py
+
+    from zslbench.data import nuswide
+
+    monkeypatch.setattr(nuswide, "TOP_K", (1, 2))
+    root = make_nuswide_features_only(tmp_path / "NUS-WIDE", train=30, test=12)
+    with h5py.File(root / "features" / "nus_wide_test.h5", "a") as h5:
+        h5["folder1_0004_test.jpg-features"][2, 1] = np.nan
+    result = invoke("run", "mlzsl-feat-linear", "-d", "nus-wide", "--data-root", root, "--out", tmp_path / "runs",
+                    *QUICK)
+    _assert_refused(result, "nus_wide_test.h5: the features of image 'folder1_0004_test.jpg' hold NaN or infinite "
+                            "values", tmp_path / "runs")
 
 
 # --------------------------------------------------------------------------- images
