@@ -156,6 +156,21 @@ def test_bad_data_stops_a_run_before_its_directory_exists(layout, tmp_path, dama
     assert snapshot(layout.root) == before
 
 
+def test_apy_objects_of_one_image_file_in_two_splits_are_not_a_leak(tmp_path):
+    """aPY's rows are objects: several of one image file may sit in different splits of the original split."""
+    from zslbench.config import DataConfig
+    from zslbench.data import xlsa17
+
+    apy = build_xlsa17_layout(tmp_path / "apy", "apy")
+    files = list(apy.image_files)
+    files[int(apy.test_seen_loc[0])] = files[int(apy.trainval_loc[0])]
+    _rewrite(apy.split_dir / "res101.mat", image_files=cell(files))
+    checked = invoke("data", "check", "apy", "--root", apy.root)
+    assert checked.exit_code == 0, checked.output
+    assert "1 rows of res101.mat are further objects of an image file" in checked.output
+    assert len(xlsa17.load_dataset("apy", DataConfig(root=str(apy.root))).splits["test_seen"]) == len(apy.test_seen_loc)
+
+
 def test_original_att_with_minus_one_for_missing_is_accepted(layout, tmp_path):
     original = _splits(layout)["original_att"].copy()
     original[:, 2] = -1.0

@@ -177,12 +177,18 @@ def _check_res101(report: CheckReport, name: str, split_dir: Path, splits: xlsa1
         report.missing.append(f"res101.mat labels within the classes of att_splits.mat: {exc.message}")
         return rel
     files = rel if rel is not None else xlsa17.after_common_prefix(index.image_files)
+    if xlsa17.dataset_info(name).rows_are_objects:
+        shared = len(files) - len(np.unique(files))
+        if shared:
+            report.notes.append(f"{shared} rows of res101.mat are further objects of an image file listed before "
+                                f"(as in {name}'s original split): splits are checked by row, not by file")
+        files = None
     _check_leakage(report, name, splits, index.labels, res101, files)
     return rel
 
 
 def _check_leakage(report: CheckReport, name: str, splits: xlsa17.AttSplits, labels: np.ndarray, res101: Path,
-                   files: np.ndarray) -> None:
+                   files: np.ndarray | None) -> None:
     """The split files themselves: disjoint image splits (by index and by file), no unseen class in trainval,
     disjoint GBU classes, labels that are the listed classes, every class in its test split."""
     locs = {"trainval": splits.trainval_loc, "test_seen": splits.test_seen_loc, "test_unseen": splits.test_unseen_loc}

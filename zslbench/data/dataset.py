@@ -22,6 +22,9 @@ MULTI_LABEL = "multi-label"
 
 #: The splits of the Proposed Split of Xian et al. every single-label dataset provides.
 REQUIRED_SPLITS = ("trainval", "test_seen", "test_unseen")
+#: ``meta`` key: True when rows are objects (bounding boxes) that share image files, as in aPY; such rows
+#: are not checked for leaks by file name.
+ROWS_ARE_OBJECTS = "rows_are_objects"
 
 
 class ImageSource(Protocol):
@@ -133,8 +136,8 @@ class ZSLDataset:
     def validate(self) -> None:
         """Check internal consistency; raise ValueError naming the first problem.
 
-        Split leakage (shared images or image files, unseen classes in
-        training, overlapping GBU class lists, bad indices) and, for
+        Split leakage (shared images or, single-label, image files, unseen
+        classes in training, overlapping GBU class lists, bad indices) and, for
         single-label data, a seen or unseen class without test images raise
         :class:`~zslbench.data.split_check.SplitIntegrityError` (a DataError).
         """
@@ -160,7 +163,11 @@ class ZSLDataset:
                 raise ValueError(f"{self.name}: split {split!r} is missing")
         from zslbench.data.split_check import check_class_presence, check_split_integrity
 
-        files = [str(p) for p in self.images.paths] if isinstance(self.images, FileImages) else None
+        # Leaks by file name: single-label files whose rows are images (not aPY's objects, ROWS_ARE_OBJECTS);
+        # the multi-label lists are not checked (unverified on the real NUS-WIDE / Open Images lists).
+        by_file = (isinstance(self.images, FileImages) and self.task == SINGLE_LABEL
+                   and not self.meta.get(ROWS_ARE_OBJECTS, False))
+        files = [str(p) for p in self.images.paths] if by_file else None
         check_split_integrity(self.name, self.splits, len(self.labels), self.labels,
                               self.seen_classes, self.unseen_classes, self.train_classes, self.val_classes, files)
         seen, unseen = set(self.seen_classes.tolist()), set(self.unseen_classes.tolist())

@@ -54,7 +54,7 @@ import numpy as np
 
 from zslbench import paths
 from zslbench.data.attributes import attribute_groups_for, normalise_attribute_name, placeholder_names, read_attribute_names
-from zslbench.data.dataset import FileImages, ZSLDataset
+from zslbench.data.dataset import ROWS_ARE_OBJECTS, FileImages, ZSLDataset
 from zslbench.data.matfiles import cellstr, read_mat
 from zslbench.errors import DataError, UsageError
 from zslbench.settings_check import ATTRIBUTE_CHOICES
@@ -96,6 +96,9 @@ class XlsaDataset:
     semantic_kind: str = "attributes"  # what the columns of 'att' are
     has_class_names: bool = True  # att_splits.mat holds allclasses_names
     has_original_att: bool = True  # att_splits.mat holds original_att
+    # Rows are objects (bounding boxes), several per image file (aPY's aPascal part): rows of different splits
+    # may share a file in the original split, so the leak-by-file-name check does not apply.
+    rows_are_objects: bool = False
 
     @property
     def num_classes(self) -> int:
@@ -131,6 +134,7 @@ DATASETS: dict[str, XlsaDataset] = {
                    "http://host.robots.ox.ac.uk/pascal/VOC/voc2008/", XLSA17_URL),
         standard=StandardSizes(20, 12, 5932, 1483, 7924), num_attributes=64,
         attribute_names_file="<root>/attribute_names.txt (or <root>/attribute_data/attribute_names.txt)",
+        rows_are_objects=True,
     ),
     "cub": XlsaDataset(
         name="cub", folder="CUB", title="Caltech-UCSD Birds-200-2011", image_dir_name="images",
@@ -741,6 +745,7 @@ def load_dataset(name: str, data_cfg: Any, require_images: bool = True) -> ZSLDa
             "attribute_names_source": names_source,
             "attribute_names_raw": raw_names,
             "train_val_classes_source": train_val_source,
+            ROWS_ARE_OBJECTS: info.rows_are_objects,
             **skip_meta,
         },
     )
