@@ -272,8 +272,10 @@ def data() -> None:
 @data.command("check")
 @click.argument("name")
 @click.option("--root", help="Dataset root (default $ZSLBENCH_DATA/<name>).")
-def data_check(name: str, root: str | None) -> None:
-    """Validate a dataset copy; exit 1 when no method (feature or image) can use it."""
+@click.option("--fast", is_flag=True,
+              help="Look at each image file's first and last bytes instead of decoding it (what a run checks).")
+def data_check(name: str, root: str | None, fast: bool) -> None:
+    """Validate a dataset copy; exit 1 when no method (feature or image) can use it or a file is damaged."""
     from zslbench import registry
     from zslbench.config import DataConfig
     from zslbench.plugins import ensure_loaded
@@ -292,10 +294,16 @@ def data_check(name: str, root: str | None) -> None:
         return
     from zslbench.paths import data_root
 
-    report = spec.check(data_root(spec.name, root))
+    import inspect
+
+    fast_option = {"decode_images": False} if fast and "decode_images" in inspect.signature(spec.check).parameters else {}
+    report = spec.check(data_root(spec.name, root), **fast_option)
     click.echo(report.render())
     if not report.ok:
-        sys.exit(1)
+        problems = [*report.missing, *getattr(report, "damaged", [])]
+        more = f" (and {len(problems) - 1} more problems listed above)" if len(problems) > 1 else ""
+        raise DataError(f"{spec.name} is not usable: {problems[0].splitlines()[0] if problems else 'see above'}{more}",
+                        "fix what the report lists, then run `zslbench data check` again")
 
 
 class _DownloadCommand(click.Command):

@@ -215,9 +215,13 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     from zslbench.progress import RunProgress, plan_run, status_line
 
     check_loggers(cfg.loggers)  # a missing tracker package stops here, before anything is stored
-    dataset = load_dataset(cfg, require_images=not (spec.kind == "feature" and cfg.backbone in FILE_BACKBONES))
+    file_features = spec.kind == "feature" and cfg.backbone in FILE_BACKBONES
+    dataset = load_dataset(cfg, require_images=not file_features)
     task = get_task(dataset.task)
     check_supported(task, spec, cfg.protocol, cfg.dataset)
+    # Features read from the dataset's own files (res101.mat, the authors' HDF5) are read, and so checked (sizes,
+    # finite values), before the run directory exists: a damaged file leaves no failed run behind.
+    features = _timed_features(cfg, dataset, task.feature_splits, device) if file_features else None
     plan = plan_run(cfg, spec.kind, dataset, str(device), distributed.world_size())
     if progress and distributed.is_main():
         print(status_line(plan), file=sys.stderr, flush=True)
@@ -244,7 +248,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
                 metrics, timings = _run_image_method(resolved, task, dataset, device, run_dir,
                                                      resume_dir is not None, progress)
             else:
-                metrics, timings = _run_feature_method(resolved, task, dataset, device, run_dir, progress)
+                metrics, timings = _run_feature_method(resolved, task, dataset, device, run_dir, progress, features)
             live.end_eval()
         timings["total_seconds"] = time.perf_counter() - t0
         metrics["counts"] = dataset.counts()
@@ -430,17 +434,24 @@ def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDatase
 # --------------------------------------------------------------------------- feature methods
 
 
+def _timed_features(cfg: RunConfig, dataset: ZSLDataset, splits: tuple[str, ...], device) -> tuple[dict, dict, float]:
+    """(features by split, the ``metrics`` entries describing them, seconds taken) of :func:`_read_features`."""
+    t0 = time.perf_counter()
+    described: dict = {}
+    feats = _read_features(cfg, dataset, splits, device, described)
+    return feats, described, time.perf_counter() - t0
+
+
 def _run_feature_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path,
-                        progress: bool) -> tuple[dict, dict]:
-    """Fit a feature-level method on frozen features of ``task``'s splits and let the task evaluate it."""
+                        progress: bool, features: tuple[dict, dict, float] | None = None) -> tuple[dict, dict]:
+    """Fit a feature-level method on frozen features of ``task``'s splits (``features``: already read, see
+    :func:`_timed_features`) and let the task evaluate it."""
     cfg = resolved.config
     if cfg.backbone is None:
         raise UsageError(f"method {cfg.method!r} needs a backbone for its features", "pass --backbone NAME")
-    timings: dict = {}
-    t0 = time.perf_counter()
-    metrics: dict = {"protocol": cfg.protocol, "task": task.name}
-    feats = _read_features(cfg, dataset, task.feature_splits, device, metrics)
-    timings["features_seconds"] = time.perf_counter() - t0
+    feats, described, seconds = features or _timed_features(cfg, dataset, task.feature_splits, device)
+    timings: dict = {"features_seconds": seconds}
+    metrics: dict = {"protocol": cfg.protocol, "task": task.name, **described}
     gamma = None
     options = resolved.options
     if cfg.protocol == "gbu":

@@ -28,6 +28,12 @@ RECIPE_CHOICES = {
 }
 #: Seeds are passed to random, numpy (mod 2**32) and torch (< 2**64); 2**63 keeps every one of them happy.
 MAX_SEED = 2**63 - 1
+#: The class attribute matrices a dataset may offer (``data.attributes``): xlsa17's att_splits.mat holds both;
+#: datasets with one matrix (synthetic, multi-label) use it for either.
+ATTRIBUTE_CHOICES = ("att", "original_att")
+#: More epochs than any recipe uses (SVIP's longest is 60, classic baselines a few hundred): a larger count is a
+#: typo (an exponent, a step count) that would never end.
+MAX_EPOCHS = 100_000
 
 
 def _positive_int(key: str, value: int | None, allow_none: bool = False) -> None:
@@ -82,8 +88,11 @@ def check_run_config(cfg: Any, world_size: int | None = None) -> None:
     if data.num_workers < 0:
         raise UsageError(f"data.num_workers must be 0 or more, got {data.num_workers}")
     _choice("data.normalize", data.normalize, NORMALIZATIONS)
+    _choice("data.attributes", data.attributes, ATTRIBUTE_CHOICES)
     t = cfg.train
     _positive_int("train.epochs", t.epochs)
+    if t.epochs > MAX_EPOCHS:
+        raise UsageError(f"train.epochs must be at most {MAX_EPOCHS}, got {t.epochs}", "e.g. --set train.epochs=100")
     _positive_int("train.batch_size", t.batch_size)
     _positive_int("train.eval_batch_size", t.eval_batch_size)
     _positive_int("train.max_steps_per_epoch", t.max_steps_per_epoch, allow_none=True)

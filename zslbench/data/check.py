@@ -2,10 +2,21 @@
 
 :func:`check_dataset` never raises for a broken copy: every problem becomes a
 ``missing`` entry (required for any use), a ``missing_for_images`` entry
-(required only by image methods: the image folder and files) or a note
-(optional, or unusual), so the user sees everything at once. A copy with the
-split files but no images is usable for feature methods on the published
-res101 features; ``ok`` means usable for at least one kind of method.
+(required only by image methods: the image folder and files), a ``damaged``
+entry (a file that is there but unreadable: an image that does not decode) or
+a note (optional, or unusual), so the user sees everything at once. A copy
+with the split files but no images is usable for feature methods on the
+published res101 features; ``ok`` means usable for at least one kind of
+method and nothing damaged.
+
+The checks are the loader's own (:mod:`zslbench.data.xlsa17`,
+:mod:`zslbench.data.split_check`, :mod:`zslbench.data.image_files`), so what
+``data check`` passes a run loads: finite ``att``/``original_att`` and res101
+features, as many features as images, integral split indices and labels,
+labels that are the classes of the class lists (not shifted by one), disjoint
+splits by index and by image file, every seen and unseen class in its test
+split, and every listed image decodable (``decode_images=False``: only a look at
+each file's first and last bytes, see ``--fast``).
 """
 
 from __future__ import annotations
@@ -19,7 +30,8 @@ import numpy as np
 from zslbench import paths
 from zslbench.data import xlsa17
 from zslbench.data.archive_specs import download_command
-from zslbench.data.split_check import check_split_integrity
+from zslbench.data.image_files import unreadable_images
+from zslbench.data.split_check import check_class_presence, check_split_integrity
 from zslbench.data.attributes import find_attribute_names_file, read_attribute_names
 from zslbench.errors import DataError
 
@@ -39,6 +51,7 @@ class CheckReport:
     present: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     missing_for_images: list[str] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
     attribute_names_found: bool = False
     downloads: list[str] = field(default_factory=list)
@@ -60,6 +73,7 @@ class CheckReport:
         lines.append(f"usable for feature methods (res101.mat): {'yes' if self.usable_for_features else 'no'}")
         lines.append(f"usable for image methods (images): {'yes' if self.usable_for_images else 'no'}")
         lines += section_lines("missing for image methods", self.missing_for_images, "- ")
+        lines += section_lines("damaged", self.damaged, "- ")
         lines.append(f"attribute names: {'found' if self.attribute_names_found else 'not found'}")
         lines += section_lines("notes", self.notes, "* ")
         if not self.usable_for_images:
@@ -150,37 +164,61 @@ def _check_res101(report: CheckReport, name: str, split_dir: Path, splits: xlsa1
         return None
     report.present.append(f"res101.mat: {res101}")
     try:
+        xlsa17.read_res101_features(res101)
+    except DataError as exc:
+        report.missing.append(f"sound res101.mat features: {exc.message}")
+    try:
         rel = xlsa17.dataset_relative_paths(name, index.image_files, strict=True)
     except DataError as exc:  # feature methods only use the paths as row identities
         report.missing_for_images.append(f"image paths that map onto the image folder: {exc.message}")
         rel = None
     report.counts["images_listed"] = int(len(index.labels))
-    if splits is not None and index.labels.size and index.labels.max() >= splits.num_classes:
-        report.missing.append(f"res101.mat labels within the {splits.num_classes} classes of att_splits.mat "
-                              f"(found label {int(index.labels.max()) + 1})")
-    elif splits is not None:
-        _check_leakage(report, name, splits, index.labels)
-        report.counts.update(
-            seen_classes=int(len(np.unique(index.labels[splits.trainval_loc]))),
-            unseen_classes=int(len(np.unique(index.labels[splits.test_unseen_loc]))),
-        )
+    if splits is None:
+        return rel
+    try:
+        xlsa17.check_label_range(index, splits, res101)
+    except DataError as exc:
+        report.missing.append(f"res101.mat labels within the classes of att_splits.mat: {exc.message}")
+        return rel
+    files = rel if rel is not None else xlsa17.after_common_prefix(index.image_files)
+    if xlsa17.dataset_info(name).rows_are_objects:
+        shared = len(files) - len(np.unique(files))
+        if shared:
+            report.notes.append(f"{shared} rows of res101.mat are further objects of an image file listed before "
+                                f"(as in {name}'s original split): splits are checked by row, not by file")
+        files = None
+    _check_leakage(report, name, splits, index.labels, res101, files)
     return rel
 
 
-def _check_leakage(report: CheckReport, name: str, splits: xlsa17.AttSplits, labels: np.ndarray) -> None:
-    """The split files themselves: disjoint image splits, no unseen class in trainval, disjoint GBU classes."""
+def _check_leakage(report: CheckReport, name: str, splits: xlsa17.AttSplits, labels: np.ndarray, res101: Path,
+                   files: np.ndarray | None) -> None:
+    """The split files themselves: disjoint image splits (by index and by file), no unseen class in trainval,
+    disjoint GBU classes, labels that are the listed classes, every class in its test split."""
     locs = {"trainval": splits.trainval_loc, "test_seen": splits.test_seen_loc, "test_unseen": splits.test_unseen_loc}
-    train, val, _ = xlsa17.train_val_classes(splits, labels)
     in_range = all(loc.size == 0 or (loc.min() >= 0 and loc.max() < len(labels)) for loc in locs.values())
-    seen = np.unique(labels[splits.trainval_loc]) if in_range else None
-    unseen = np.unique(labels[splits.test_unseen_loc]) if in_range else None
+    seen = unseen = train = val = None
     try:
-        check_split_integrity(name, locs, len(labels), labels if in_range else None, seen, unseen, train, val)
+        if in_range:
+            train, val, _ = xlsa17.train_val_classes(splits, labels)
+            seen, unseen = xlsa17.split_classes(splits, labels, res101)
+            report.counts.update(seen_classes=int(len(seen)), unseen_classes=int(len(unseen)))
+    except DataError as exc:
+        report.missing.append(f"labels that match the class lists: {exc.message}")
+        return
+    try:
+        check_split_integrity(name, locs, len(labels), labels if in_range else None, seen, unseen, train, val, files)
     except DataError as exc:
         report.missing.append(f"disjoint splits: {exc.message}")
+        return
+    try:
+        if in_range:
+            check_class_presence(name, labels, locs, seen, unseen, splits.class_names)
+    except DataError as exc:
+        report.missing.append(f"every class in its splits: {exc.message}")
 
 
-def _check_images(report: CheckReport, name: str, root: Path, rel_paths: np.ndarray | None) -> None:
+def _check_images(report: CheckReport, name: str, root: Path, rel_paths: np.ndarray | None, decode: bool) -> None:
     image_dir = xlsa17.find_image_dir(name, root)
     if image_dir is None:
         candidates = " or ".join(f"{root / d}" for d in xlsa17.dataset_info(name).image_dirs)
@@ -196,6 +234,13 @@ def _check_images(report: CheckReport, name: str, root: Path, rel_paths: np.ndar
         shown = ", ".join(str(image_dir / p) for p in rel_paths[~exists][:MISSING_SHOWN])
         report.missing_for_images.append(f"{int((~exists).sum())} of {len(rel_paths)} images listed in res101.mat, "
                                          f"e.g. {shown} (or set data.skip_bad_images=true)")
+    present = [image_dir / p for p in rel_paths[exists].tolist()]
+    broken = unreadable_images(present, decode_all=decode)
+    report.counts["images_decoded" if decode else "images_looked_at"] = len(present)
+    if broken:
+        first = min(broken)
+        report.damaged.append(f"{len(broken)} of {len(present)} images do not decode, e.g. {present[first]} "
+                              f"({broken[first]}); replace them, or set data.skip_bad_images=true")
 
 
 def _check_attribute_names(report: CheckReport, name: str, root: Path, splits: xlsa17.AttSplits | None) -> None:
@@ -233,8 +278,12 @@ def _compare_standard(report: CheckReport, name: str) -> None:
         report.notes.append("class and image counts match the standard Proposed Split")
 
 
-def check_dataset(name: str, root: str | Path | None = None) -> CheckReport:
-    """Inspect the copy of ``name`` (an xlsa17 dataset) under ``root`` (default: the configured data root)."""
+def check_dataset(name: str, root: str | Path | None = None, decode_images: bool = True) -> CheckReport:
+    """Inspect the copy of ``name`` (an xlsa17 dataset) under ``root`` (default: the configured data root).
+
+    ``decode_images=False`` looks at each image file's first and last bytes
+    instead of decoding it (the check a run makes; seconds instead of minutes).
+    """
     info = xlsa17.dataset_info(name)
     root_path = paths.data_root(info.name, str(root) if root is not None else None)
     report = CheckReport(dataset=info.name, root=str(root_path), downloads=list(info.downloads))
@@ -250,10 +299,10 @@ def check_dataset(name: str, root: str | Path | None = None) -> CheckReport:
     else:
         splits = _check_splits(report, info.name, split_dir)
         rel_paths = _check_res101(report, info.name, split_dir, splits)
-    _check_images(report, info.name, root_path, rel_paths)
+    _check_images(report, info.name, root_path, rel_paths, decode_images)
     _check_attribute_names(report, info.name, root_path, splits)
     _compare_standard(report, info.name)
     report.usable_for_features = not report.missing
-    report.usable_for_images = report.usable_for_features and not report.missing_for_images
-    report.ok = report.usable_for_features
+    report.usable_for_images = report.usable_for_features and not report.missing_for_images and not report.damaged
+    report.ok = report.usable_for_features and not report.damaged
     return report

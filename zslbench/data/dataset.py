@@ -22,6 +22,9 @@ MULTI_LABEL = "multi-label"
 
 #: The splits of the Proposed Split of Xian et al. every single-label dataset provides.
 REQUIRED_SPLITS = ("trainval", "test_seen", "test_unseen")
+#: ``meta`` key: True when rows are objects (bounding boxes) that share image files, as in aPY; such rows
+#: are not checked for leaks by file name.
+ROWS_ARE_OBJECTS = "rows_are_objects"
 
 
 class ImageSource(Protocol):
@@ -133,8 +136,9 @@ class ZSLDataset:
     def validate(self) -> None:
         """Check internal consistency; raise ValueError naming the first problem.
 
-        Split leakage (shared images, unseen classes in training, overlapping
-        GBU class lists, bad indices) raises
+        Split leakage (shared images or, single-label, image files, unseen
+        classes in training, overlapping GBU class lists, bad indices) and, for
+        single-label data, a seen or unseen class without test images raise
         :class:`~zslbench.data.split_check.SplitIntegrityError` (a DataError).
         """
         c, k = self.class_attributes.shape
@@ -146,23 +150,32 @@ class ZSLDataset:
             raise ValueError(
                 f"{self.name}: attribute matrix has {k} attributes but {len(self.attribute_names)} attribute names"
             )
+        finite = np.isfinite(np.asarray(self.class_attributes, dtype=np.float64))
+        if not finite.all():
+            rows = np.flatnonzero(~finite.all(axis=1))
+            raise ValueError(f"{self.name}: the class attribute matrix holds {int((~finite).sum())} NaN or infinite "
+                             f"values, in classes {rows[:5].tolist()} "
+                             f"({', '.join(self.class_names[int(r)] for r in rows[:5])})")
         if len(self.labels) != len(self.images):
             raise ValueError(f"{self.name}: {len(self.labels)} labels but {len(self.images)} images")
         for split in REQUIRED_SPLITS if self.task == SINGLE_LABEL else ():
             if split not in self.splits:
                 raise ValueError(f"{self.name}: split {split!r} is missing")
-        from zslbench.data.split_check import check_split_integrity
+        from zslbench.data.split_check import check_class_presence, check_split_integrity
 
+        # Leaks by file name: single-label files whose rows are images (not aPY's objects, ROWS_ARE_OBJECTS);
+        # the multi-label lists are not checked (unverified on the real NUS-WIDE / Open Images lists).
+        by_file = (isinstance(self.images, FileImages) and self.task == SINGLE_LABEL
+                   and not self.meta.get(ROWS_ARE_OBJECTS, False))
+        files = [str(p) for p in self.images.paths] if by_file else None
         check_split_integrity(self.name, self.splits, len(self.labels), self.labels,
-                              self.seen_classes, self.unseen_classes, self.train_classes, self.val_classes)
+                              self.seen_classes, self.unseen_classes, self.train_classes, self.val_classes, files)
         seen, unseen = set(self.seen_classes.tolist()), set(self.unseen_classes.tolist())
         if seen & unseen:
             raise ValueError(f"{self.name}: seen and unseen classes overlap: {sorted(seen & unseen)[:5]}")
         if self.task == SINGLE_LABEL:
-            for split, allowed in (("trainval", seen), ("test_seen", seen), ("test_unseen", unseen)):
-                bad = set(np.unique(self.split_labels(split)).tolist()) - allowed
-                if bad:
-                    raise ValueError(f"{self.name}: split {split} holds images of classes {sorted(bad)[:5]}")
+            check_class_presence(self.name, self.labels, self.splits, self.seen_classes, self.unseen_classes,
+                                 self.class_names)
 
 
 def validation_split(dataset: ZSLDataset, seed: int = 0, heldout_fraction: float = 0.2,

@@ -156,12 +156,24 @@ def build_transform(recipe: str, image_size: int, train: bool,
     return factory(image_size, train)
 
 
+class UnreadableImageError(DataError):
+    """An image file that does not decode, named in one line (also when raised in a DataLoader worker)."""
+
+    HINT = "replace the file, or set data.skip_bad_images=true to leave unreadable images out"
+
+    def __init__(self, message: str, hint: str | None = HINT):
+        # torch re-raises a worker's exception as type(exc)(its whole traceback text): keep its last line's message.
+        if "Traceback (most recent call last)" in message:
+            last = message.strip().splitlines()[-1]
+            message = last.split(": ", 1)[-1].rsplit(" (hint: ", 1)[0]
+        super().__init__(message, hint)
+
+
 def _load_or_raise(source: ImageSource, index: int) -> torch.Tensor:
     try:
         return source.load(index)
-    except (RuntimeError, OSError, ValueError) as exc:
-        raise DataError(f"cannot read image {source.describe(index)}: {exc}",
-                        "replace the file, or set data.skip_bad_images=true to leave unreadable images out") from None
+    except (RuntimeError, OSError, ValueError, SyntaxError) as exc:  # Pillow's errors for damaged files
+        raise UnreadableImageError(f"cannot read image {source.describe(index)}: {exc}") from None
 
 
 class ImageDataset(Dataset):

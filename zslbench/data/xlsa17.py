@@ -55,13 +55,13 @@ import numpy as np
 from zslbench import paths
 from zslbench.data.archive_specs import Archive
 from zslbench.data.attributes import attribute_groups_for, normalise_attribute_name, placeholder_names, read_attribute_names
-from zslbench.data.dataset import FileImages, ZSLDataset
+from zslbench.data.dataset import ROWS_ARE_OBJECTS, FileImages, ZSLDataset
 from zslbench.data.matfiles import cellstr, read_mat
 from zslbench.errors import DataError, UsageError
+from zslbench.settings_check import ATTRIBUTE_CHOICES
 
 log = logging.getLogger(__name__)
 
-ATTRIBUTE_CHOICES = ("att", "original_att")
 REQUIRED_SPLIT_KEYS = ("att", "trainval_loc", "test_seen_loc", "test_unseen_loc")
 #: Present in every dataset's att_splits.mat except FLO's.
 CLASS_NAMES_KEY = "allclasses_names"
@@ -97,6 +97,9 @@ class XlsaDataset:
     semantic_kind: str = "attributes"  # what the columns of 'att' are
     has_class_names: bool = True  # att_splits.mat holds allclasses_names
     has_original_att: bool = True  # att_splits.mat holds original_att
+    # Rows are objects (bounding boxes), several per image file (aPY's aPascal part): rows of different splits
+    # may share a file in the original split, so the leak-by-file-name check does not apply.
+    rows_are_objects: bool = False
 
     @property
     def num_classes(self) -> int:
@@ -174,6 +177,7 @@ DATASETS: dict[str, XlsaDataset] = {
                   _xlsa17_archive("APY")),
         standard=StandardSizes(20, 12, 5932, 1483, 7924), num_attributes=64,
         attribute_names_file="<root>/attribute_names.txt (or <root>/attribute_data/attribute_names.txt)",
+        rows_are_objects=True,
     ),
     "cub": XlsaDataset(
         name="cub", folder="CUB", title="Caltech-UCSD Birds-200-2011", image_dir_name="images",
@@ -303,12 +307,40 @@ def _layout_hint(name: str) -> str:
     return f"run `zslbench data check {name}` to see what is missing; expected layout:\n{expected_layout(name)}"
 
 
+def integral_values(path: Path, key: str, values: Any) -> np.ndarray:
+    """``values`` as int64, refusing fractions, NaN or infinities (``astype`` would truncate 3.5 to 3 silently)."""
+    raw = np.asarray(values).ravel()
+    if raw.dtype.kind in "iub":
+        return raw.astype(np.int64)
+    if raw.dtype.kind != "f":
+        raise DataError(f"{path}: {key} holds {raw.dtype} values, expected integers",
+                        "this is not an xlsa17 file; download xlsa17.zip again")
+    bad = ~np.isfinite(raw) | (raw != np.round(raw))
+    if bad.any():
+        shown = ", ".join(f"{v:g}" for v in raw[bad][:PATHS_SHOWN])
+        raise DataError(f"{path}: {key} holds {int(bad.sum())} non-integral values, e.g. {shown} "
+                        f"(at positions {np.flatnonzero(bad)[:PATHS_SHOWN].tolist()})",
+                        "the file is damaged or was re-saved wrongly; use the original xlsa17 file")
+    return raw.astype(np.int64)
+
+
 def _locs(data: dict, key: str, path: Path) -> np.ndarray:
     """A 1-based MATLAB index vector as 0-based int64 (uint16 in the originals: widen first)."""
-    locs = np.asarray(data[key]).ravel().astype(np.int64) - 1
+    locs = integral_values(path, key, data[key]) - 1
     if locs.size and locs.min() < 0:
         raise DataError(f"{path}: {key} holds index 0 or negative; expected 1-based indices")
     return locs
+
+
+def require_finite(path: Path, key: str, matrix: np.ndarray, class_names: list[str]) -> None:
+    """Refuse a (C, K) class matrix with NaN or infinite values, naming the first classes (-1, "missing", is fine)."""
+    finite = np.isfinite(matrix)
+    if finite.all():
+        return
+    rows = np.flatnonzero(~finite.all(axis=1))
+    names = ", ".join(class_names[int(r)] for r in rows[:PATHS_SHOWN]) + (", ..." if rows.size > PATHS_SHOWN else "")
+    raise DataError(f"{path}: {key!r} holds {int((~finite).sum())} NaN or infinite values, in {rows.size} classes "
+                    f"({names})", "the file is damaged; download xlsa17.zip again")
 
 
 def _read_class_list(path: Path) -> list[str] | None:
@@ -396,12 +428,14 @@ def read_att_splits(path: str | Path, require_class_names: bool = True) -> AttSp
     if att.shape[1] != len(names):
         raise DataError(f"{path}: 'att' has {att.shape[1]} class columns but allclasses_names lists {len(names)} classes",
                         "the file is inconsistent; download xlsa17.zip again")
+    require_finite(path, "att", att.T, names)
     original = data.get("original_att")
     if original is not None:
         original = np.asarray(original, dtype=np.float64)
         if original.shape != att.shape:
             raise DataError(f"{path}: 'original_att' has shape {original.shape} but 'att' has {att.shape}")
         original = original.T
+        require_finite(path, "original_att", original, names)
     class_list = _read_class_list if names_known else (lambda _path: None)
     return AttSplits(
         path=path,
@@ -467,7 +501,7 @@ def read_res101_index(path: str | Path) -> Res101Index:
 
 def _parse_index(data: dict, path: Path) -> Res101Index:
     image_files = np.array(cellstr(data["image_files"]), dtype=str)
-    labels = np.asarray(data["labels"]).ravel().astype(np.int64) - 1
+    labels = integral_values(path, "labels", data["labels"]) - 1
     if len(image_files) != len(labels):
         raise DataError(f"{path}: {len(image_files)} image_files but {len(labels)} labels")
     if labels.size and labels.min() < 0:
@@ -590,6 +624,48 @@ def train_val_classes(splits: AttSplits, labels: np.ndarray) -> tuple[np.ndarray
     return None, None, None
 
 
+def check_label_range(index: Res101Index, splits: AttSplits, res101: Path) -> None:
+    """Refuse labels past the class count of att_splits.mat (0-based labels are refused when read)."""
+    if index.labels.size and index.labels.max() >= splits.num_classes:
+        raise DataError(f"{res101}: label {int(index.labels.max()) + 1} exceeds the {splits.num_classes} classes of "
+                        f"{splits.path}", "labels must be 1-based rows of allclasses_names; use att_splits.mat and "
+                        "res101.mat from one xlsa17.zip")
+
+
+def split_classes(splits: AttSplits, labels: np.ndarray, res101: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Seen and unseen class ids: the class lists next to att_splits.mat when present, else the labels' classes.
+
+    With the lists (trainvalclasses.txt, testclasses.txt), labels that are
+    not the listed classes but would be shifted by one (1-based labels stored
+    2-based, or 0-based ones) are refused as "off by one"; other mismatches
+    and a listed class without images are left to
+    :func:`~zslbench.data.split_check.check_class_presence`. Lists naming
+    classes that are not in the file are not used.
+    """
+    try:
+        declared_seen, declared_unseen = splits.class_ids(splits.seen_class_names), splits.class_ids(splits.unseen_class_names)
+    except DataError:  # lists of other class names (a hand-made allclasses.txt): the labels decide, as before
+        declared_seen = declared_unseen = None
+    if declared_seen is None or declared_unseen is None:
+        return np.unique(labels[splits.trainval_loc]), np.unique(labels[splits.test_unseen_loc])
+    for split, declared, listed in (("trainval", declared_seen, "trainvalclasses.txt"),
+                                    ("test_seen", declared_seen, "trainvalclasses.txt"),
+                                    ("test_unseen", declared_unseen, "testclasses.txt")):
+        found = np.unique(labels[getattr(splits, f"{split}_loc")])
+        outside = np.setdiff1d(found, declared)
+        if not outside.size:
+            continue
+        shifts = [d for d in (1, -1) if found.size and not np.setdiff1d(found - d, declared).size]
+        if not shifts:
+            continue  # another mismatch (e.g. a leaked image): split_check names it
+        shown = ", ".join(str(int(c) + 1) for c in outside[:PATHS_SHOWN])
+        raise DataError(f"{res101}: the {split} images have labels {shown} (1-based) of classes that "
+                        f"{splits.path.parent / listed} does not list; the labels look shifted by {shifts[0]:+d} "
+                        "(off by one)", "labels must be 1-based rows of allclasses_names; use att_splits.mat and "
+                        "res101.mat from one xlsa17.zip")
+    return declared_seen, declared_unseen
+
+
 def _check_locs(splits: AttSplits, num_images: int, res101: Path) -> None:
     for key in ("trainval_loc", "test_seen_loc", "test_unseen_loc", "train_loc", "val_loc"):
         locs = getattr(splits, key)
@@ -600,13 +676,17 @@ def _check_locs(splits: AttSplits, num_images: int, res101: Path) -> None:
 
 def _find_bad_images(name: str, images: FileImages, rel_paths: np.ndarray, image_dir: Path,
                      used: np.ndarray, decode: bool) -> np.ndarray:
-    """Indices (among ``used``) of missing images, and of undecodable ones when ``decode``."""
+    """Indices (among ``used``) of missing images, and of unreadable ones: every image decoded when ``decode``,
+    else the suspects of a look at each file's first and last bytes (empty, foreign, truncated JPEG) decoded."""
     missing = used[~existing_files_mask(image_dir, rel_paths[used])]
+    present = np.setdiff1d(used, missing)
     if not decode:
-        return missing
+        from zslbench.data.image_files import unreadable_images
+
+        broken = unreadable_images([images.paths[int(i)] for i in present])
+        return np.union1d(missing, present[sorted(broken)].astype(np.int64))
     from zslbench.data.transforms import scan_images
 
-    present = np.setdiff1d(used, missing)
     log.info("%s: decoding %d images to find unreadable ones (data.skip_bad_images)", name, len(present))
     return np.union1d(missing, np.asarray(scan_images(images, present), dtype=np.int64))
 
@@ -674,8 +754,7 @@ def load_dataset(name: str, data_cfg: Any, require_images: bool = True) -> ZSLDa
     if not res101.is_file():
         raise DataError(f"{name}: res101.mat not found next to {splits.path}", _layout_hint(name))
     index = read_res101_index(res101)
-    if index.labels.size and index.labels.max() >= splits.num_classes:
-        raise DataError(f"{res101}: label {int(index.labels.max()) + 1} exceeds the {splits.num_classes} classes of {splits.path}")
+    check_label_range(index, splits, res101)
     _check_locs(splits, len(index.labels), res101)
     rel_paths = dataset_relative_paths(name, index.image_files, strict=require_images)
     image_dir = find_image_dir(name, root)
@@ -694,6 +773,7 @@ def load_dataset(name: str, data_cfg: Any, require_images: bool = True) -> ZSLDa
         split_locs, skip_meta = _drop_bad(name, split_locs, bad, images, image_dir, skip)
 
     labels = index.labels
+    seen_classes, unseen_classes = split_classes(splits, labels, res101)
     train_classes, val_classes, train_val_source = train_val_classes(splits, labels)
     attribute_names, raw_names, names_source = _attribute_names(name, root, splits.num_attributes)
     dataset = ZSLDataset(
@@ -703,8 +783,8 @@ def load_dataset(name: str, data_cfg: Any, require_images: bool = True) -> ZSLDa
         class_attributes=class_attributes,
         labels=labels,
         splits={k: np.sort(v) for k, v in split_locs.items()},
-        seen_classes=np.unique(labels[splits.trainval_loc]),
-        unseen_classes=np.unique(labels[splits.test_unseen_loc]),
+        seen_classes=seen_classes,
+        unseen_classes=unseen_classes,
         images=images,
         train_classes=train_classes,
         val_classes=val_classes,
@@ -722,6 +802,7 @@ def load_dataset(name: str, data_cfg: Any, require_images: bool = True) -> ZSLDa
             "attribute_names_source": names_source,
             "attribute_names_raw": raw_names,
             "train_val_classes_source": train_val_source,
+            ROWS_ARE_OBJECTS: info.rows_are_objects,
             **skip_meta,
         },
     )
@@ -750,15 +831,34 @@ def load_res101_features(name: str, data_cfg: Any) -> tuple[np.ndarray, np.ndarr
     res101 = split_dir / "res101.mat"
     if not res101.is_file():
         raise DataError(f"{info.name}: res101.mat not found next to {split_dir / 'att_splits.mat'}", _layout_hint(info.name))
+    features, index = read_res101_features(res101)
+    return features, index.labels, dataset_relative_paths(info.name, index.image_files, strict=False)
+
+
+def read_res101_features(res101: Path) -> tuple[np.ndarray, Res101Index]:
+    """The (N, dim) float32 features and the image index of a res101.mat, checked.
+
+    A feature count other than the number of images (labels, image_files) and
+    NaN or infinite values (also values too large for float32) are a DataError
+    naming the file and the first images.
+    """
     data = read_mat(res101, ("features", "image_files", "labels"))
     index = _parse_index(data, res101)
     features = np.asarray(data["features"])
     num_images = len(index.labels)
     if features.ndim != 2 or num_images not in features.shape:
-        raise DataError(f"{res101}: features have shape {features.shape}, expected (dim, {num_images})")
+        raise DataError(f"{res101}: 'features' has shape {features.shape} but the file lists {num_images} images "
+                        "(labels, image_files)", "the file is damaged; download xlsa17.zip again")
     if features.shape[0] == num_images and features.shape[1] != num_images:
         rows = features
     else:
         rows = features.T  # stored (2048, N) by MATLAB
-    return (np.ascontiguousarray(rows, dtype=np.float32), index.labels,
-            dataset_relative_paths(info.name, index.image_files, strict=False))
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, refused below
+        rows = np.ascontiguousarray(rows, dtype=np.float32)
+    finite = np.isfinite(rows).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        shown = ", ".join(f"{int(i)} ({index.image_files[i]})" for i in bad[:2])
+        raise DataError(f"{res101}: the features of {bad.size} images hold NaN or infinite values, e.g. images {shown}",
+                        "the file is damaged; download xlsa17.zip again")
+    return rows, index

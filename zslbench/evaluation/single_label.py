@@ -192,7 +192,8 @@ def _group_bests(scores: np.ndarray, seen: np.ndarray, unseen: np.ndarray, name:
     # float64: the difference of two float32 scores is exact, so ties at gamma == margin are exact.
     margin = seen_score.astype(np.float64) - unseen_score.astype(np.float64)
     if not np.all(np.isfinite(margin)):
-        raise DataError(f"{name} contain NaN or infinite values", hint="check the model's outputs")
+        raise DataError(f"{name} contain NaN or infinite values",
+                        hint="the data is checked finite before a run, so the model diverged: lower train.lr")
     return _GroupBests(seen_class, unseen_class, margin)
 
 

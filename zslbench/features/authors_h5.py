@@ -84,6 +84,9 @@ def _pooled(h5: Any, key: str, path: Path) -> np.ndarray:
     if name not in h5:
         raise DataError(f"{path} has no features for image {key!r}", _HINT)
     value = np.asarray(h5[name][...], dtype=np.float32)
+    if not np.isfinite(value).all():
+        raise DataError(f"{path}: the features of image {key!r} hold NaN or infinite values",
+                        "the file is damaged; download the authors' features again")
     return value.mean(axis=1) if value.ndim == 2 else value.reshape(-1)
 
 
