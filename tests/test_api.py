@@ -135,3 +135,53 @@ def test_importing_zslbench_does_not_import_torch():
     code = "import sys, zslbench; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+# ----------------------------------------------------------------------------- names or objects
+
+
+def test_get_method_and_get_dataset_return_the_registered_specs():
+    from zslbench.errors import UnknownNameError
+
+    assert zslbench.get_method("svip").name == "svip" and zslbench.get_method("svip").kind == "image"
+    assert zslbench.get_dataset("synthetic-tiny").task == "single-label"
+    with pytest.raises(UnknownNameError, match="did you mean 'svip'"):
+        zslbench.get_method("svipp")
+
+
+def test_list_methods_filters_by_task_and_kind():
+    multi_label = zslbench.list_methods(task="multi-label")
+    assert "epsilon" in multi_label and "svip" not in multi_label
+    features = zslbench.list_methods(kind="feature")
+    assert "eszsl" in features and "baseline" not in features
+    assert set(zslbench.list_datasets(task="multi-label")) < set(zslbench.list_datasets())
+
+
+@pytest.fixture
+def forget_in_process(monkeypatch):
+    from zslbench import plugins
+
+    monkeypatch.setitem(plugins._state, "in_process", [])
+    yield
+    monkeypatch.undo()
+    plugins.load_plugins(force=True)
+
+
+def test_run_takes_a_dataset_in_memory_and_a_method_spec_object(tmp_path, forget_in_process):
+    import dataclasses
+
+    dataset = dataclasses.replace(zslbench.load_dataset("synthetic-tiny"), name="my-tiny")
+    method = dataclasses.replace(zslbench.get_method("baseline"), name="my-baseline", aliases=())
+    # backbone given: defaults are still keyed by dataset name (issue #28 moves them onto the dataset)
+    run = zslbench.run(method, dataset, epochs=1, out=str(tmp_path), backbone="vit-synthetic-tiny", pretrained="none")
+    assert run.config.method == "my-baseline" and run.config.dataset == "my-tiny"
+    assert run.dir.parent.parent.name == "my-tiny" and 0.0 <= run.test["h"] <= 1.0
+    counts = run.metrics["counts"]  # the object's own splits were the ones run
+    assert [counts[f"images_{name}"] for name in ("trainval", "test_seen", "test_unseen")] == \
+        [len(dataset.splits[name]) for name in ("trainval", "test_seen", "test_unseen")]
+
+
+def test_run_refuses_an_object_named_like_a_registered_dataset(tmp_path, forget_in_process):
+    with pytest.raises(UsageError, match="has the name of a registered dataset"):
+        zslbench.run("svip", zslbench.load_dataset("synthetic-tiny"), epochs=1, out=str(tmp_path))
+    assert not any(tmp_path.rglob("config.json"))

@@ -11,10 +11,12 @@ The Python API (the command line is a thin layer over it)::
 Importing zslbench is light: torch and the engine load when a function needs them.
 """
 
-from zslbench.api import Registered, Run, evaluate, list_datasets, list_methods, load_dataset, load_runs, registered, run
+from zslbench.api import (Registered, Run, evaluate, get_dataset, get_method, list_datasets, list_methods, load_dataset,
+                          load_runs, registered, run)
 from zslbench.hookspecs import hookimpl  # plugins write @zslbench.hookimpl
 from zslbench.plugins import register  # in-process registration (notebooks, tests): zslbench.register(spec)
 from zslbench.version import __version__
 
-__all__ = ["Registered", "Run", "__version__", "evaluate", "hookimpl", "list_datasets", "list_methods",
+__all__ = ["Registered", "Run", "__version__", "evaluate", "get_dataset", "get_method", "hookimpl", "list_datasets",
+           "list_methods",
            "load_dataset", "load_runs", "register", "registered", "run"]

@@ -18,6 +18,8 @@ from zslbench.errors import UsageError
 if TYPE_CHECKING:  # pragma: no cover
     from zslbench.config import RunConfig
     from zslbench.data.dataset import ZSLDataset
+    from zslbench.methods import MethodSpec
+    from zslbench.registry import DatasetSpec
     from zslbench.store import RunRecord
 
 #: Keyword options of :func:`run` (the ``zslbench run`` flags) and where each goes in the config.
@@ -63,10 +65,16 @@ def option_layer(**options: Any) -> dict:
     return layer
 
 
-def run(method: str | None = None, dataset: str | None = None, *, config: str | Path | None = None,
-        set: Sequence[str] = (), resume: str | Path | None = None, progress: bool = False, **options: Any) -> Run:
+def run(method: "str | MethodSpec | None" = None, dataset: "str | ZSLDataset | DatasetSpec | None" = None, *,
+        config: str | Path | None = None, set: Sequence[str] = (), resume: str | Path | None = None,
+        progress: bool = False, **options: Any) -> Run:
     """Train and evaluate ``method`` on ``dataset`` and store the run, exactly like ``zslbench run``.
 
+    ``method`` and ``dataset`` are registered names, or objects: a
+    ``MethodSpec``, a ``DatasetSpec`` or a ``ZSLDataset`` in memory (registered
+    in this process under its own name, see :func:`zslbench.register`; a name
+    that a plugin already uses is refused, so a stored run never carries a
+    name that means other data or another method).
     ``config`` is a TOML file, ``set`` a list of ``"key=value"`` overrides
     (``"train.lr=1e-4"``, ``"method.m=40"``) and ``options`` the command's flags
     as keywords: ``seed``, ``protocol``, ``epochs``, ``device``, ``backbone``,
@@ -75,6 +83,7 @@ def run(method: str | None = None, dataset: str | None = None, *, config: str | 
     """
     from zslbench.runner import execute_run, resolve_resume, resolve_run
 
+    method, dataset = _register_objects(method, dataset)
     if resume is not None:
         resolved = resolve_resume(Path(resume))
     else:
@@ -82,6 +91,57 @@ def run(method: str | None = None, dataset: str | None = None, *, config: str | 
                                option_layer(**options))
     outcome = execute_run(resolved, Path(resume) if resume is not None else None, progress=progress)
     return Run(outcome.run_dir, outcome.config, outcome.metrics, outcome.timings)
+
+
+def _register_objects(method: Any, dataset: Any) -> tuple[str | None, str | None]:
+    """Names for :func:`run`: spec and dataset objects are registered in this process first."""
+    from zslbench import registry
+    from zslbench.data.dataset import ZSLDataset
+    from zslbench.plugins import register
+
+    if dataset is not None and isinstance(dataset, ZSLDataset):
+        dataset = _spec_of_dataset(dataset)
+    for obj in (method, dataset):
+        if obj is None or isinstance(obj, str):
+            continue
+        kind = "methods" if obj is method else "datasets"
+        if not hasattr(obj, "name"):
+            raise UsageError(f"run() takes a name or a spec object as the {kind[:-1]}, not a {type(obj).__name__}")
+        known = registry.ALL[kind]
+        if obj.name in known and known.entry(obj.name).origin.plugin != "in-process":
+            raise UsageError(f"the {kind[:-1]} object {obj.name!r} has the name of a registered {kind[:-1]} "
+                             f"({known.entry(obj.name).origin})", "give your object another name")
+        register(obj, replace=True)
+    names = tuple(x if x is None or isinstance(x, str) else x.name for x in (method, dataset))
+    return names[0], names[1]
+
+
+def _spec_of_dataset(dataset: "ZSLDataset") -> Any:
+    """A DatasetSpec that serves an in-memory dataset (its image size read from array images)."""
+    from zslbench.registry import DatasetSpec
+
+    pixels = getattr(dataset.images, "pixels", None)
+    size = int(pixels.shape[1]) if pixels is not None and getattr(pixels, "ndim", 0) == 4 else 224
+    return DatasetSpec(name=dataset.name, load=lambda _options: dataset, task=dataset.task, needs_download=False,
+                       default_image_size=size, description="in-memory dataset passed to zslbench.run")
+
+
+def get_method(name: str) -> "MethodSpec":
+    """The registered method ``name`` (an alias works too); an unknown name is a usage error naming close ones."""
+    from zslbench import registry
+    from zslbench.plugins import ensure_loaded
+
+    ensure_loaded()
+    return registry.methods.get(name)
+
+
+def get_dataset(name: str) -> "DatasetSpec":
+    """The registered dataset spec ``name``; :func:`load_dataset` loads the data itself."""
+    from zslbench import registry
+    from zslbench.plugins import ensure_loaded
+
+    ensure_loaded()
+    return registry.datasets.get(name)
 
 
 def evaluate(scores: Any, labels: Any, seen_classes: Sequence[int], unseen_classes: Sequence[int] | None = None, *,
@@ -159,14 +219,15 @@ def _registered(kind: str, entry: Any) -> Registered:
                       semantic=getattr(spec, "semantic", True) is not False)
 
 
-def list_methods() -> list[str]:
-    """Names of the registered methods (built-in plugins and installed ones)."""
-    return [entry.name for entry in registered("methods")]
+def list_methods(task: str | None = None, kind: str | None = None) -> list[str]:
+    """Names of the registered methods, optionally only those for ``task`` (e.g. ``"multi-label"``) or of ``kind``."""
+    return [entry.name for entry in registered("methods")
+            if (task is None or task in entry.tasks) and (kind is None or entry.method_kind == kind)]
 
 
-def list_datasets() -> list[str]:
-    """Names of the registered datasets."""
-    return [entry.name for entry in registered("datasets")]
+def list_datasets(task: str | None = None) -> list[str]:
+    """Names of the registered datasets, optionally only those of ``task``."""
+    return [entry.name for entry in registered("datasets") if task is None or task in entry.tasks]
 
 
 def load_runs(root: str | Path | None = None, method: str | None = None, dataset: str | None = None,
