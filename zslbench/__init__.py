@@ -11,9 +11,9 @@ The Python API (the command line is a thin layer over it)::
 Importing zslbench is light: torch and the engine load when a function needs them.
 """
 
-from zslbench.api import Registered, Run, evaluate, list_datasets, list_methods, load_dataset, load_runs, registered, run
+from zslbench.api import Registered, Run, evaluate, list_datasets, list_methods, load_dataset, load_runs, registered, run, score
 from zslbench.hookspecs import hookimpl  # plugins write @zslbench.hookimpl
 from zslbench.version import __version__
 
 __all__ = ["Registered", "Run", "__version__", "evaluate", "hookimpl", "list_datasets", "list_methods",
-           "load_dataset", "load_runs", "registered", "run"]
+           "load_dataset", "load_runs", "registered", "run", "score"]
