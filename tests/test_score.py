@@ -284,6 +284,16 @@ def test_without_validation_cs_is_absent_and_the_output_says_why(tmp_path, tiny)
     assert metrics["published"]["published_H"] >= metrics["test"]["h"] - 1e-12  # swept on test: never below raw H
 
 
+def test_print_val_ids_lists_the_validation_rows(tmp_path, tiny):
+    result = CliRunner().invoke(main, ["score", "--dataset", TINY, "--print-val-ids"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    val_ds = validation_split(tiny, seed=0, heldout_fraction=0.2)
+    expected_ids = np.concatenate([val_ds.splits["test_seen"], val_ds.splits["test_unseen"]])
+    assert result.output.split() == [str(i) for i in expected_ids]
+    assert set(expected_ids.tolist()) <= set(tiny.splits["trainval"].tolist())  # never a test image
+    assert "missing PREDICTIONS" in refused(tmp_path, "--dataset", TINY)
+
+
 def test_label_only_predictions_give_t1_u_s_h_and_say_what_is_unavailable(tmp_path, tiny):
     scores, labels = planted(tiny, seed=10)
     predicted = scores.argmax(axis=1).astype(np.int64)

@@ -14,7 +14,7 @@ from zslbench.scoring.readers import FORMATS
     "--row-ids names each row's image. Columns: all classes in the split file's class order, or the class "
     "names listed in --columns. Validation rows (--val): the pseudo-seen then pseudo-unseen images of the "
     "GBU validation split (print them with --print-val-ids), or --val-row-ids. See docs/scoring.md."))
-@click.argument("predictions", type=click.Path(dir_okay=False))
+@click.argument("predictions", type=click.Path(dir_okay=False), required=False)
 @click.option("--dataset", "-d", required=True, help="Registered dataset the predictions are for (e.g. cub).")
 @click.option("--name", help="Run name shown in compare/report (default: the file name without suffix).")
 @click.option("--val", "val", type=click.Path(dir_okay=False),
@@ -36,12 +36,16 @@ from zslbench.scoring.readers import FORMATS
               help="Print the validation images (pseudo-seen, then pseudo-unseen) that --val rows follow, and exit.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run store root (default $ZSLBENCH_RUNS or ./runs).")
 @click.option("--tag", "tags", multiple=True, help="Tag the stored run (repeat for several).")
-def score_command(predictions: str, dataset: str, name: str | None, val: str | None, data_root: str | None,
+def score_command(predictions: str | None, dataset: str, name: str | None, val: str | None, data_root: str | None,
                   key: str | None, val_key: str | None, order: str, row_ids: str | None, columns: str | None,
                   labels: str | None, val_row_ids: str | None, val_seed: int, trust_order: bool,
                   print_val_ids: bool, out: str | None, tags: tuple[str, ...]) -> None:
+    from zslbench.errors import UsageError
     from zslbench.scoring.score import load_scoring_dataset, score, summary_lines, validation_image_ids
 
+    if predictions is None and not print_val_ids:
+        raise UsageError("missing PREDICTIONS: the file of scores or predicted labels to score",
+                         "zslbench score PREDICTIONS --dataset NAME")
     if print_val_ids:
         loaded = load_scoring_dataset(dataset, data_root)
         click.echo("\n".join(validation_image_ids(loaded, val_seed)))
