@@ -83,6 +83,24 @@ def softmax_probabilities(scores: np.ndarray) -> np.ndarray:
     return (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32, copy=False)
 
 
+def stacked_accuracies_loop(probabilities: np.ndarray, labels: np.ndarray, unseen_classes: np.ndarray,
+                            offsets: np.ndarray = STACKING_OFFSETS) -> np.ndarray:
+    """The public code's loop, one shifted matrix per offset: the definition :func:`stacked_accuracies` must equal.
+
+    Kept as the reference for tests and benchmarks (it is ~50x slower on 10,000 x 1,000).
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    is_unseen = np.zeros(probabilities.shape[1], dtype=bool)
+    is_unseen[np.asarray(unseen_classes)] = True
+    out = np.zeros(len(offsets))
+    if len(labels) == 0:
+        return out
+    for i, e in enumerate(offsets):
+        shifted = np.where(is_unseen, probabilities + np.float32(e), probabilities)  # float32, like the code
+        out[i] = float(np.mean(shifted.argmax(axis=1) == np.asarray(labels)))
+    return out
+
+
 def stacked_accuracies(probabilities: np.ndarray, labels: np.ndarray, unseen_classes: np.ndarray,
                        offsets: np.ndarray = STACKING_OFFSETS) -> np.ndarray:
     """Per-image accuracy (len(offsets),) after adding each offset to the unseen columns' probabilities.

@@ -211,7 +211,7 @@ def swapped_blocks_error(order: str, predicted: np.ndarray, labels_as_given: np.
         other = ROW_ORDERS[1] if order == ROW_ORDERS[0] else ROW_ORDERS[0]
         return DataError(f"the rows look swapped: top-1 agrees with {given:.1%} of the labels as {order} but with "
                          f"{swapped:.1%} as {other}: {other.replace('-first', '')} rows first?",
-                         f"pass --order {other} (or --trust-order to score the rows as given)")
+                         f"pass --order {other}, or --trust-order to score the rows as given")
     return None
 
 
