@@ -297,6 +297,13 @@ def test_label_only_predictions_give_t1_u_s_h_and_say_what_is_unavailable(tmp_pa
     assert "ausuc" not in run.test and "ausuc" in run.metrics["unavailable"] and "cs" in run.metrics["unavailable"]
     assert "t1" in run.metrics["unavailable"]  # some unseen images are predicted as seen classes
 
+    # MATLAB's way: a (1, N) row of doubles in a .mat file; 1-based labels are refused with the likely cause.
+    scipy.io.savemat(tmp_path / "labels.mat", {"pred": predicted[None, :].astype(np.float64)})
+    assert zslbench.score(tmp_path / "labels.mat", TINY, out=tmp_path / "r").test["h"] == run.test["h"]
+    scipy.io.savemat(tmp_path / "labels1.mat", {"pred": predicted[None, :].astype(np.float64) + 1})
+    with pytest.raises(DataError, match="1-based labels"):
+        zslbench.score(tmp_path / "labels1.mat", TINY, out=tmp_path / "r")
+
     # ZSL predictions (every unseen image predicted among the unseen classes) give T1 exactly.
     zsl = predicted.copy()
     unseen_cols = np.asarray(tiny.unseen_classes)
@@ -399,6 +406,22 @@ def test_row_id_errors(tmp_path, tiny):
     trainval[0] = tiny.splits["trainval"][0]
     (tmp_path / "trainval.txt").write_text("".join(f"{i}\n" for i in trainval))
     assert "not a test image" in refused(tmp_path, path, "--dataset", TINY, "--row-ids", str(tmp_path / "trainval.txt"))
+
+
+def test_validation_rows_are_checked_and_never_test_images(tmp_path, tiny):
+    scores, _ = planted(tiny)
+    path = str(write_format(tmp_path / "p.npy", scores))
+    val_ds = validation_split(tiny, seed=0, heldout_fraction=0.2)
+    n_val = len(val_ds.splits["test_seen"]) + len(val_ds.splits["test_unseen"])
+    val_path = str(write_format(tmp_path / "v.npy", np.zeros((n_val - 1, tiny.num_classes), np.float32)))
+    message = refused(tmp_path, path, "--dataset", TINY, "--val", val_path)
+    assert f"{n_val - 1} rows" in message and "pseudo-seen" in message and "pseudo-unseen" in message
+    ids = validation_image_ids(tiny)
+    ids[0] = str(int(tiny.splits["test_seen"][0]))  # a test image among the validation rows
+    (tmp_path / "val_ids.txt").write_text("".join(f"{i}\n" for i in ids))
+    full_val = str(write_format(tmp_path / "v_full.npy", np.zeros((n_val, tiny.num_classes), np.float32)))
+    message = refused(tmp_path, path, "--dataset", TINY, "--val", full_val, "--val-row-ids", str(tmp_path / "val_ids.txt"))
+    assert "not a trainval image" in message and "never from test images" in message
 
 
 def test_npz_with_several_arrays_needs_a_key(tmp_path, tiny):

@@ -28,8 +28,6 @@ import numpy as np
 from zslbench.errors import DataError, UsageError
 
 ROW_ORDERS = ("seen-first", "unseen-first")
-#: Shown after a count or id error: how many ids to name.
-SHOWN = 3
 
 
 @dataclass
@@ -254,6 +252,9 @@ def labels_from_lines(lines: Sequence[str], n_rows: int, num_classes: int, what:
         raise DataError(f"{what} holds a line that is not an integer class id", "one 0-based class id per line") from None
     bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
     if bad.size:
-        raise DataError(f"{what}: label {labels[bad[0]]} (line {bad[0] + 1}) is not a class id 0..{num_classes - 1}",
-                        "labels are 0-based class ids in the split file's class order")
+        one_based = labels.min() >= 1 and labels.max() == num_classes
+        raise DataError(f"{what}: label {labels[bad[0]]} (line {bad[0] + 1}) is not a class id 0..{num_classes - 1}"
+                        + (": 1-based labels?" if one_based else ""),
+                        "labels are 0-based class ids in the split file's class order"
+                        + (" (res101.mat's are 1-based: subtract 1)" if one_based else ""))
     return labels

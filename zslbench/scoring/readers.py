@@ -81,9 +81,9 @@ def _read_mat(path: Path, key: str | None) -> tuple[str | None, Any]:
         raise DataError(f"cannot read {path} as a MATLAB file: {exc}", "save it with save(..., '-v7') or '-v7.3'") from None
     arrays = {k: v for k, v in data.items() if not k.startswith("__") and (k == key or _numeric(v))}
     name, value = _pick(arrays, key, path)
-    # MATLAB saves vectors as (1, N) or (N, 1): a single row or column is a label vector.
+    # MATLAB saves every vector as a (1, N) or (N, 1) matrix (of doubles, by default): a vector is a label column.
     value = np.asarray(value)
-    return name, value.ravel() if value.ndim == 2 and 1 in value.shape and value.dtype.kind in "iu" else value
+    return name, value.ravel() if value.ndim == 2 and 1 in value.shape and value.size > 1 else value
 
 
 def _read_mat_v73(path: Path, key: str | None) -> tuple[str | None, Any]:
@@ -177,7 +177,7 @@ _READERS: dict[str, Callable[[Path, str | None], tuple[str | None, Any]]] = {
 def read_predictions(path: str | Path, key: str | None = None) -> tuple[np.ndarray, str | None]:
     """The matrix ((N, C), float32 or float64) or label column (int64, (N,)) in ``path``, and the key it came from.
 
-    A 2-D array with one column is read as a label column when it holds integers.
+    A vector, or a 2-D array with one column, is a column of predicted labels (integer values).
     Anything else (more dimensions, strings, objects, a non-integer single column)
     is a one-line :class:`~zslbench.errors.DataError`.
     """
@@ -196,7 +196,7 @@ def as_prediction_array(array: np.ndarray, what: str) -> np.ndarray:
     """A score matrix (N, C) as float32/float64 (other types as float64), or predicted labels as int64 (N,)."""
     if array.dtype.kind not in "biuf":
         raise DataError(f"{what} holds {array.dtype} values, not numbers", "store a numeric matrix")
-    if array.ndim == 2 and array.shape[1] == 1 and array.dtype.kind in "biu":
+    if array.ndim == 2 and array.shape[1] == 1:  # one score per image is no ranking: a column of labels
         array = array[:, 0]
     if array.ndim == 1:
         if array.dtype.kind == "f":

@@ -129,8 +129,11 @@ def _read_matrix(path: Path, key: str | None, dataset: Any, columns: Sequence[st
         limit = len(columns) if columns is not None else num_classes
         bad = np.flatnonzero((values < 0) | (values >= limit))
         if bad.size:
-            raise DataError(f"{what}: predicted label {values[bad[0]]} (row {bad[0]}) is not a class id 0..{limit - 1}",
-                            "predicted labels are 0-based class ids in the column order")
+            one_based = values.min() >= 1 and values.max() == limit
+            raise DataError(f"{what}: predicted label {values[bad[0]]} (row {bad[0]}) is not a class id 0..{limit - 1}"
+                            + (": 1-based labels?" if one_based else ""),
+                            "predicted labels are 0-based class ids in the column order"
+                            + (" (MATLAB's are 1-based: subtract 1)" if one_based else ""))
         if columns is not None:
             perm = alignment.column_permutation(columns, dataset.class_names, f"{what} --columns")
             values = np.argsort(perm)[values]  # file column j is dataset class argsort(perm)[j]
@@ -218,69 +221,26 @@ def score(predictions: str | Path, dataset: Any, *, name: str | None = None, val
     calibration gamma. Every mismatch raises a one-line ``ZSLBenchError``
     before anything is stored.
     """
-    from zslbench.tasks.single_label import evaluate_with_curve
-
     started = time.perf_counter()
     predictions = Path(predictions)
     if isinstance(dataset, str):
         dataset = load_scoring_dataset(dataset, data_root)
     run_name = _run_name(name, predictions)
     column_names = read_lines(columns, "--columns") if columns is not None else None
-    what = f"predictions {predictions.name}"
-    matrix = _read_matrix(predictions, key, dataset, column_names, what)
-    n_rows = len(matrix.values)
-
-    if row_ids is not None:
-        blocks = alignment.rows_by_ids(read_lines(row_ids, "--row-ids"), n_rows, dataset, "--row-ids")
-    else:
-        seen_order, unseen_order = alignment.split_file_order(dataset)
-        blocks = alignment.rows_by_order(n_rows, seen_order, unseen_order, order, what, dataset.name,
-                                         len(dataset.splits["trainval"]))
-    if labels is not None:
-        row_labels = alignment.labels_from_lines(read_lines(labels, "--labels"), n_rows, dataset.num_classes, "--labels")
-        seen_labels, unseen_labels = row_labels[blocks.seen_rows], row_labels[blocks.unseen_rows]
-    else:
-        seen_labels, unseen_labels = dataset.labels[blocks.seen_images], dataset.labels[blocks.unseen_images]
-        if row_ids is None and not trust_order:
-            _check_not_swapped(matrix, blocks, order, dataset)
-
-    gamma, validation, val_provenance = None, None, None
-    if val is not None:
-        gamma, validation, val_provenance = _validation(Path(val), val_key, val_row_ids, val_seed, dataset,
-                                                        column_names, matrix.label_only)
-    elif val_row_ids is not None:
+    matrix = _read_matrix(predictions, key, dataset, column_names, f"predictions {predictions.name}")
+    blocks, seen_labels, unseen_labels = _test_rows(matrix, dataset, f"predictions {predictions.name}", order,
+                                                    row_ids, labels, trust_order)
+    if val_row_ids is not None and val is None:
         raise UsageError("--val-row-ids needs --val (the validation predictions)")
-
-    seen, unseen = np.asarray(dataset.seen_classes), np.asarray(dataset.unseen_classes)
-    metrics: dict[str, Any] = {"protocol": "gbu" if gamma is not None else "standard", "task": "single-label"}
-    unavailable: dict[str, str] = {}
-    if matrix.label_only:
-        test, unavailable = _label_only_metrics(matrix.values[blocks.seen_rows], seen_labels,
-                                                matrix.values[blocks.unseen_rows], unseen_labels, seen, unseen)
-        metrics["test"] = test
-    else:
-        seen_scores, unseen_scores = matrix.values[blocks.seen_rows], matrix.values[blocks.unseen_rows]
-        evaluated, curve = evaluate_with_curve(seen_scores, seen_labels, unseen_scores, unseen_labels, dataset, gamma)
-        metrics["test"], metrics["curve"] = evaluated.to_dict(), curve
-        published, why = _published(seen_scores, seen_labels, unseen_scores, unseen_labels, dataset)
-        if published is not None:
-            metrics["published"] = published
-        else:
-            unavailable["published"] = why
-        if gamma is None:
-            unavailable["cs"] = "no validation predictions (--val): a calibration chosen on test data is not a result"
+    gamma, validation, val_provenance = (None, None, None) if val is None else _validation(
+        Path(val), val_key, val_row_ids, val_seed, dataset, column_names, matrix.label_only)
+    metrics = _metrics(matrix, blocks, seen_labels, unseen_labels, dataset, gamma)
     if validation is not None:
         metrics["validation"] = validation
-    metrics["unavailable"] = unavailable
-    metrics["counts"] = dataset.counts()
-    metrics["skipped_images"] = int(dataset.meta.get("skipped_images", 0))
-    if dataset.meta.get("generator_version") is not None:
-        metrics["data_version"] = int(dataset.meta["generator_version"])
 
     from zslbench.paths import runs_dir
     from zslbench.version import __version__
 
-    root = runs_dir(str(out) if out is not None else None)
     config = {
         "kind": SCORED_KIND, "method": run_name, "dataset": dataset.name, "seed": 0, "protocol": metrics["protocol"],
         "tags": list(dict.fromkeys(tags)), "out": str(out) if out is not None else None,
@@ -298,7 +258,56 @@ def score(predictions: str | Path, dataset: Any, *, name: str | None = None, val
         "zslbench": __version__,
         "command": command or _command(predictions, dataset.name, run_name),
     }
-    return _store(root, dataset.name, run_name, config, metrics, started)
+    return _store(runs_dir(str(out) if out is not None else None), dataset.name, run_name, config, metrics, started)
+
+
+def _test_rows(matrix: _Matrix, dataset: Any, what: str, order: str, row_ids: str | Path | None,
+               labels: str | Path | None, trust_order: bool) -> tuple[alignment.RowBlocks, np.ndarray, np.ndarray]:
+    """Which test image each row is, and the labels of the test_seen and test_unseen rows (all checked)."""
+    n_rows = len(matrix.values)
+    if row_ids is not None:
+        blocks = alignment.rows_by_ids(read_lines(row_ids, "--row-ids"), n_rows, dataset, "--row-ids")
+    else:
+        seen_order, unseen_order = alignment.split_file_order(dataset)
+        blocks = alignment.rows_by_order(n_rows, seen_order, unseen_order, order, what, dataset.name,
+                                         len(dataset.splits["trainval"]))
+    if labels is not None:
+        row_labels = alignment.labels_from_lines(read_lines(labels, "--labels"), n_rows, dataset.num_classes, "--labels")
+        return blocks, row_labels[blocks.seen_rows], row_labels[blocks.unseen_rows]
+    if row_ids is None and not trust_order:
+        _check_not_swapped(matrix, blocks, order, dataset)
+    return blocks, dataset.labels[blocks.seen_images], dataset.labels[blocks.unseen_images]
+
+
+def _metrics(matrix: _Matrix, blocks: alignment.RowBlocks, seen_labels: np.ndarray, unseen_labels: np.ndarray,
+             dataset: Any, gamma: float | None) -> dict:
+    """``metrics.json`` of a scored run: the schema of trained runs, plus what is unavailable and why."""
+    from zslbench.tasks.single_label import evaluate_with_curve
+
+    metrics: dict[str, Any] = {"protocol": "gbu" if gamma is not None else "standard", "task": "single-label"}
+    unavailable: dict[str, str] = {}
+    if matrix.label_only:
+        metrics["test"], unavailable = _label_only_metrics(
+            matrix.values[blocks.seen_rows], seen_labels, matrix.values[blocks.unseen_rows], unseen_labels,
+            np.asarray(dataset.seen_classes), np.asarray(dataset.unseen_classes))
+    else:
+        seen_scores, unseen_scores = matrix.values[blocks.seen_rows], matrix.values[blocks.unseen_rows]
+        evaluated, metrics["curve"] = evaluate_with_curve(seen_scores, seen_labels, unseen_scores, unseen_labels,
+                                                          dataset, gamma)
+        metrics["test"] = evaluated.to_dict()
+        published, why = _published(seen_scores, seen_labels, unseen_scores, unseen_labels, dataset)
+        if published is not None:
+            metrics["published"] = published
+        else:
+            unavailable["published"] = why
+        if gamma is None:
+            unavailable["cs"] = "no validation predictions (--val): a calibration chosen on test data is not a result"
+    metrics["unavailable"] = unavailable
+    metrics["counts"] = dataset.counts()
+    metrics["skipped_images"] = int(dataset.meta.get("skipped_images", 0))
+    if dataset.meta.get("generator_version") is not None:  # generated data: the version this run saw
+        metrics["data_version"] = int(dataset.meta["generator_version"])
+    return metrics
 
 
 def _validation(path: Path, key: str | None, ids_file: str | Path | None, seed: int, dataset: Any,
