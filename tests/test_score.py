@@ -90,8 +90,9 @@ def write_format(path: Path, matrix: np.ndarray) -> Path:
         write_mat73(path, "scores", matrix)
     elif suffix == ".mat":
         scipy.io.savemat(path, {"scores": matrix})
-    elif suffix in (".csv", ".tsv"):
-        np.savetxt(path, matrix.astype(np.float64), fmt="%.17g", delimiter="," if suffix == ".csv" else "\t")
+    elif suffix in (".csv", ".tsv", ".txt"):
+        delimiter = {".csv": ",", ".tsv": "\t", ".txt": " "}[suffix]
+        np.savetxt(path, matrix.astype(np.float64), fmt="%.17g", delimiter=delimiter)
     elif suffix == ".safetensors":
         from safetensors.numpy import save_file
 
@@ -104,7 +105,7 @@ def write_format(path: Path, matrix: np.ndarray) -> Path:
     return path
 
 
-FORMAT_FILES = ("p.npz", "p.npy", "p.mat", "p73.mat", "p.csv", "p.tsv", "p.safetensors", "p.pt", "p.pth")
+FORMAT_FILES = ("p.npz", "p.npy", "p.mat", "p73.mat", "p.csv", "p.tsv", "p.txt", "p.safetensors", "p.pt", "p.pth")
 
 
 @pytest.mark.parametrize("file_name", FORMAT_FILES)
@@ -508,3 +509,19 @@ def test_scored_run_appears_in_compare_and_report_beside_trained_runs(tmp_path, 
     assert "**my-method**" in text and "**svip**" in text
     assert "zslbench score" in text and str(tmp_path / "mine.npz") in text  # its source and how to redo it
     assert "## Chosen on test data" in text  # the test-chosen numbers, labelled, beside the honest ones
+
+
+@pytest.mark.slow
+def test_scored_run_beside_a_real_trained_run(tmp_path, tiny):
+    root = tmp_path / "runs"
+    trained = zslbench.run("svip", dataset=TINY, epochs=1, out=str(root))
+    scores, _ = planted(tiny, seed=13)
+    zslbench.score(write_format(tmp_path / "mine.npy", scores), TINY, name="my-method", out=root)
+    assert {r.method for r in zslbench.load_runs(root)} == {"svip", "my-method"}
+    result = CliRunner().invoke(main, ["compare", "svip", "my-method", "--runs", str(root), "--format", "json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (table,) = json.loads(result.stdout)["tables"]
+    ours = {row["label"]: row for row in table["rows"] if row["kind"] == "ours"}
+    assert set(ours) == {"svip", "my-method"}
+    assert trained.dir.parent.name == "svip"
