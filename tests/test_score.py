@@ -525,3 +525,53 @@ def test_scored_run_beside_a_real_trained_run(tmp_path, tiny):
     ours = {row["label"]: row for row in table["rows"] if row["kind"] == "ours"}
     assert set(ours) == {"svip", "my-method"}
     assert trained.dir.parent.name == "svip"
+
+
+def test_real_awa2_split_file_order_and_sorted_rows(tmp_path):
+    """The original AwA2 att_splits.mat lists test_seen_loc unsorted: rows follow the file, sorted rows are refused."""
+    import shutil
+
+    from conftest import SHARED_DATA
+
+    from fixtures_xlsa17 import cell
+
+    source = SHARED_DATA / "xlsa17" / "AWA2"
+    if not (source / "att_splits.mat").exists():
+        pytest.skip("shared AWA2 split files absent")
+    split_dir = tmp_path / "awa2" / "xlsa17" / "data" / "AWA2"
+    shutil.copytree(source, split_dir)
+    content = scipy.io.loadmat(split_dir / "att_splits.mat")
+    names = [str(np.ravel(c)[0]) for c in content["allclasses_names"].ravel()]
+    ids = {n: i for i, n in enumerate(names)}
+    locs = {k: content[k].ravel().astype(np.int64) - 1 for k in ("trainval_loc", "test_seen_loc", "test_unseen_loc",
+                                                                   "val_loc")}
+    classes = {f: [ids[n] for n in (split_dir / f"{f}.txt").read_text().split()]
+               for f in ("trainclasses1", "valclasses1", "testclasses")}
+    # A res101.mat whose labels honour the split: unseen images -> test classes, validation images -> validation
+    # classes, every other seen image -> a train class (no features: score reads labels and paths only).
+    n_images = int(max(v.max() for v in locs.values())) + 1
+    rng = np.random.default_rng(0)
+    labels = rng.choice(classes["trainclasses1"], n_images)
+    labels[locs["val_loc"]] = rng.choice(classes["valclasses1"], len(locs["val_loc"]))
+    labels[locs["test_unseen_loc"]] = rng.choice(classes["testclasses"], len(locs["test_unseen_loc"]))
+    files = [f"/BS/xian/work/data/Animals_with_Attributes2//JPEGImages/{names[c]}/{names[c]}_{i}.jpg"
+             for i, c in enumerate(labels)]
+    scipy.io.savemat(split_dir / "res101.mat", {"image_files": cell(files), "labels": (labels + 1.0).reshape(-1, 1)})
+
+    seen_loc, unseen_loc = locs["test_seen_loc"], locs["test_unseen_loc"]
+    assert not np.all(np.diff(seen_loc) > 0)  # the original file's order is not sorted
+    row_labels = labels[np.concatenate([seen_loc, unseen_loc])]
+    scores = rng.standard_normal((len(row_labels), len(names))).astype(np.float32)
+    scores[np.arange(len(row_labels)), row_labels] += 3.0
+    root = tmp_path / "awa2"
+    dataset = load_scoring_dataset("awa2", root)
+    run = zslbench.score(write_format(tmp_path / "awa2.npy", scores), "awa2", data_root=root, out=tmp_path / "r")
+    assert run.test == expected(dataset, scores, row_labels)
+    assert run.test["counts"]["images_test_seen"] == 5882 and run.test["counts"]["images_test_unseen"] == 7913
+
+    # The same scores written with test_seen sorted by image index (a common slip) are refused.
+    order = np.argsort(seen_loc)
+    sorted_scores = np.concatenate([scores[:len(seen_loc)][order], scores[len(seen_loc):]])
+    message = refused(tmp_path, str(write_format(tmp_path / "sorted.npy", sorted_scores)), "--dataset", "awa2",
+                      "--data-root", str(root))
+    assert "rows sorted rather than in split-file order?" in message and "--row-ids" in message

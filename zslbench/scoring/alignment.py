@@ -189,27 +189,48 @@ def validation_rows_by_ids(ids: Sequence[str], n_rows: int, dataset: Any, train_
                      "validation classes")
 
 
-def swapped_blocks_error(order: str, predicted: np.ndarray, labels_as_given: np.ndarray,
-                         labels_swapped: np.ndarray) -> DataError | None:
-    """A refusal when the rows fit the *other* block order far better.
+@dataclass
+class RowReading:
+    """Another way the rows may have been written: the label each row would then have, and what to tell the user."""
 
-    Fit is the share of rows whose top-1 class is the label. With the blocks the
-    wrong way round the labels sit beside other images, so agreement drops to
-    chance; the refusal needs the other order to agree twice as often and by
-    more than five standard errors, which rows in the right order never do for
-    a model better than chance.
+    what: str  # "swapped", "sorted"
+    reading: str  # "as unseen-first"
+    cause: str  # "unseen rows first?"
+    hint: str
+    labels: np.ndarray
+
+
+def row_labels(n_rows: int, seen_rows: np.ndarray, unseen_rows: np.ndarray, seen_labels: np.ndarray,
+               unseen_labels: np.ndarray) -> np.ndarray:
+    """The label of every row, from the rows and labels of the two blocks."""
+    out = np.empty(n_rows, dtype=np.int64)
+    out[seen_rows], out[unseen_rows] = seen_labels, unseen_labels
+    return out
+
+
+def misread_rows_error(order: str, predicted: np.ndarray, labels_as_given: np.ndarray,
+                       readings: Sequence[RowReading]) -> DataError | None:
+    """A refusal when the rows fit another reading of the file far better (blocks swapped, blocks sorted).
+
+    Fit is the share of rows whose top-1 class is the label, over the rows whose
+    label differs between the two readings (so one block read right does not
+    hide the other read wrong). Read the wrong way, the labels sit beside other
+    images and agreement drops to chance; the refusal needs the other reading
+    to agree twice as often and by more than five standard errors, which rows
+    read the right way never do for a model better than chance.
     """
-    n = len(predicted)
-    if n == 0:
-        return None
-    given = float(np.mean(predicted == labels_as_given))
-    swapped = float(np.mean(predicted == labels_swapped))
-    pooled = (given + swapped) / 2
-    if swapped >= 2 * given and swapped - given > 5 * np.sqrt(pooled * (1 - pooled) / n):
-        other = ROW_ORDERS[1] if order == ROW_ORDERS[0] else ROW_ORDERS[0]
-        return DataError(f"the rows look swapped: top-1 agrees with {given:.1%} of the labels as {order} but with "
-                         f"{swapped:.1%} as {other}: {other.replace('-first', '')} rows first?",
-                         f"pass --order {other}, or --trust-order to score the rows as given")
+    for reading in readings:
+        differ = labels_as_given != reading.labels
+        n = int(np.count_nonzero(differ))
+        if n == 0:
+            continue
+        given = float(np.mean(predicted[differ] == labels_as_given[differ]))
+        fit = float(np.mean(predicted[differ] == reading.labels[differ]))
+        pooled = (given + fit) / 2
+        if fit >= 2 * given and fit - given > 5 * np.sqrt(pooled * (1 - pooled) / n):
+            return DataError(f"the rows look {reading.what}: top-1 agrees with {given:.1%} of the labels as {order} in "
+                             f"split-file order but with {fit:.1%} {reading.reading} (over the {n} rows whose label "
+                             f"differs): {reading.cause}", reading.hint)
     return None
 
 

@@ -340,18 +340,26 @@ def _validation(path: Path, key: str | None, ids_file: str | Path | None, seed: 
 
 
 def _check_not_swapped(matrix: _Matrix, blocks: alignment.RowBlocks, order: str, dataset: Any) -> None:
-    """Refuse rows that agree with the labels far better with the two blocks the other way round."""
-    predicted = _row_predictions(matrix)
-    n_rows = blocks.num_rows
-    as_given = np.empty(n_rows, dtype=np.int64)
-    as_given[blocks.seen_rows] = dataset.labels[blocks.seen_images]
-    as_given[blocks.unseen_rows] = dataset.labels[blocks.unseen_images]
+    """Refuse rows that agree with the labels far better with the blocks swapped, or sorted by image index."""
+    n_rows, labels = blocks.num_rows, dataset.labels
+    readings = []
     other = alignment.ROW_ORDERS[1] if order == alignment.ROW_ORDERS[0] else alignment.ROW_ORDERS[0]
-    swapped_blocks = alignment.rows_by_order(n_rows, blocks.seen_images, blocks.unseen_images, other, "", dataset.name)
-    swapped = np.empty(n_rows, dtype=np.int64)
-    swapped[swapped_blocks.seen_rows] = dataset.labels[blocks.seen_images]
-    swapped[swapped_blocks.unseen_rows] = dataset.labels[blocks.unseen_images]
-    error = alignment.swapped_blocks_error(order, predicted, as_given, swapped)
+    swapped = alignment.rows_by_order(n_rows, blocks.seen_images, blocks.unseen_images, other, "", dataset.name)
+    readings.append(alignment.RowReading(
+        "swapped", f"as {other}", f"{other.replace('-first', '')} rows first?",
+        f"pass --order {other}, or --trust-order to score the rows as given",
+        alignment.row_labels(n_rows, swapped.seen_rows, swapped.unseen_rows, labels[blocks.seen_images],
+                             labels[blocks.unseen_images])))
+    seen_sorted, unseen_sorted = np.sort(blocks.seen_images), np.sort(blocks.unseen_images)
+    if not (np.array_equal(seen_sorted, blocks.seen_images) and np.array_equal(unseen_sorted, blocks.unseen_images)):
+        readings.append(alignment.RowReading(
+            "sorted", "with each block sorted by image index", "rows sorted rather than in split-file order?",
+            "name each row's image with --row-ids (or --trust-order to score the rows as given)",
+            alignment.row_labels(n_rows, blocks.seen_rows, blocks.unseen_rows, labels[seen_sorted],
+                                 labels[unseen_sorted])))
+    as_given = alignment.row_labels(n_rows, blocks.seen_rows, blocks.unseen_rows, labels[blocks.seen_images],
+                                    labels[blocks.unseen_images])
+    error = alignment.misread_rows_error(order, _row_predictions(matrix), as_given, readings)
     if error is not None:
         raise error
 
