@@ -298,6 +298,13 @@ def test_label_only_predictions_give_t1_u_s_h_and_say_what_is_unavailable(tmp_pa
     assert "ausuc" not in run.test and "ausuc" in run.metrics["unavailable"] and "cs" in run.metrics["unavailable"]
     assert "t1" in run.metrics["unavailable"]  # some unseen images are predicted as seen classes
 
+    # The command says what is unavailable and why; calibration from labels is refused before anything is stored.
+    result = CliRunner().invoke(main, ["score", str(tmp_path / "labels_only.npy"), "--dataset", TINY,
+                                       "--out", str(tmp_path / "cli")], catch_exceptions=False)
+    assert result.exit_code == 0 and "unavailable: ausuc: the file holds predicted labels only" in result.output
+    assert "needs class scores" in refused(tmp_path, str(tmp_path / "labels_only.npy"), "--dataset", TINY,
+                                           "--val", str(write_format(tmp_path / "v.npy", scores)))
+
     # MATLAB's way: a (1, N) row of doubles in a .mat file; 1-based labels are refused with the likely cause.
     scipy.io.savemat(tmp_path / "labels.mat", {"pred": predicted[None, :].astype(np.float64)})
     assert zslbench.score(tmp_path / "labels.mat", TINY, out=tmp_path / "r").test["h"] == run.test["h"]
