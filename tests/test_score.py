@@ -432,13 +432,21 @@ def test_validation_rows_are_checked_and_never_test_images(tmp_path, tiny):
     assert "not a trainval image" in message and "never from test images" in message
 
 
-def test_npz_with_several_arrays_needs_a_key(tmp_path, tiny):
+def test_files_with_several_arrays_need_a_key(tmp_path, tiny):
     scores, labels = planted(tiny)
     np.savez(tmp_path / "two.npz", seen=scores, unseen=scores)
     message = refused(tmp_path, str(tmp_path / "two.npz"), "--dataset", TINY)
     assert "2 candidate arrays" in message and "--key" in message
     run = zslbench.score(tmp_path / "two.npz", TINY, key="seen", name="keyed", out=tmp_path / "r")
     assert run.test == expected(tiny, scores, labels) and run.config["predictions"]["key"] == "seen"
+    write_mat73(tmp_path / "two73.mat", "scores", scores)
+    import h5py
+
+    with h5py.File(tmp_path / "two73.mat", "a") as handle:
+        handle.create_dataset("logits", data=np.ascontiguousarray(scores.T))
+    assert "2 candidate arrays" in refused(tmp_path, str(tmp_path / "two73.mat"), "--dataset", TINY)
+    run = zslbench.score(tmp_path / "two73.mat", TINY, key="logits", name="keyed", out=tmp_path / "r")
+    assert run.test == expected(tiny, scores, labels)
 
 
 class _Payload:

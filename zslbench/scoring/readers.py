@@ -91,9 +91,13 @@ def _read_mat_v73(path: Path, key: str | None) -> tuple[str | None, Any]:
 
     try:
         with h5py.File(path, "r") as handle:
-            datasets = {}
-            handle.visititems(lambda name, item: datasets.setdefault(name, item)
-                              if isinstance(item, h5py.Dataset) and not name.startswith("#") else None)
+            datasets: dict[str, Any] = {}
+
+            def collect(name: str, item: Any) -> None:  # returning a value would stop visititems
+                if isinstance(item, h5py.Dataset) and not name.startswith("#"):  # "#refs#": MATLAB's cell storage
+                    datasets[name] = item
+
+            handle.visititems(collect)
             candidates = {n: d for n, d in datasets.items() if n == key or (d.dtype.kind in "biuf" and d.ndim in (1, 2))}
             name, dataset = _pick(candidates, key, path)
             if dataset.dtype.kind not in "biuf":
