@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from test_compare import single_label_test, write_run
@@ -37,6 +38,12 @@ def stored_runs(tmp_path) -> Path:
 def test_reading_commands_import_neither_torch_nor_timm(tmp_path, stored_runs):
     sweep = tmp_path / "sweep.toml"
     sweep.write_text('methods = ["svip"]\ndatasets = ["synthetic-tiny"]\n')
+    from zslbench.scoring.score import load_scoring_dataset
+
+    tiny = load_scoring_dataset("synthetic-tiny")
+    predictions = tmp_path / "predictions.npy"
+    rows = len(tiny.splits["test_seen"]) + len(tiny.splits["test_unseen"])
+    np.save(predictions, np.random.default_rng(0).standard_normal((rows, tiny.num_classes)))
     commands = {
         "--help": (["--help"], 0),
         "--version": (["--version"], 0),
@@ -49,6 +56,8 @@ def test_reading_commands_import_neither_torch_nor_timm(tmp_path, stored_runs):
         "data download --help": (["data", "download", "--help"], 0),
         "data download (by hand only)": (["data", "download", "nus-wide", "--root", str(tmp_path / "no-nus")], 1),
         "sweep status": (["sweep", "status", str(sweep), "--out", str(stored_runs)], 0),
+        "score": (["score", str(predictions), "--dataset", "synthetic-tiny", "--trust-order",
+                   "--out", str(tmp_path / "scored")], 0),
     }
     for name, (args, expected_code) in commands.items():
         code, modules, output = imported_modules(args, tmp_path)

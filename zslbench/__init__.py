@@ -12,11 +12,10 @@ Importing zslbench is light: torch and the engine load when a function needs the
 """
 
 from zslbench.api import (Registered, Run, evaluate, get_dataset, get_method, list_datasets, list_methods, load_dataset,
-                          load_runs, registered, run)
+                          load_runs, registered, run, score)
 from zslbench.hookspecs import hookimpl  # plugins write @zslbench.hookimpl
 from zslbench.plugins import register  # in-process registration (notebooks, tests): zslbench.register(spec)
 from zslbench.version import __version__
 
 __all__ = ["Registered", "Run", "__version__", "evaluate", "get_dataset", "get_method", "hookimpl", "list_datasets",
-           "list_methods",
-           "load_dataset", "load_runs", "register", "registered", "run"]
+           "list_methods", "load_dataset", "load_runs", "register", "registered", "run", "score"]

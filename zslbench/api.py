@@ -160,6 +160,20 @@ def evaluate(scores: Any, labels: Any, seen_classes: Sequence[int], unseen_class
                                                    gamma=gamma, top_k=top_k)
 
 
+def score(predictions: str | Path, dataset: str, **options: Any) -> Any:
+    """Score a prediction matrix saved by other code on ``dataset`` and store it as a run, like ``zslbench score``.
+
+    Options are the command's flags as keywords (``name``, ``val``, ``data_root``,
+    ``key``, ``val_key``, ``order``, ``row_ids``, ``columns``, ``labels``,
+    ``val_row_ids``, ``val_seed``, ``trust_order``, ``out``, ``tags``). Returns a
+    :class:`zslbench.scoring.score.ScoredRun` (``dir``, ``config``, ``metrics``,
+    ``test``). See docs/scoring.md for the row and column conventions.
+    """
+    from zslbench.scoring.score import score as score_predictions
+
+    return score_predictions(predictions, dataset, **options)
+
+
 def load_dataset(name: str, root: str | Path | None = None, **data_options: Any) -> "ZSLDataset":
     """Load and validate the registered dataset ``name`` (``root``: its copy; ``data_options``: ``data.*`` keys)."""
     from zslbench import registry

@@ -387,7 +387,8 @@ def _mount_optional_commands() -> None:
                                ("report", "zslbench.results.report", "report_command"),
                                ("explain", "zslbench.results.explain", "explain_command"),
                                ("pretrain", "zslbench.training.pretrain_cli", "pretrain_command"),
-                               ("sweep", "zslbench.sweep.cli", "sweep_command")):
+                               ("sweep", "zslbench.sweep.cli", "sweep_command"),
+                               ("score", "zslbench.scoring.cli", "score_command")):
         main.add_lazy_command(name, module, attr)
 
 

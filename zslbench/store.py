@@ -92,12 +92,13 @@ class RunStoreError(ZSLBenchError):
     """The run store cannot be written (not a directory, read-only, disk full)."""
 
 
-def create_run_dir(run_dir: Path, config: dict, status: dict) -> None:
-    """Create ``run_dir`` holding ``config.json`` and ``status.json`` in one step.
+def create_run_dir(run_dir: Path, config: dict, status: dict, files: dict[str, Any] | None = None) -> None:
+    """Create ``run_dir`` holding ``config.json`` and ``status.json`` (and ``files``: name -> JSON) in one step.
 
     The files are written into a hidden sibling directory that is then renamed
     to ``run_dir``: a run directory never exists without both files, so a kill
-    at any moment leaves either nothing or a resumable run.
+    at any moment leaves either nothing or a resumable run (or, with ``files``,
+    nothing or the whole finished run: ``zslbench score`` stores its runs so).
     """
     run_dir = Path(run_dir)
     try:
@@ -107,6 +108,8 @@ def create_run_dir(run_dir: Path, config: dict, status: dict) -> None:
             os.chmod(staging, 0o777 & ~_umask())
             atomic_write_json(staging / CONFIG_FILE, config)
             atomic_write_json(staging / STATUS_FILE, status)
+            for name, content in (files or {}).items():
+                atomic_write_json(staging / name, content)
             os.rename(staging, run_dir)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

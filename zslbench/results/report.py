@@ -56,6 +56,8 @@ def non_default_values(config: dict) -> list[tuple[str, Any]]:
     """``(dotted key, value)`` of every stored value that differs from what ``zslbench run`` would choose itself."""
     from zslbench.config import RunConfig
 
+    if config.get("kind") == "scored":  # `zslbench score`: no training settings; its provenance is in config.json
+        return []
     method, dataset = str(config.get("method")), str(config.get("dataset"))
     default = _default_config(method, dataset, int(config.get("seed", 0)))
     if default is None:  # plugin or dataset no longer installed: spell out every method option
@@ -82,7 +84,9 @@ def non_default_settings(config: dict) -> list[str]:
 
 
 def reproduce_command(config: dict) -> str:
-    """The ``zslbench run`` command of a stored config (``--set`` for every non-default value)."""
+    """The ``zslbench run`` command of a stored config (``--set`` for every non-default value); a scored run's own command."""
+    if config.get("kind") == "scored":
+        return str(config.get("command"))
     method, dataset = str(config.get("method")), str(config.get("dataset"))
     seed = int(config.get("seed", 0))
     parts = ["zslbench", "run", method, "--dataset", dataset, "--seed", str(seed)]
