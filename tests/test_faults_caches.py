@@ -1,0 +1,210 @@
+"""Hostile files in the caches and sweep files: one line, the right exit code, repaired or refused.
+
+The feature-cache entry fault matrix (:data:`ENTRY_FAULTS`) is applied to a
+real entry; ``cache verify`` must name the damaged entry and exit 1 for every
+kind, and a build or run must rebuild it after a one-line warning. The res101
+image index and the synthetic dataset caches carry checksums and are rebuilt
+when damaged; a read-only empty cache is one line; sweep names are confined to
+``<runs>/.sweeps`` and huge grids are refused before they are expanded.
+See docs/reliability.md, "Caches and sweeps: hostile files".
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from zslbench import cache_integrity
+from test_faults import assert_one_line_error, invoke, snapshot
+from test_features import cli_registry  # noqa: F401  (fixture: the cache CLI on a tiny dataset)
+
+# --------------------------------------------------------------------------- the feature-cache fault matrix
+
+
+def _flip_file_byte(path: Path, offset: int, mask: int = 0x01) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= mask
+    path.write_bytes(bytes(data))
+
+
+def _chunk_offset(path: Path, dataset: str) -> int:
+    """Byte offset in the file of the first stored chunk of ``dataset``."""
+    with h5py.File(path, "r") as f:
+        return int(f[dataset].id.get_chunk_info(0).byte_offset)
+
+
+def _edit(path: Path, change: Callable[[h5py.File], None]) -> None:
+    with h5py.File(path, "a") as f:
+        change(f)
+
+
+def _replace_dataset(group: h5py.Group, name: str, data: np.ndarray) -> None:
+    del group[name]
+    group.create_dataset(name, data=data)
+
+
+def _restore_cls_as_float32(f: h5py.File) -> None:
+    """cls re-stored as float32 with consistent checksums: only the dtype check sees it."""
+    group, chunk_rows = f["trainval"], int(f.attrs["chunk_rows"])
+    values = group["cls"][...].astype(np.float32)
+    _replace_dataset(group, "cls", values)
+    group["cls_crc32"][...] = cache_integrity.block_checksums(values, chunk_rows)
+
+
+def _restore_labels_as_int32(f: h5py.File) -> None:
+    group = f["trainval"]
+    labels = group["labels"][...].astype(np.int32)
+    _replace_dataset(group, "labels", labels)
+    group.attrs["labels_crc32"] = cache_integrity.checksum(labels)
+
+
+def _drop_last_row(f: h5py.File) -> None:
+    _replace_dataset(f["trainval"], "cls", f["trainval"]["cls"][:-1])
+
+
+def _one_more_checksum(f: h5py.File) -> None:
+    _replace_dataset(f["trainval"], "cls_crc32", np.append(f["trainval"]["cls_crc32"][...], np.uint32(7)))
+
+
+def _add(f: h5py.File, name: str, delta: float) -> None:
+    f[name][0] = f[name][0] + delta
+
+
+TV = "trainval"
+
+#: fault kind -> how it damages an entry file (one feature entry with patch tokens, chunks of 4 rows).
+ENTRY_FAULTS: dict[str, Callable[[Path], None]] = {
+    # the file itself
+    "zero-byte": lambda p: p.write_bytes(b""),
+    "truncated-half": lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
+    "truncated-tail": lambda p: p.write_bytes(p.read_bytes()[:-64]),
+    "superblock-signature-flipped": lambda p: _flip_file_byte(p, 1),
+    "superblock-version-flipped": lambda p: _flip_file_byte(p, 8, 0x40),
+    "random-bytes": lambda p: p.write_bytes(np.random.default_rng(0).bytes(p.stat().st_size)),
+    "cls-chunk-bit-flipped": lambda p: _flip_file_byte(p, _chunk_offset(p, f"{TV}/cls") + 3),
+    "patches-chunk-bit-flipped": lambda p: _flip_file_byte(p, _chunk_offset(p, f"{TV}/patches") + 5),
+    # root attributes
+    "fingerprint-attr-changed": lambda p: _edit(p, lambda f: f.attrs.__setitem__("fingerprint", "0" * 64)),
+    "format-version-changed": lambda p: _edit(p, lambda f: f.attrs.__setitem__("format_version", 1)),
+    "splits-attr-not-json": lambda p: _edit(p, lambda f: f.attrs.__setitem__("splits", "[not json")),
+    "key-parts-not-json": lambda p: _edit(p, lambda f: f.attrs.__setitem__("key_parts", "{oops")),
+    "chunk-rows-attr-changed": lambda p: _edit(p, lambda f: f.attrs.__setitem__("chunk_rows", 3)),
+    "feature-dim-attr-changed": lambda p: _edit(p, lambda f: f.attrs.__setitem__("feature_dim", 5)),
+    "dtype-attr-changed": lambda p: _edit(p, lambda f: f.attrs.__setitem__("dtype", "float32")),
+    # split structure and the completion flag
+    "written-zero": lambda p: _edit(p, lambda f: f[TV].attrs.__setitem__("written", 0)),
+    "written-short": lambda p: _edit(p, lambda f: f[TV].attrs.__setitem__("written", f[TV].attrs["n_images"] - 1)),
+    "n-images-changed": lambda p: _edit(p, lambda f: f[TV].attrs.__setitem__("n_images", 3)),
+    "split-group-deleted": lambda p: _edit(p, lambda f: f.__delitem__(TV)),
+    "cls-deleted": lambda p: _edit(p, lambda f: f[TV].__delitem__("cls")),
+    "patches-deleted": lambda p: _edit(p, lambda f: f[TV].__delitem__("patches")),
+    "labels-deleted": lambda p: _edit(p, lambda f: f[TV].__delitem__("labels")),
+    "image-ids-deleted": lambda p: _edit(p, lambda f: f[TV].__delitem__("image_ids")),
+    "cls-crc32-deleted": lambda p: _edit(p, lambda f: f[TV].__delitem__("cls_crc32")),
+    "patches-crc32-deleted": lambda p: _edit(p, lambda f: f[TV].__delitem__("patches_crc32")),
+    "labels-crc32-attr-deleted": lambda p: _edit(p, lambda f: f[TV].attrs.__delitem__("labels_crc32")),
+    "image-ids-crc32-attr-deleted": lambda p: _edit(p, lambda f: f[TV].attrs.__delitem__("image_ids_crc32")),
+    "cls-row-missing": lambda p: _edit(p, _drop_last_row),
+    "cls-crc32-one-too-many": lambda p: _edit(p, _one_more_checksum),
+    # contents
+    "cls-value-changed": lambda p: _edit(p, lambda f: _add(f, f"{TV}/cls", 1.0)),
+    "patches-value-changed": lambda p: _edit(p, lambda f: _add(f, f"{TV}/patches", 1.0)),
+    "labels-value-changed": lambda p: _edit(p, lambda f: _add(f, f"{TV}/labels", 1)),
+    "image-ids-value-changed": lambda p: _edit(p, lambda f: _add(f, f"{TV}/image_ids", 1)),
+    "cls-crc32-value-changed": lambda p: _edit(p, lambda f: _add(f, f"{TV}/cls_crc32", 1)),
+    "labels-crc32-attr-changed": lambda p: _edit(p, lambda f: f[TV].attrs.__setitem__(
+        "labels_crc32", int(f[TV].attrs["labels_crc32"]) ^ 1)),
+    "cls-restored-as-float32": lambda p: _edit(p, _restore_cls_as_float32),
+    "labels-restored-as-int32": lambda p: _edit(p, _restore_labels_as_int32),
+}
+
+BUILD = ["build", "--dataset", "tiny", "--backbone", "fake-vit", "--pretrained", "none", "--device", "cpu",
+         "--batch-size", "4", "--patches"]
+
+
+def _built_entries() -> tuple[Path, Path]:
+    """Two complete entries with patch tokens (the tiny dataset and another one): (victim, bystander)."""
+    from test_features import fetch, make_dataset
+
+    from zslbench import features as F
+
+    for name in ("tiny", "other"):
+        fetch(make_dataset(name=name), with_patches=True)
+    by_name = {e.parts["dataset"]: e.path for e in F.FeatureCache().ls()}
+    return by_name["tiny"], by_name["other"]
+
+
+@pytest.mark.parametrize("fault", sorted(ENTRY_FAULTS))
+def test_cache_verify_names_every_kind_of_damaged_entry(fault):
+    from zslbench.features.cli import cache
+
+    victim, bystander = _built_entries()
+    assert CliRunner().invoke(cache, ["verify"]).exit_code == 0
+    ENTRY_FAULTS[fault](victim)
+    before = snapshot(victim.parent)
+    result = CliRunner().invoke(cache, ["verify"])
+    assert_one_line_error(result, 1, "1 of 2 feature cache entries are corrupt")
+    corrupt = [line for line in result.output.splitlines() if " corrupt " in f" {line} " and not line.startswith("Error")]
+    assert len(corrupt) == 1 and victim.name in corrupt[0], result.output
+    assert snapshot(victim.parent) == before  # verify reports, it never repairs or deletes
+
+
+def _rebuild_warnings(result, caught, name: str) -> list[str]:
+    """The warnings about entry ``name``: RuntimeWarnings raised, plus `Warning:` lines the CLI printed."""
+    raised = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning) and name in str(w.message)]
+    printed = [line for line in result.output.splitlines() if line.startswith("Warning") and name in line]
+    return raised + printed
+
+
+@pytest.mark.parametrize("fault", sorted(ENTRY_FAULTS))
+def test_cache_build_rebuilds_every_kind_of_damaged_entry_after_one_warning(cli_registry, fault):
+    from zslbench import features as F
+    from zslbench.features.cli import cache
+
+    assert CliRunner().invoke(cache, BUILD).exit_code == 0
+    (info,) = F.FeatureCache().ls()
+    with h5py.File(info.path, "r") as f:
+        original = {s: f[s]["cls"][...] for s in json.loads(f.attrs["splits"])}
+    ENTRY_FAULTS[fault](info.path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = CliRunner().invoke(cache, BUILD)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert len(_rebuild_warnings(result, caught, info.path.name)) == 1, (result.output, [str(w.message) for w in caught])
+    assert F.FeatureCache().verify_file(info.path) is None
+    with h5py.File(info.path, "r") as f:
+        for split, values in original.items():
+            np.testing.assert_array_equal(f[split]["cls"][...], values)
+
+
+def test_a_run_rebuilds_an_entry_without_its_chunk_checksums(tmp_path):
+    """`trainval/cls_crc32` deleted from the res101 entry: `run eszsl` warns once, rebuilds, scores the same."""
+    from zslbench import features as F
+    from zslbench import store
+    from fixtures_xlsa17 import build_xlsa17_layout
+
+    layout = build_xlsa17_layout(tmp_path / "awa2", "awa2", with_images=False, n_classes=8, n_unseen=2,
+                                 images_per_class=6)
+    args = ["run", "eszsl", "--dataset", "awa2", "--data-root", layout.root, "--quiet"]
+    assert invoke(*args, "--out", tmp_path / "first").exit_code == 0
+    (info,) = F.FeatureCache().ls()
+    _edit(info.path, lambda f: f["trainval"].__delitem__("cls_crc32"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = invoke(*args, "--out", tmp_path / "second")
+    assert result.exit_code == 0, result.output
+    assert len(_rebuild_warnings(result, caught, info.path.name)) == 1
+    assert F.FeatureCache().verify_file(info.path) is None
+    (first,), (second,) = (store.scan_runs(tmp_path / d)[0] for d in ("first", "second"))
+    assert first.metrics["test"] == second.metrics["test"]
