@@ -208,3 +208,48 @@ def test_a_run_rebuilds_an_entry_without_its_chunk_checksums(tmp_path):
     assert F.FeatureCache().verify_file(info.path) is None
     (first,), (second,) = (store.scan_runs(tmp_path / d)[0] for d in ("first", "second"))
     assert first.metrics["test"] == second.metrics["test"]
+
+
+# --------------------------------------------------------------------------- the res101 image index of xlsa17
+
+
+def _rewrite_index(path: Path, change: Callable[[dict], dict]) -> None:
+    """The index rewritten as a well-formed file with ``change`` applied (the zip's own CRCs agree)."""
+    with np.load(path, allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    with open(path, "wb") as handle:
+        np.savez(handle, **change(arrays))
+
+
+INDEX_FAULTS: dict[str, Callable[[Path], None]] = {
+    "bit-flipped": lambda p: _flip_file_byte(p, p.stat().st_size // 2),
+    "truncated": lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
+    "zero-byte": lambda p: p.write_bytes(b""),
+    "label-bit-flipped-consistently": lambda p: _rewrite_index(p, lambda a: {**a, "labels": a["labels"] ^ 1}),
+    "legacy-without-checksums": lambda p: _rewrite_index(p, lambda a: {k: v for k, v in a.items()
+                                                                        if not k.startswith("crc32.")}),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(INDEX_FAULTS))
+def test_a_damaged_res101_index_is_rebuilt_after_one_warning(tmp_path, caplog, fault):
+    from zslbench import store
+    from zslbench.paths import cache_dir
+    from fixtures_xlsa17 import build_xlsa17_layout
+
+    layout = build_xlsa17_layout(tmp_path / "awa2", "awa2", with_images=False, n_classes=8, n_unseen=2,
+                                 images_per_class=6)
+    args = ["run", "eszsl", "--dataset", "awa2", "--data-root", layout.root, "--quiet"]
+    assert invoke(*args, "--out", tmp_path / "first").exit_code == 0
+    (index,) = cache_dir("xlsa17").glob("res101-index-*.npz")
+    good = index.read_bytes()
+    INDEX_FAULTS[fault](index)
+    with caplog.at_level(logging.WARNING):
+        result = invoke(*args, "--out", tmp_path / "second")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    warned = [r.getMessage() for r in caplog.records if index.name in r.getMessage()]
+    assert len(warned) == 1 and "rebuilding" in warned[0] and "\n" not in warned[0], warned
+    assert index.read_bytes() == good  # rebuilt as it was
+    (first,), (second,) = (store.scan_runs(tmp_path / d)[0] for d in ("first", "second"))
+    assert first.metrics["test"] == second.metrics["test"]
