@@ -253,3 +253,69 @@ def test_a_damaged_res101_index_is_rebuilt_after_one_warning(tmp_path, caplog, f
     assert index.read_bytes() == good  # rebuilt as it was
     (first,), (second,) = (store.scan_runs(tmp_path / d)[0] for d in ("first", "second"))
     assert first.metrics["test"] == second.metrics["test"]
+
+
+# --------------------------------------------------------------------------- the synthetic dataset caches
+
+
+def _h5_arrays(path: Path) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def _first_split(f: h5py.File) -> str:
+    return f"splits/{sorted(f['splits'])[0]}"
+
+
+SYNTHETIC_FAULTS: dict[str, Callable[[Path], None]] = {
+    "pixel-flipped": lambda p: _edit(p, lambda f: f["pixels"].__setitem__((0, 0, 0, 0), f["pixels"][0, 0, 0, 0] ^ 1)),
+    "label-bit-flipped": lambda p: _edit(p, lambda f: f["labels"].__setitem__(0, f["labels"][0] ^ 1)),
+    "split-index-changed": lambda p: _edit(p, lambda f: _add(f, _first_split(f), 1)),
+    "checksum-removed": lambda p: _edit(p, lambda f: f.attrs.__delitem__("crc32:pixels")),
+    "truncated": lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
+    "zero-byte": lambda p: p.write_bytes(b""),
+}
+
+SYNTHETIC_CASES = [(name, fault) for name in ("synthetic-tiny", "synthetic-v3-tiny", "synthetic-v2-tiny",
+                                              "synthetic-multilabel-tiny") for fault in ("pixel-flipped", "label-bit-flipped")]
+SYNTHETIC_CASES += [("synthetic-v3-tiny", fault) for fault in SYNTHETIC_FAULTS if fault not in ("pixel-flipped", "label-bit-flipped")]
+
+
+@pytest.mark.parametrize("dataset,fault", SYNTHETIC_CASES)
+def test_a_damaged_synthetic_cache_is_regenerated_identically_after_one_warning(caplog, dataset, fault):
+    from zslbench.api import load_dataset
+    from zslbench.paths import cache_dir
+
+    first = load_dataset(dataset)
+    (path,) = cache_dir("synthetic").glob(f"{dataset}-seed0-v*.h5")
+    stored = _h5_arrays(path)
+    SYNTHETIC_FAULTS[fault](path)
+    with caplog.at_level(logging.WARNING):
+        again = load_dataset(dataset)
+    warned = [r.getMessage() for r in caplog.records if path.name in r.getMessage()]
+    assert len(warned) == 1 and "regenerating" in warned[0] and "\n" not in warned[0], warned
+    np.testing.assert_array_equal(again.labels, first.labels)
+    np.testing.assert_array_equal(again.images.pixels, first.images.pixels)
+    rewritten = _h5_arrays(path)
+    assert rewritten.keys() == stored.keys()
+    for name, values in stored.items():
+        np.testing.assert_array_equal(rewritten[name], values)
+    caplog.clear()
+    load_dataset(dataset)  # the rewritten file is sound: a quiet hit
+    assert not [r for r in caplog.records if path.name in r.getMessage()]
+
+
+def test_synthetic_cache_files_carry_the_checksum_of_every_array():
+    from zslbench.api import load_dataset
+    from zslbench.data import h5cache
+    from zslbench.paths import cache_dir
+
+    load_dataset("synthetic-v3-tiny")
+    (path,) = cache_dir("synthetic").glob("synthetic-v3-tiny-seed0-v*.h5")
+    arrays = _h5_arrays(path)
+    with h5py.File(path, "r") as f:
+        crcs = {k[len(h5cache.CRC_ATTR_PREFIX):]: int(v) for k, v in f.attrs.items()
+                if k.startswith(h5cache.CRC_ATTR_PREFIX)}
+    assert crcs == {name: cache_integrity.checksum(values) for name, values in arrays.items()}
