@@ -319,3 +319,42 @@ def test_synthetic_cache_files_carry_the_checksum_of_every_array():
         crcs = {k[len(h5cache.CRC_ATTR_PREFIX):]: int(v) for k, v in f.attrs.items()
                 if k.startswith(h5cache.CRC_ATTR_PREFIX)}
     assert crcs == {name: cache_integrity.checksum(values) for name, values in arrays.items()}
+
+
+# --------------------------------------------------------------------------- a read-only, empty cache
+
+
+@pytest.fixture
+def read_only_empty_cache(tmp_path, monkeypatch):
+    """An empty ZSLBENCH_CACHE on a real read-only tmpfs (root with mount rights), else one whose writes fail
+    with EROFS (simulated)."""
+    import subprocess
+
+    mount_point = tmp_path / "ro-cache"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        real_mkdir = Path.mkdir
+
+        def refuse(self, *args, **kwargs):
+            if self == mount_point or mount_point in self.parents:
+                raise OSError(errno.EROFS, "Read-only file system", str(self))
+            return real_mkdir(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "mkdir", refuse)
+    monkeypatch.setenv("ZSLBENCH_CACHE", str(mount_point))
+    yield mount_point
+    if mounted.returncode == 0:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
+@pytest.mark.parametrize("command", [["run", "baseline", "-d", "synthetic-tiny", "--epochs", "1", "--quiet"],
+                                     ["cache", "ls"], ["cache", "verify"]])
+def test_a_read_only_empty_cache_is_one_line_naming_it(read_only_empty_cache, tmp_path, command):
+    out = ["--out", tmp_path / "runs"] if command[0] == "run" else []
+    result = invoke(*command, *out)
+    assert_one_line_error(result, 1, f"cannot create the cache directory {read_only_empty_cache}")
+    assert "set ZSLBENCH_CACHE to a writable directory" in result.output
+    assert not (tmp_path / "runs").exists()
+    assert not list(read_only_empty_cache.iterdir())
