@@ -358,3 +358,76 @@ def test_a_read_only_empty_cache_is_one_line_naming_it(read_only_empty_cache, tm
     assert "set ZSLBENCH_CACHE to a writable directory" in result.output
     assert not (tmp_path / "runs").exists()
     assert not list(read_only_empty_cache.iterdir())
+
+
+# --------------------------------------------------------------------------- sweep files
+
+
+SWEEP = """
+name = {name}
+methods = ["baseline"]
+datasets = ["synthetic-tiny"]
+seeds = [0]
+out = "runs"
+
+[set]
+"train.epochs" = 1
+"""
+
+
+@pytest.mark.parametrize("name", ['"../../x"', '"/tmp/zslbench-escape"', '".."', '"a/b"', '".hidden"', '""', "3"])
+@pytest.mark.parametrize("command", [["sweep"], ["sweep", "--dry-run"], ["sweep", "status"]])
+def test_a_sweep_name_that_is_not_a_plain_name_is_refused(tmp_path, name, command):
+    work = tmp_path / "work"
+    work.mkdir()
+    sweep_file = work / "study.toml"
+    sweep_file.write_text(SWEEP.format(name=name))
+    before = snapshot(tmp_path)
+    if command[-1] == "status":
+        result = invoke(*command, sweep_file)
+    else:
+        result = invoke(command[0], sweep_file, *command[1:])
+    assert_one_line_error(result, 2, "is not a plain name")
+    assert snapshot(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"] and not Path("/tmp/zslbench-escape").exists()
+    assert sorted(p.name for p in work.iterdir()) == ["study.toml"]
+
+
+def test_a_sweep_file_whose_stem_is_not_a_plain_name_is_refused(tmp_path):
+    sweep_file = tmp_path / "my study.toml"
+    sweep_file.write_text(SWEEP.replace("name = {name}\n", ""))
+    result = invoke("sweep", sweep_file, "--dry-run")
+    assert_one_line_error(result, 2, "is not a plain name")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my study.toml"]
+
+
+def test_a_huge_grid_is_refused_before_it_is_expanded(tmp_path, monkeypatch):
+    """20 seeds x 12^8 grid values (8.6e9 runs): refused at once, one line, exit 2, nothing expanded or written."""
+    from zslbench.sweep import spec as sweep_spec
+
+    grid = "\n".join(f'"method.k{i}" = [{", ".join(str(v) for v in range(12))}]' for i in range(8))
+    sweep_file = tmp_path / "huge.toml"
+    sweep_file.write_text(SWEEP.format(name='"huge"').replace("seeds = [0]", f"seeds = {list(range(20))}")
+                          + "\n[grid]\n" + grid + "\n")
+    monkeypatch.setattr(sweep_spec.RunSpec, "__init__", lambda *a, **k: pytest.fail("the grid was expanded"))
+    for args in (["sweep", sweep_file, "--dry-run"], ["sweep", sweep_file], ["sweep", "status", sweep_file]):
+        result = invoke(*args)
+        assert_one_line_error(result, 2, f"names {20 * 12 ** 8:,} runs")
+        assert f"limit of {sweep_spec.MAX_SWEEP_RUNS:,}" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.toml"]
+
+
+def test_a_dry_run_streams_the_grid_without_materialising_it(tmp_path, monkeypatch):
+    """--dry-run walks the grid lazily: it never builds the list of runs, and prints every command once."""
+    from zslbench.sweep import spec as sweep_spec
+
+    sweep_file = tmp_path / "grid.toml"
+    sweep_file.write_text(SWEEP.format(name='"grid"').replace("seeds = [0]", "seeds = [0, 1, 2]")
+                          + '\n[grid]\n"method.sigma" = [1.0, 2.0, 3.0, 4.0]\n')
+    monkeypatch.setattr(sweep_spec.SweepSpec, "expand", lambda self: pytest.fail("the grid was materialised"))
+    result = invoke("sweep", sweep_file, "--dry-run")
+    assert result.exit_code == 0, result.output
+    commands = [line for line in result.output.splitlines() if line.startswith("zslbench run")]
+    assert len(commands) == len(set(commands)) == 12
+    assert "12 runs: 0 complete (skipped), 0 to resume, 12 to start" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.toml"]
