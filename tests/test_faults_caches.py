@@ -156,7 +156,10 @@ def test_cache_verify_names_every_kind_of_damaged_entry(fault):
     assert_one_line_error(result, 1, "1 of 2 feature cache entries are corrupt")
     corrupt = [line for line in result.output.splitlines() if " corrupt " in f" {line} " and not line.startswith("Error")]
     assert len(corrupt) == 1 and victim.name in corrupt[0], result.output
-    assert snapshot(victim.parent) == before  # verify reports, it never repairs or deletes
+    listing = CliRunner().invoke(cache, ["ls", "--verify"])
+    assert listing.exit_code == 0 and "Traceback" not in listing.output
+    assert [line for line in listing.output.splitlines() if " corrupt " in line] != []
+    assert snapshot(victim.parent) == before  # verify and ls report, they never repair or delete
 
 
 def _rebuild_warnings(result, caught, name: str) -> list[str]:
