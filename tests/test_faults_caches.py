@@ -224,8 +224,20 @@ def _rewrite_index(path: Path, change: Callable[[dict], dict]) -> None:
         np.savez(handle, **change(arrays))
 
 
+def _flip_in_first_array(path: Path) -> None:
+    """Flip a bit in the last data byte of the first array stored in an .npz (a zip of .npy members)."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        member = archive.infolist()[0]
+    local_header = path.read_bytes()[member.header_offset:member.header_offset + 30]
+    name_length, extra_length = struct.unpack("<HH", local_header[26:30])
+    _flip_file_byte(path, member.header_offset + 30 + name_length + extra_length + member.file_size - 1)
+
+
 INDEX_FAULTS: dict[str, Callable[[Path], None]] = {
-    "bit-flipped": lambda p: _flip_file_byte(p, p.stat().st_size // 2),
+    "bit-flipped": _flip_in_first_array,
     "truncated": lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
     "zero-byte": lambda p: p.write_bytes(b""),
     "label-bit-flipped-consistently": lambda p: _rewrite_index(p, lambda a: {**a, "labels": a["labels"] ^ 1}),
@@ -256,6 +268,28 @@ def test_a_damaged_res101_index_is_rebuilt_after_one_warning(tmp_path, caplog, f
     assert index.read_bytes() == good  # rebuilt as it was
     (first,), (second,) = (store.scan_runs(tmp_path / d)[0] for d in ("first", "second"))
     assert first.metrics["test"] == second.metrics["test"]
+
+
+@pytest.mark.parametrize("fault", ["bit-flipped", "truncated", "zero-byte"])
+def test_a_damaged_word_vector_cache_is_re_encoded_after_one_warning(caplog, fault):
+    """The same checksummed .npz cache holds the attribute word vectors (`cache_dir("text")`)."""
+    from test_features import make_dataset
+
+    from zslbench.config import DataConfig
+    from zslbench.models.text_encoders import attribute_vectors
+    from zslbench.paths import cache_dir
+
+    ds = make_dataset()
+    first = attribute_vectors(ds, "hashing", DataConfig())
+    (path,) = cache_dir("text").glob("hashing-*.npz")
+    good = path.read_bytes()
+    INDEX_FAULTS[fault](path)
+    with caplog.at_level(logging.WARNING):
+        again = attribute_vectors(ds, "hashing", DataConfig())
+    warned = [r.getMessage() for r in caplog.records if path.name in r.getMessage()]
+    assert len(warned) == 1 and "rebuilding" in warned[0], warned
+    np.testing.assert_array_equal(again, first)
+    assert path.read_bytes() == good
 
 
 # --------------------------------------------------------------------------- the synthetic dataset caches

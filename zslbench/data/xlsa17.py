@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from zslbench import paths
-from zslbench.data import npz_cache
+from zslbench import npz_cache
 from zslbench.data.attributes import attribute_groups_for, normalise_attribute_name, placeholder_names, read_attribute_names
 from zslbench.data.dataset import FileImages, ZSLDataset
 from zslbench.data.matfiles import cellstr, read_mat
@@ -392,7 +392,7 @@ def read_res101_index(path: str | Path) -> Res101Index:
     """image_files and labels of a res101.mat (not the large features), cached as a checksummed .npz.
 
     The cache key is the file's path, size and mtime, so a replaced file is re-read;
-    a damaged cache file is reported in one warning and rebuilt (:mod:`zslbench.data.npz_cache`).
+    a damaged cache file is reported in one warning and rebuilt (:mod:`zslbench.npz_cache`).
     """
     path = Path(path)
     cache = paths.cache_dir("xlsa17") / f"res101-index-{_identity_key(path)}.npz"

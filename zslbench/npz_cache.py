@@ -1,8 +1,9 @@
 """Small cache files of arrays (``.npz``) that carry a CRC-32 per array and are verified on every load.
 
 Used for derived data that is cheap to rebuild from its source (the res101
-image index of xlsa17): a file that is unreadable, truncated, or whose arrays
-fail their checksums is reported in one warning and rebuilt by the caller;
+image index of xlsa17, the attribute word vectors): a file that is unreadable,
+truncated, fails the zip's member CRCs, or whose arrays fail their own
+checksums is reported in one warning and rebuilt by the caller;
 a file that cannot be written (read-only cache) only costs the next load a
 rebuild. Never pickled (``allow_pickle=False``).
 """
@@ -49,6 +50,10 @@ def load_checked(path: Path, names: tuple[str, ...], log: logging.Logger,
     if not path.is_file():
         return None
     try:
+        with zipfile.ZipFile(path) as archive:  # the zip's own CRC of every member, headers and padding included
+            bad_member = archive.testzip()
+        if bad_member is not None:
+            raise zipfile.BadZipFile(f"{bad_member} fails the zip checksum")
         with np.load(path, allow_pickle=False) as stored:
             arrays = {name: stored[name] for name in names}
             crcs = {name: int(stored[CRC_PREFIX + name]) for name in names}
