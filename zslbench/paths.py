@@ -10,13 +10,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from zslbench.errors import DataError
+
 
 def cache_dir(*parts: str) -> Path:
-    """The user cache directory (``$ZSLBENCH_CACHE`` or ``~/.cache/zslbench``), created on demand."""
+    """The user cache directory (``$ZSLBENCH_CACHE`` or ``~/.cache/zslbench``), created on demand.
+
+    A folder that cannot be created (a read-only or full file system, no permission) is a one-line DataError.
+    """
     base = os.environ.get("ZSLBENCH_CACHE")
     root = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "zslbench"
     path = root.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create the cache directory {path}: {exc.strerror or exc}",
+                        "set ZSLBENCH_CACHE to a writable directory") from None
     return path
 
 

@@ -2,9 +2,13 @@
 
 Shared by the single-label (:mod:`zslbench.data.synthetic`) and multi-label
 (:mod:`zslbench.data.synthetic_multilabel`) synthetic benchmarks. A cache file holds
-named datasets (``"splits/<name>"`` creates a group) and attributes that must
-match exactly on reading; anything unreadable or stale is regenerated, and a
-cache that cannot be written only costs the next load a regeneration.
+named datasets (``"splits/<name>"`` creates a group), the CRC-32 of each
+(:mod:`zslbench.cache_integrity`, attribute ``crc32:<name>``) and attributes
+that must match exactly on reading. Every read verifies every array against its
+checksum; anything unreadable, corrupt, stale or without checksums (an older
+zslbench) is reported in one warning and regenerated (generation is
+deterministic, so the data are the same), and a cache that cannot be written
+only costs the next load a regeneration.
 """
 
 from __future__ import annotations
@@ -18,13 +22,17 @@ from typing import Any, Callable, Collection, Iterable, Mapping, TypeVar
 
 import numpy as np
 
+from zslbench import cache_integrity as integrity
 from zslbench.errors import DataError
 from zslbench.paths import cache_dir
 
 T = TypeVar("T")
 
 #: What reading a damaged, truncated or foreign HDF5 file can raise (h5py raises all of these).
-READ_ERRORS = (OSError, KeyError, ValueError, TypeError)
+READ_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError)
+
+#: Attribute-name prefix of each dataset's CRC-32 (``crc32:pixels``, ``crc32:splits/trainval``).
+CRC_ATTR_PREFIX = "crc32:"
 
 
 def write_atomic(path: Path, datasets: Mapping[str, np.ndarray], attrs: Mapping[str, Any],
@@ -41,6 +49,7 @@ def write_atomic(path: Path, datasets: Mapping[str, np.ndarray], attrs: Mapping[
         with h5py.File(tmp, "w") as f:
             for name, data in datasets.items():
                 f.create_dataset(name, data=data, compression="lzf" if name in compress_lzf else None)
+                f.attrs[CRC_ATTR_PREFIX + name] = integrity.checksum(np.asarray(data))
             f.attrs.update(attrs)
         os.replace(tmp, path)
     finally:
@@ -50,9 +59,11 @@ def write_atomic(path: Path, datasets: Mapping[str, np.ndarray], attrs: Mapping[
 
 def read_verified(path: Path, names: Iterable[str], expected_attrs: Mapping[str, Any],
                   log: logging.Logger) -> dict[str, np.ndarray] | None:
-    """The datasets ``names`` of ``path``, or None (logged on ``log``) when it is unreadable or stale.
+    """The datasets ``names`` of ``path``, each verified against its CRC-32, or None (one warning on ``log``)
+    when it is unreadable, corrupt or stale.
 
-    Stale means an attribute of ``expected_attrs`` is missing or differs.
+    Stale means an attribute of ``expected_attrs`` is missing or differs, or the
+    file carries no checksums (written before they existed).
     """
     import h5py
 
@@ -61,10 +72,21 @@ def read_verified(path: Path, names: Iterable[str], expected_attrs: Mapping[str,
             wrong = [k for k, v in expected_attrs.items() if k not in f.attrs or f.attrs[k] != v]
             if wrong:
                 raise ValueError(f"attributes {wrong} do not match")
-            return {name: f[name][()] for name in names}
+            return {name: _verified(f, name) for name in names}
+    except integrity.ChecksumMismatch as exc:
+        log.warning("synthetic cache %s is corrupt (%s); regenerating", path, exc.where)
     except READ_ERRORS as exc:
-        log.warning("synthetic cache %s is unreadable or stale (%s); regenerating", path, exc)
-        return None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        log.warning("synthetic cache %s is unreadable or stale (%s); regenerating", path, reason)
+    return None
+
+
+def _verified(f: Any, name: str) -> np.ndarray:
+    """Dataset ``name`` of the open file ``f`` after its stored CRC-32 (ValueError when it has none)."""
+    crc = f.attrs.get(CRC_ATTR_PREFIX + name)
+    if crc is None:
+        raise ValueError(f"{name} has no checksum (written by an older zslbench)")
+    return integrity.verify_array(f[name][()], crc, f"{name} fails its checksum")
 
 
 @dataclass(frozen=True)

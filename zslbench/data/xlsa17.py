@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from zslbench import paths
+from zslbench import npz_cache, paths
 from zslbench.data.archive_specs import Archive
 from zslbench.data.attributes import attribute_groups_for, normalise_attribute_name, placeholder_names, read_attribute_names
 from zslbench.data.dataset import ROWS_ARE_OBJECTS, FileImages, ZSLDataset
@@ -479,24 +479,27 @@ def _identity_key(path: Path) -> str:
 
 
 def read_res101_index(path: str | Path) -> Res101Index:
-    """image_files and labels of a res101.mat (not the large features), cached as .npz.
+    """image_files and labels of a res101.mat (not the large features), cached as a checksummed .npz.
 
-    The cache key is the file's path, size and mtime, so a replaced file is re-read.
+    The cache key is the file's path, size and mtime, so a replaced file is re-read;
+    a damaged cache file is reported in one warning and rebuilt (:mod:`zslbench.npz_cache`).
     """
     path = Path(path)
     cache = paths.cache_dir("xlsa17") / f"res101-index-{_identity_key(path)}.npz"
-    if cache.is_file():
-        try:
-            with np.load(cache, allow_pickle=False) as stored:
-                return Res101Index(image_files=stored["image_files"], labels=stored["labels"])
-        except (OSError, ValueError, KeyError):
-            log.warning("ignoring unreadable cache file %s", cache)
+    stored = npz_cache.load_checked(cache, ("image_files", "labels"), log, valid=_index_problem)
+    if stored is not None:
+        return Res101Index(image_files=stored["image_files"], labels=stored["labels"])
     data = read_mat(path, ("image_files", "labels"))
     index = _parse_index(data, path)
-    tmp = cache.with_name(cache.name + f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, image_files=index.image_files, labels=index.labels)
-    os.replace(tmp, cache)  # atomic: concurrent readers never see a partial file
+    npz_cache.save_checked(cache, {"image_files": index.image_files, "labels": index.labels})
     return index
+
+
+def _index_problem(arrays: dict[str, np.ndarray]) -> str | None:
+    files, labels = arrays["image_files"], arrays["labels"]
+    if files.ndim != 1 or labels.shape != files.shape or labels.dtype != np.int64 or files.dtype.kind != "U":
+        return f"image_files {files.dtype}{files.shape} and labels {labels.dtype}{labels.shape} do not fit"
+    return None
 
 
 def _parse_index(data: dict, path: Path) -> Res101Index:

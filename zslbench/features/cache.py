@@ -26,7 +26,6 @@ from zslbench.features.fileformat import (
     READ_ONLY_ERRNOS, CacheEntry, CacheEntryInfo, CorruptEntryError, FeatureSplit, ProgressCallback, entry_from_file,
     fill_entry, is_disk_full, read_split, structure_problem,
 )
-from zslbench.features.fingerprints import FEATURE_FORMAT_VERSION
 from zslbench.features.fingerprints import FeatureKey
 from zslbench.features.sources import BackboneSource, FeatureSource
 
@@ -160,7 +159,7 @@ class FeatureCache:
                 problem = structure_problem(f, key)
                 if problem is None:
                     return entry_from_file(path, f)
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # not an HDF5 file any more: truncated, zeroed, overwritten
             problem = f"cannot be opened ({exc})"
         warnings.warn(f"feature cache file {path} failed verification: {problem}; rebuilding it", RuntimeWarning,
                       stacklevel=3)
@@ -226,24 +225,32 @@ class FeatureCache:
                 return read_split(f, split, with_patches, verify, dtype)
         except integrity.ChecksumMismatch as exc:
             raise CorruptEntryError(f"feature cache file {entry.path}: split {split!r} {exc.where}") from None
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
             raise CorruptEntryError(f"feature cache file {entry.path} is unreadable: {exc}") from exc
 
     def verify_file(self, path: Path) -> str | None:
-        """Why the complete entry file ``path`` is corrupt (every array of every split read and checked), or None."""
+        """Why the entry file ``path`` is corrupt, or None when it is sound.
+
+        Opens it, checks its whole structure (every attribute and dataset the
+        layout requires, shapes against the recorded counts, dtypes, the
+        completion flags; :func:`structure_problem`), then reads every array of
+        every split and checks its CRCs.
+        """
         import h5py
 
         try:
             with h5py.File(path, "r") as f:
-                if not bool(f.attrs.get("complete", False)):
-                    return "incomplete (an interrupted build; resumed by the next build)"
-                if int(f.attrs.get("format_version", -1)) != FEATURE_FORMAT_VERSION:
-                    return f"format version {f.attrs.get('format_version')} (this zslbench reads {FEATURE_FORMAT_VERSION})"
+                problem = structure_problem(f)
+                if problem is not None:
+                    return problem
                 for split in json.loads(f.attrs["splits"]):
-                    read_split(f, split, "patches" in f[split], True, None)
-        except integrity.ChecksumMismatch as exc:
-            return str(exc)
-        except (OSError, KeyError, ValueError) as exc:
+                    try:
+                        read_split(f, split, "patches" in f[split], True, None)
+                    except integrity.ChecksumMismatch as exc:
+                        return f"split {split!r}: {exc}"
+        except (OSError, RuntimeError) as exc:
+            return f"cannot be opened ({exc})"
+        except (KeyError, ValueError, TypeError) as exc:  # h5py on damaged metadata
             return f"unreadable ({exc})"
         return None
 
@@ -252,8 +259,9 @@ class FeatureCache:
     def ls(self, verify: bool = False) -> list[CacheEntryInfo]:
         """Every entry file of the cache (complete or not), newest first.
 
-        ``verify`` reads every array of every complete entry and checks it:
-        a failing entry gets status ``corrupt`` and the reason in ``problem``.
+        ``verify`` checks every complete or unreadable entry fully
+        (:meth:`verify_file`): a failing one gets status ``corrupt`` and the
+        reason in ``problem``. Partial entries (interrupted builds) are resumable, not corrupt.
         """
         import h5py
 
@@ -266,13 +274,15 @@ class FeatureCache:
             try:
                 with h5py.File(path, "r") as f:
                     parts = json.loads(f.attrs.get("key_parts", "{}"))
+                    if not isinstance(parts, dict):
+                        raise ValueError("key_parts is not a JSON object")
                     status = "complete" if bool(f.attrs.get("complete", False)) else "partial"
                     sizes = {s: int(f[s].attrs["n_images"]) for s in json.loads(f.attrs.get("splits", "[]")) if s in f}
                     info = CacheEntryInfo(path, size, str(f.attrs.get("fingerprint", "")), parts,
                                           str(f.attrs.get("created", "")), status, sizes)
-            except (OSError, ValueError, KeyError):
+            except (OSError, RuntimeError, ValueError, KeyError, TypeError):
                 info = CacheEntryInfo(path, size, "", {}, "", "unreadable")
-            if verify and info.status == "complete":
+            if verify and info.status in ("complete", "unreadable"):  # an unreadable file is a corrupt entry
                 problem = self.verify_file(path)
                 if problem is not None:
                     info = replace(info, status="corrupt", problem=problem)

@@ -34,8 +34,8 @@ import numpy as np
 
 from zslbench import cache_integrity as integrity
 from zslbench.data.dataset import ZSLDataset
-from zslbench.errors import DataError
-from zslbench.features.fingerprints import FeatureKey
+from zslbench.errors import DataError, ZSLBenchError
+from zslbench.features.fingerprints import FEATURE_FORMAT_VERSION, FeatureKey
 from zslbench.features.sources import FeatureSource
 
 @dataclass
@@ -128,33 +128,118 @@ def _splits_of(dataset: ZSLDataset) -> dict[str, np.ndarray]:
     return {name: np.asarray(idx, dtype=np.int64) for name, idx in sorted(dataset.splits.items())}
 
 
-def structure_problem(f: Any, key: FeatureKey) -> str | None:
-    """Why an opened file is not a complete entry of ``key`` (None when it is)."""
-    if int(f.attrs.get("format_version", -1)) != key.format_version:
-        return f"format version {f.attrs.get('format_version')} != {key.format_version}"
-    if str(f.attrs.get("fingerprint", "")) != key.fingerprint:
-        return "fingerprint mismatch"
-    chunk_rows = int(f.attrs.get("chunk_rows", 0))
-    dim = int(f.attrs.get("feature_dim", -1))
-    for split in json.loads(f.attrs.get("splits", "[]")):
-        if split not in f:
-            return f"split {split!r} missing"
-        group = f[split]
-        n = int(group.attrs.get("n_images", -1))
-        if int(group.attrs.get("written", -1)) != n:
-            return f"split {split!r} has {group.attrs.get('written')} of {n} rows"
-        for name in ("labels", "image_ids"):
-            if name not in group or group[name].shape != (n,):
-                return f"split {split!r}: {name} has the wrong shape"
-        if "cls" not in group or group["cls"].shape != (n, dim):
-            return f"split {split!r}: class tokens have shape {group['cls'].shape if 'cls' in group else None}, expected {(n, dim)}"
-        if str(group["cls"].dtype) != key.dtype:
-            return f"split {split!r}: stored dtype {group['cls'].dtype} != {key.dtype}"
-        if ("patches" in group) != key.with_patches:
-            return f"split {split!r}: patch tokens {'present' if 'patches' in group else 'missing'}"
-        if group["cls" + integrity.CRC_SUFFIX].shape[0] != math.ceil(n / max(chunk_rows, 1)):
-            return f"split {split!r}: checksum count does not match the rows"
+def _attr(attrs: Any, name: str, where: str) -> Any:
+    if name not in attrs:
+        raise _Malformed(f"{where}attribute {name!r} missing")
+    return attrs[name]
+
+
+def _int_attr(attrs: Any, name: str, where: str, minimum: int) -> int:
+    value = _attr(attrs, name, where)
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or int(value) < minimum:
+        raise _Malformed(f"{where}attribute {name!r} is {value!r}, expected an integer >= {minimum}")
+    return int(value)
+
+
+def _json_attr(attrs: Any, name: str, where: str) -> Any:
+    try:
+        return json.loads(str(_attr(attrs, name, where)))
+    except ValueError:
+        raise _Malformed(f"{where}attribute {name!r} is not JSON") from None
+
+
+def _expect_dataset(group: Any, name: str, shape: tuple[int, ...], dtype: Any) -> None:
+    if name not in group or not hasattr(group[name], "shape"):
+        raise _Malformed(f"split {group.name.lstrip('/')!r}: dataset {name!r} missing")
+    dset = group[name]
+    if dset.shape != shape:
+        raise _Malformed(f"split {group.name.lstrip('/')!r}: {name} has shape {dset.shape}, expected {shape}")
+    if dset.dtype != np.dtype(dtype):
+        raise _Malformed(f"split {group.name.lstrip('/')!r}: {name} is stored as {dset.dtype}, expected {np.dtype(dtype)}")
+
+
+class _Malformed(Exception):
+    """A structural fault of an entry file (the message says which)."""
+
+
+def recorded_key(f: Any) -> FeatureKey:
+    """The key an entry file records (its ``key_parts``), checked against its fingerprint and file name."""
+    parts = _json_attr(f.attrs, "key_parts", "")
+    try:
+        key = FeatureKey(**parts)
+    except (TypeError, ZSLBenchError):
+        raise _Malformed("attribute 'key_parts' does not describe a feature key") from None
+    if str(_attr(f.attrs, "fingerprint", "")) != key.fingerprint:
+        raise _Malformed("fingerprint mismatch (the fingerprint does not match the recorded key)")
+    if Path(f.filename).name != key.filename:
+        raise _Malformed(f"the file name does not match its key (expected {key.filename})")
+    return key
+
+
+def structure_problem(f: Any, key: FeatureKey | None = None) -> str | None:
+    """Why an opened file is not a complete, well-formed entry (None when it is).
+
+    Checks every attribute, dataset, shape and dtype the layout requires
+    against the recorded counts, but reads no array data (see :func:`read_split`
+    for the checksums). ``key``: the entry must also be this key's (default:
+    the key the file records, checked against its fingerprint).
+    """
+    try:
+        _check_structure(f, key)
+    except _Malformed as exc:
+        return str(exc)
+    except (KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:  # h5py on damaged metadata
+        return f"unreadable structure ({type(exc).__name__}: {exc})"
     return None
+
+
+def _check_structure(f: Any, key: FeatureKey | None) -> None:
+    if _int_attr(f.attrs, "format_version", "", 0) != FEATURE_FORMAT_VERSION:
+        raise _Malformed(f"format version {f.attrs['format_version']} != {FEATURE_FORMAT_VERSION}")
+    own = recorded_key(f)
+    if key is not None and own.fingerprint != key.fingerprint:
+        raise _Malformed("fingerprint mismatch")
+    if own.format_version != FEATURE_FORMAT_VERSION:
+        raise _Malformed(f"format version {own.format_version} != {FEATURE_FORMAT_VERSION}")
+    if str(_attr(f.attrs, "dtype", "")) != own.dtype:
+        raise _Malformed(f"attribute 'dtype' is {f.attrs['dtype']!r}, the key says {own.dtype}")
+    if not bool(_attr(f.attrs, "complete", "")):
+        raise _Malformed("incomplete (an interrupted build)")
+    chunk_rows = _int_attr(f.attrs, "chunk_rows", "", 1)
+    dim = _int_attr(f.attrs, "feature_dim", "", 1)
+    patch_shape = _json_attr(f.attrs, "patch_shape", "")
+    if patch_shape is not None and not (isinstance(patch_shape, list) and len(patch_shape) == 2
+                                        and all(isinstance(v, int) and v > 0 for v in patch_shape)):
+        raise _Malformed(f"attribute 'patch_shape' is {patch_shape!r}")
+    if (patch_shape is not None) != own.with_patches:
+        raise _Malformed(f"patch tokens {'recorded' if patch_shape else 'not recorded'}, the key says "
+                         f"with_patches={own.with_patches}")
+    splits = _json_attr(f.attrs, "splits", "")
+    if not isinstance(splits, list) or not splits or not all(isinstance(s, str) and s for s in splits):
+        raise _Malformed("attribute 'splits' is not a list of split names")
+    for split in splits:
+        if split not in f or not hasattr(f[split], "attrs") or hasattr(f[split], "shape"):
+            raise _Malformed(f"split {split!r} missing")
+        _check_split(f[split], split, own, chunk_rows, dim, patch_shape)
+
+
+def _check_split(group: Any, split: str, key: FeatureKey, chunk_rows: int, dim: int,
+                 patch_shape: list[int] | None) -> None:
+    where = f"split {split!r}: "
+    n = _int_attr(group.attrs, "n_images", where, 0)
+    written = _int_attr(group.attrs, "written", where, 0)
+    if written != n:
+        raise _Malformed(f"split {split!r} has {written} of {n} rows")
+    for name in ("labels", "image_ids"):
+        _int_attr(group.attrs, f"{name}_crc32", where, 0)
+        _expect_dataset(group, name, (n,), np.int64)
+    n_chunks = math.ceil(n / chunk_rows)
+    arrays = {"cls": (n, dim), **({"patches": (n, *patch_shape)} if patch_shape is not None else {})}
+    for name, shape in arrays.items():
+        _expect_dataset(group, name, shape, key.dtype)
+        _expect_dataset(group, name + integrity.CRC_SUFFIX, (n_chunks,), integrity.CRC_DTYPE)
+    if patch_shape is None and "patches" in group:
+        raise _Malformed(f"split {split!r}: patch tokens present, the key says none")
 
 
 def entry_from_file(path: Path, f: Any) -> CacheEntry:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
+import logging
 import re
 import warnings
 from pathlib import Path
@@ -29,8 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from zslbench import paths
+from zslbench import npz_cache, paths
 from zslbench.errors import DataError, UsageError
+
+log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[0-9a-z]+")
 HASHING_DIM = 50
@@ -322,14 +324,12 @@ def attribute_vectors(dataset: Any, encoder_name: str, data_cfg: Any) -> np.ndar
     key_source = json.dumps([spec.name, encoder.source_id, names])
     key = hashlib.sha256(key_source.encode("utf-8")).hexdigest()[:16]
     cache = paths.cache_dir("text") / f"{spec.name}-{key}.npz"
-    if cache.is_file():
-        with np.load(cache, allow_pickle=False) as stored:
-            vectors, oov = stored["vectors"], stored["oov"].tolist()
+    stored = npz_cache.load_checked(cache, ("vectors", "oov"), log)  # a damaged file: one warning, re-encoded
+    if stored is not None:
+        vectors, oov = stored["vectors"], stored["oov"].tolist()
     else:
         vectors, oov = encoder.encode_with_report(names)
-        tmp = cache.with_name(cache.name + f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, vectors=vectors, oov=np.array(oov, dtype=str))
-        tmp.replace(cache)
+        npz_cache.save_checked(cache, {"vectors": vectors, "oov": np.array(oov, dtype=str)})
     empty = int((~np.any(vectors != 0, axis=1)).sum()) if oov else 0
     report_oov(spec.name, oov, empty)
     return np.asarray(vectors, dtype=np.float32)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
-from zslbench.sweep.engine import canonical_specs, check_specs, execute_plan, plan_runs, raise_for_failures
+from zslbench.sweep.engine import (
+    canonical, canonical_specs, check_specs, dry_run as print_dry_run, execute_plan, plan_runs, raise_for_failures,
+)
 from zslbench.sweep.spec import RunSpec, SweepSpec, load_sweep
 from zslbench.sweep.state import COMPLETE, INCOMPLETE, SweepRecord, find_run, sweep_dir
 
@@ -27,8 +29,8 @@ def sweep_command() -> None:
     """Run a grid of runs from a sweep file (see docs/scaling.md), here or on Slurm."""
 
 
-def _resolved_sweep(sweep_file: str, out: str | None) -> tuple[SweepSpec, Path, list[RunSpec]]:
-    """The sweep, its run store root (absolute, so every job writes where the sweep looks) and its runs."""
+def _loaded_sweep(sweep_file: str, out: str | None) -> tuple[SweepSpec, Path]:
+    """The sweep and its run store root (absolute, so every job writes where the sweep looks)."""
     from zslbench.paths import runs_dir
 
     spec = load_sweep(sweep_file)
@@ -36,7 +38,13 @@ def _resolved_sweep(sweep_file: str, out: str | None) -> tuple[SweepSpec, Path, 
     spec.out = str(root)
     if f"sweep:{spec.name}" not in spec.tags:
         spec.tags.append(f"sweep:{spec.name}")
-    return spec, root, canonical_specs(spec.expand())
+    return spec, root
+
+
+def _resolved_sweep(sweep_file: str, out: str | None) -> tuple[SweepSpec, Path, list[RunSpec]]:
+    """The sweep, its run store root and its runs (expanded: at most ``MAX_SWEEP_RUNS``)."""
+    spec, root = _loaded_sweep(sweep_file, out)
+    return spec, root, canonical_specs(spec.iter_runs())
 
 
 def _apply(settings, **values):
@@ -44,14 +52,18 @@ def _apply(settings, **values):
     return dataclasses.replace(settings, **{k: v for k, v in values.items() if v not in (None, ())})
 
 
-def _held_by_slurm(record: SweepRecord, specs: list[RunSpec], root: Path) -> set[str]:
-    """Runs whose recorded Slurm job is still pending or running (never submitted twice)."""
+def _held_by_slurm(record: SweepRecord, specs: list[RunSpec] | None, root: Path) -> set[str]:
+    """Runs whose recorded Slurm job is still pending or running (never submitted twice).
+
+    ``specs``: only those of these runs that are not complete (None: every recorded job, as a dry run asks).
+    """
     from zslbench.sweep import slurm
 
     ids = {key: job.job_id for key, job in record.jobs.items()
            if job.executor == "slurm" and job.job_id and job.state in ("queued", "running")}
-    wanted = {s.key for s in specs if find_run(s, root).state != COMPLETE}
-    ids = {k: v for k, v in ids.items() if k in wanted}
+    if specs is not None:
+        wanted = {s.key for s in specs if find_run(s, root).state != COMPLETE}
+        ids = {k: v for k, v in ids.items() if k in wanted}
     if not ids or slurm.submitit is None or record.slurm_folder is None:
         return set()
     states = slurm.job_states(Path(record.slurm_folder), list(ids.values()))
@@ -86,15 +98,18 @@ def sweep_run(sweep_file: str, executor: str, jobs: int | None, gpus: str | None
               mem: str | None, account: str | None, sbatch_options: tuple[str, ...], max_parallel: int | None,
               wait: bool, out: str | None, dry_run: bool) -> None:
     """Run every run of SWEEP_FILE that is not complete yet (interrupted ones are resumed)."""
+    if dry_run:  # streamed: the commands are printed as the grid is walked, never held in memory
+        spec, root = _loaded_sweep(sweep_file, out)
+        record = SweepRecord.load(root, spec.name)
+        held = _held_by_slurm(record, None, root) if executor == "slurm" else set()
+        summary = print_dry_run(canonical(spec.iter_runs()), root, held, click.echo)
+        click.echo(f"sweep {spec.name}: {summary}; runs in {root}", err=True)
+        return
     spec, root, specs = _resolved_sweep(sweep_file, out)
     record = SweepRecord.load(root, spec.name)
     held = _held_by_slurm(record, specs, root) if executor == "slurm" else set()
     plan = plan_runs(specs, root, held)
     click.echo(f"sweep {spec.name}: {plan.summary()}; runs in {root}", err=True)
-    if dry_run:
-        for job in plan.jobs:
-            click.echo(job.command)
-        return
     if not plan.jobs:
         return
     check_specs([job.spec for job in plan.jobs if job.resume_dir is None])

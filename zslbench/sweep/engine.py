@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 from zslbench.errors import ZSLBenchError
 from zslbench.sweep.progress import SweepProgress
@@ -71,20 +71,29 @@ class Plan:
 
     def summary(self) -> str:
         resumed = sum(1 for j in self.jobs if j.resume_dir is not None)
-        total = len(self.jobs) + len(self.complete) + len(self.held)
-        held = f", {len(self.held)} still queued or running in Slurm" if self.held else ""
-        return (f"{total} runs: {len(self.complete)} complete (skipped){held}, {resumed} to resume, "
-                f"{len(self.jobs) - resumed} to start")
+        return plan_summary(len(self.complete), len(self.held), resumed, len(self.jobs) - resumed)
 
 
-def canonical_specs(specs: Sequence[RunSpec]) -> list[RunSpec]:
-    """Specs with registered method and dataset names (aliases resolved; unknown names are usage errors)."""
+def plan_summary(complete: int, held: int, resumed: int, to_start: int) -> str:
+    """``N runs: C complete (skipped), R to resume, S to start`` (and the runs still held by Slurm)."""
+    held_text = f", {held} still queued or running in Slurm" if held else ""
+    return (f"{complete + held + resumed + to_start} runs: {complete} complete (skipped){held_text}, "
+            f"{resumed} to resume, {to_start} to start")
+
+
+def canonical(specs: Iterable[RunSpec]) -> Iterator[RunSpec]:
+    """Specs with registered method and dataset names (aliases resolved; unknown names are usage errors), lazily."""
     from zslbench import registry
     from zslbench.plugins import ensure_loaded
 
     ensure_loaded()
-    return [replace(s, method=registry.methods.canonical(s.method), dataset=registry.datasets.canonical(s.dataset))
-            for s in specs]
+    for s in specs:
+        yield replace(s, method=registry.methods.canonical(s.method), dataset=registry.datasets.canonical(s.dataset))
+
+
+def canonical_specs(specs: Iterable[RunSpec]) -> list[RunSpec]:
+    """:func:`canonical` as a list."""
+    return list(canonical(specs))
 
 
 def run_overrides(spec: RunSpec) -> dict:
@@ -105,23 +114,46 @@ def check_specs(specs: Sequence[RunSpec]) -> None:
         resolve_run(spec.method, spec.dataset, None, list(spec.sets), run_overrides(spec))
 
 
-def plan_runs(specs: Sequence[RunSpec], root: Path, held_keys: set[str] = frozenset()) -> Plan:
-    """Split ``specs`` into complete runs, runs held by live jobs (``held_keys``) and jobs to submit."""
-    plan = Plan(Path(root))
+def iter_plan(specs: Iterable[RunSpec], root: Path,
+              held_keys: set[str] = frozenset()) -> Iterator[tuple[RunSpec, Job | None, bool]]:
+    """``(spec, job, held)`` for each distinct run of ``specs``, one at a time: ``held`` when a live job
+    carries it (``held_keys``), else ``job`` (None: a complete run exists)."""
     seen: set[str] = set()
     for spec in specs:
         if spec.key in seen:  # the same run named twice (e.g. an alias and its method)
             continue
         seen.add(spec.key)
-        if spec.key in held_keys:
+        held = spec.key in held_keys
+        yield spec, None if held else job_for(spec, root), held
+
+
+def plan_runs(specs: Sequence[RunSpec], root: Path, held_keys: set[str] = frozenset()) -> Plan:
+    """Split ``specs`` into complete runs, runs held by live jobs (``held_keys``) and jobs to submit."""
+    plan = Plan(Path(root))
+    for spec, job, held in iter_plan(specs, root, held_keys):
+        if held:
             plan.held.append(spec)
-            continue
-        job = job_for(spec, root)
-        if job is None:
+        elif job is None:
             plan.complete.append(spec)
         else:
             plan.jobs.append(job)
     return plan
+
+
+def dry_run(specs: Iterable[RunSpec], root: Path, held_keys: set[str], echo: Callable[[str], None]) -> str:
+    """``echo`` the command of each run still to do as it is planned (the grid is never held in memory);
+    returns the plan's summary."""
+    complete = held_count = resumed = to_start = 0
+    for _, job, held in iter_plan(specs, root, held_keys):
+        if held:
+            held_count += 1
+        elif job is None:
+            complete += 1
+        else:
+            echo(job.command)
+            resumed += job.resume_dir is not None
+            to_start += job.resume_dir is None
+    return plan_summary(complete, held_count, resumed, to_start)
 
 
 @dataclass

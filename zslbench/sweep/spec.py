@@ -24,7 +24,10 @@ A sweep file (TOML) names a grid; every combination is one run::
     gpus_per_job = 1
     time = "04:00:00"
 
-Relative ``out`` paths are relative to the sweep file's directory.
+Relative ``out`` paths are relative to the sweep file's directory. The name
+is a plain file name (letters, digits, ``._+-``; :func:`check_sweep_name`): the
+sweep's record and logs live in ``<runs>/.sweeps/<name>``, never outside it. A
+sweep has at most :data:`MAX_SWEEP_RUNS` runs, counted before the grid is expanded.
 """
 
 from __future__ import annotations
@@ -32,17 +35,33 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
+import re
 import shlex
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from zslbench.config import build_dataclass, toml_literal
 from zslbench.errors import UsageError
 
 #: The tag prefix that identifies a run of a sweep (``run-key:<hash>``).
 RUN_KEY_TAG = "run-key:"
+
+#: The most runs one sweep file may name (methods x datasets x seeds x every [grid] list); split larger studies.
+MAX_SWEEP_RUNS = 10_000
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+
+
+def check_sweep_name(name: object, source: object = "sweep") -> str:
+    """``name`` when it is a plain file name (no path separator, no leading dot, at most 100 characters);
+    else a one-line UsageError (the name becomes the folder ``<runs>/.sweeps/<name>``)."""
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name):
+        raise UsageError(f"{source}: the sweep name {name!r} is not a plain name",
+                         'use letters, digits and ._+- only, e.g. name = "lr-study"')
+    return name
 
 
 @dataclass(frozen=True)
@@ -167,17 +186,23 @@ class SweepSpec:
     local: LocalSettings = field(default_factory=LocalSettings)
     slurm: SlurmSettings = field(default_factory=SlurmSettings)
 
-    def expand(self) -> list[RunSpec]:
-        """Every run of the grid, in a stable order (method, dataset, seed, then the grid in file order)."""
+    def run_count(self) -> int:
+        """How many runs the grid names (duplicates included), counted without expanding it."""
+        return math.prod(len(v) for v in (self.methods, self.datasets, self.seeds, *self.grid.values()))
+
+    def iter_runs(self) -> Iterator[RunSpec]:
+        """Every run of the grid, one at a time, in a stable order (method, dataset, seed, then the grid in
+        file order)."""
         fixed = [f"{key}={toml_literal(value)}" for key, value in self.sets.items()]
         keys = list(self.grid)
-        combos = list(itertools.product(*(self.grid[k] for k in keys))) or [()]
-        runs = []
-        for method, dataset, seed, combo in itertools.product(self.methods, self.datasets, self.seeds, combos):
+        for method, dataset, seed, *combo in itertools.product(self.methods, self.datasets, self.seeds,
+                                                               *(self.grid[k] for k in keys)):
             varied = [f"{key}={toml_literal(value)}" for key, value in zip(keys, combo)]
-            runs.append(RunSpec(method, dataset, seed, tuple(fixed + varied), self.protocol, tuple(self.tags),
-                                self.out))
-        return runs
+            yield RunSpec(method, dataset, seed, tuple(fixed + varied), self.protocol, tuple(self.tags), self.out)
+
+    def expand(self) -> list[RunSpec]:
+        """Every run of the grid as a list (:meth:`iter_runs`)."""
+        return list(self.iter_runs())
 
 
 _TOP_LEVEL = {"name", "methods", "datasets", "seeds", "set", "grid", "protocol", "tags", "out", "local", "slurm"}
@@ -236,7 +261,12 @@ def load_sweep(path: str | Path) -> SweepSpec:
         raise UsageError(f"{path}: `tags` must be a list of strings")
     local = _section(raw, "local", LocalSettings, path)
     slurm = _section(raw, "slurm", SlurmSettings, path)
-    return SweepSpec(name=str(raw.get("name", path.stem)), methods=_names(raw, "methods", path),
+    spec = SweepSpec(name=check_sweep_name(raw.get("name", path.stem), path), methods=_names(raw, "methods", path),
                      datasets=_names(raw, "datasets", path), seeds=list(dict.fromkeys(seeds)), sets=dict(sets),
                      grid=dict(grid), protocol=raw.get("protocol"), tags=list(tags), out=out, local=local,
                      slurm=slurm)
+    count = spec.run_count()
+    if count > MAX_SWEEP_RUNS:
+        raise UsageError(f"{path}: the sweep names {count:,} runs (methods x datasets x seeds x [grid]), more than "
+                         f"the limit of {MAX_SWEEP_RUNS:,}", "split it into several sweep files")
+    return spec

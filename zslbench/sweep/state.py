@@ -15,7 +15,7 @@ from pathlib import Path
 
 from zslbench import store
 from zslbench.data_version import stale_data_reason
-from zslbench.sweep.spec import RunSpec
+from zslbench.sweep.spec import RunSpec, check_sweep_name
 
 SWEEPS_DIR = ".sweeps"
 
@@ -46,8 +46,11 @@ def find_run(spec: RunSpec, root: Path) -> StoredRun:
 
 
 def sweep_dir(root: Path, name: str) -> Path:
-    """Where a sweep keeps its record and logs: hidden inside the run store, beside the runs."""
-    return Path(root) / SWEEPS_DIR / name
+    """Where a sweep keeps its record and logs: hidden inside the run store, beside the runs.
+
+    ``name`` must be a plain name (:func:`check_sweep_name`), so the folder is never outside ``<root>/.sweeps``.
+    """
+    return Path(root) / SWEEPS_DIR / check_sweep_name(name)
 
 
 @dataclass
