@@ -77,34 +77,34 @@ class FileServer:
                 action = plan.pop(0) if plan else None
                 data = server.files.get(path)
                 status = int(action) if isinstance(action, str) and action.isdigit() else 404 if data is None else 0
+                # each request is recorded before it is answered: the client may be done before this thread runs on
                 if status:
+                    server.served.append(Served(path, self.headers.get("Range"), status, 0))
                     self.send_response(status)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
-                    server.served.append(Served(path, self.headers.get("Range"), status, 0))
                     return
                 if action == "wrong":
                     data = bytes(b ^ 0xFF for b in data)
                 header = None if server.ignore_range else self.headers.get("Range")
                 start = int(header.split("=")[1].split("-")[0]) if header else 0
                 if start >= len(data) and header:
+                    server.served.append(Served(path, header, 416, 0))
                     self.send_response(416)
                     self.send_header("Content-Range", f"bytes */{len(data)}")
                     self.send_header("Content-Length", "0")
                     self.end_headers()
-                    server.served.append(Served(path, header, 416, 0))
                     return
                 body = data[start:]
+                sent = body[:action[1]] if isinstance(action, tuple) and action[0] == "drop" else body
+                server.served.append(Served(path, header, 206 if header else 200, len(sent)))
                 self.send_response(206 if header else 200)
                 if header:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                if isinstance(action, tuple) and action[0] == "drop":
-                    body = body[:action[1]]
-                self.wfile.write(body)
+                self.wfile.write(sent)
                 self.wfile.flush()
-                server.served.append(Served(path, header, 206 if header else 200, len(body)))
                 if isinstance(action, tuple):
                     self.close_connection = True
 
