@@ -107,3 +107,19 @@ def test_the_extra_images_are_cached_alone_and_read_back_unchanged():
     assert np.array_equal(np.asarray(first.images.pixels), np.asarray(again.images.pixels))
     stored = synthetic_full.load_extra(tiny, 1, np.asarray(first.unseen_classes))
     assert len(stored.labels) == tiny.num_extra  # only the extra images are in the full preset's file
+
+
+def test_the_full_budget_sweep_files_name_the_published_grid():
+    from zslbench.sweep.spec import load_sweep
+
+    sweeps = Path(__file__).resolve().parents[1] / "benchmarks" / "sweeps"
+    runs = {name: load_sweep(sweeps / f"{name}.toml").expand()
+            for name in ("synthetic-full", "synthetic-full-baseline", "synthetic-full-ablation")}
+    assert [len(r) for r in runs.values()] == [9, 3, 5]
+    every = [spec for specs in runs.values() for spec in specs]
+    assert {(s.dataset, s.protocol) for s in every} == {("synthetic-full", "gbu")}
+    controls = {(s.seed, s.sets[-1]) for s in runs["synthetic-full"]}
+    assert controls == {(seed, f"method.selection={sel}") for seed in (0, 1, 2)
+                        for sel in ("learned", "random", "mask-oracle")}
+    assert {s.method for s in runs["synthetic-full-ablation"]} == {"svip-no-ssps", "svip-no-psc", "svip-no-jsd",
+                                                                    "svip-no-w2p", "svip-no-p2a"}
