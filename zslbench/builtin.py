@@ -16,10 +16,11 @@ from zslbench.hookspecs import hookimpl
 
 @hookimpl
 def register_datasets(register: Callable) -> None:
-    from zslbench.data import synthetic, synthetic_v2, xlsa17_specs
+    from zslbench.data import synthetic, synthetic_full, synthetic_v2, xlsa17_specs
     from zslbench.data import multilabel_specs
 
-    for spec in (*synthetic.dataset_specs(), *synthetic_v2.dataset_specs(), *xlsa17_specs.dataset_specs(), *multilabel_specs.dataset_specs()):
+    for spec in (*synthetic.dataset_specs(), *synthetic_v2.dataset_specs(), *synthetic_full.dataset_specs(),
+                 *xlsa17_specs.dataset_specs(), *multilabel_specs.dataset_specs()):
         register(spec)
 
 

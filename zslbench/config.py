@@ -44,6 +44,9 @@ class TrainConfig:
     """The method-agnostic training recipe of the engine."""
 
     epochs: int = 10
+    # gbu: the validated epoch count is chosen among min_epochs..epochs (a benchmark's floor on the steps a
+    # method gets, e.g. synthetic-full; docs/synthetic.md). Other protocols train `epochs`.
+    min_epochs: int = 1
     batch_size: int = 64
     eval_batch_size: int = 256
     optimizer: str = "adamw"  # adam | adamw | sgd

@@ -38,6 +38,7 @@ from zslbench.errors import DataError, UsageError, ZSLBenchError
 from zslbench.methods import MethodContext, MethodSpec
 from zslbench.plugins import ensure_loaded
 from zslbench.progress import replan_phase
+from zslbench.tasks.selection_curve import curve_from_history
 from zslbench.tasks import Task, check_supported, get_task
 from zslbench import signals, store
 
@@ -327,9 +328,14 @@ def input_normalisation(cfg: RunConfig) -> tuple[tuple[float, ...], tuple[float,
 
 
 def _train_phase(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, checkpoint: Path, resume: bool,
-                 progress: bool, label: str, epochs: int | None = None, on_epoch_end_factory=None):
-    """Build the method for ``task`` and train it on ``dataset``'s trainval images (resuming from ``checkpoint``)."""
+                 progress: bool, label: str, epochs: int | None = None, on_epoch_end_factory=None,
+                 selection_curve: bool = False):
+    """Build the method for ``task`` and train it on ``dataset``'s trainval images (resuming from ``checkpoint``);
+    with ``selection_curve``, measure :mod:`zslbench.tasks.selection_curve` after every epoch."""
     from zslbench.checkpoints import load_resume_state
+    from zslbench.progress import loader_steps
+    from zslbench.tasks.selection_curve import curve_hook
+    from zslbench.training import distributed
     from zslbench.training.engine import seed_everything, train
 
     cfg = resolved.config
@@ -340,9 +346,18 @@ def _train_phase(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device,
                                            mean_std=input_normalisation(cfg), augment=cfg.data.augment)
     seen_attrs = task.training_vectors(dataset)
     state = load_resume_state(checkpoint) if resume else None
-    hook = on_epoch_end_factory(model, test_sets) if on_epoch_end_factory else None
+    hooks = [on_epoch_end_factory(model, test_sets)] if on_epoch_end_factory else []
+    if selection_curve:
+        steps = loader_steps(len(train_set), train_cfg.batch_size, train_cfg.max_steps_per_epoch,
+                             distributed.world_size())
+        hooks.append(curve_hook(model, train_set, test_sets, seen_attrs, dataset.masks, steps, device))
+    hooks = [h for h in hooks if h is not None]
+
+    def hook(epoch: int) -> dict:
+        return {k: v for h in hooks for k, v in (h(epoch) or {}).items()}
+
     result = train(model, train_set, seen_attrs, train_cfg, device, cfg.seed, checkpoint_path=checkpoint,
-                   resume=state, on_epoch_end=hook, progress=progress, label=label)
+                   resume=state, on_epoch_end=hook if hooks else None, progress=progress, label=label)
     return model, test_sets, result
 
 
@@ -362,7 +377,8 @@ def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, de
         timings["validation_seconds"] = val_seconds
     hook = published_protocol.hook_for(cfg, dataset, device)  # None unless --protocol published
     model, eval_sets, result = _train_phase(resolved, task, dataset, device, run_dir / store.CHECKPOINT_FILE, resume,
-                                            progress, label="train", epochs=epochs, on_epoch_end_factory=hook)
+                                            progress, label="train", epochs=epochs, on_epoch_end_factory=hook,
+                                            selection_curve=True)
     timings["train_seconds"] = result.train_seconds
     timings["train_images_per_second"] = _mean_throughput(result.history)
     t_eval = time.perf_counter()
@@ -371,6 +387,9 @@ def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, de
     metrics.update({k: v for k, v in evaluated.items() if k != "patch_selection"})
     metrics["history"] = [dataclasses.asdict(h) for h in result.history]
     metrics.update(published_protocol.metrics_for(cfg.protocol, metrics["history"]))
+    curve = curve_from_history(metrics["history"])
+    if curve:
+        metrics["selection_curve"] = curve
     if "patch_selection" in evaluated:
         metrics["patch_selection"] = evaluated["patch_selection"]
     return metrics, timings
@@ -416,7 +435,8 @@ def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDatase
                                 progress,
                                 label="validate", on_epoch_end_factory=factory)
     scores = [h.extra["val_cs_h"] for h in result.history]
-    best = int(np.argmax(scores))  # first epoch reaching the best validated H
+    first = min(cfg.train.min_epochs, len(scores)) - 1  # epochs before train.min_epochs are not candidates
+    best = first + int(np.argmax(scores[first:]))  # first epoch reaching the best validated H
     validation = {
         "train_classes": np.asarray(val_ds.seen_classes).tolist(),
         "val_classes": np.asarray(val_ds.unseen_classes).tolist(),

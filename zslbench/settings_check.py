@@ -101,6 +101,9 @@ def check_run_config(cfg: Any, world_size: int | None = None) -> None:
     if t.batch_size < world or t.batch_size % world:
         raise UsageError(f"train.batch_size {t.batch_size} does not split over the {world} processes",
                          "choose a batch size that is a multiple of the number of processes")
+    if not 1 <= t.min_epochs <= t.epochs:
+        raise UsageError(f"train.min_epochs must be in 1..train.epochs ({t.epochs}), got {t.min_epochs}",
+                         "fewer epochs than a dataset's floor: also --set train.min_epochs=N (N <= epochs)")
     if not 0 <= t.warmup_epochs <= t.epochs:
         raise UsageError(f"train.warmup_epochs must be in 0..train.epochs ({t.epochs}), got {t.warmup_epochs}")
     _choice("train.optimizer", t.optimizer, OPTIMIZERS)

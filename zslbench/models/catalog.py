@@ -69,6 +69,7 @@ SYNTHETIC_VIT_CONFIGS: dict[str, ViTConfig] = {
 #: The tiny ViT each embedded benchmark is sized for (its methods' default backbone there).
 SYNTHETIC_DATASET_BACKBONES: dict[str, str] = {
     "synthetic": "vit-synthetic-v2", "synthetic-v2": "vit-synthetic-v2",  # v3 and v2 share the 96 px grid
+    "synthetic-full": "vit-synthetic-v2",  # v3 at full training budget
     "synthetic-v3-tiny": "vit-synthetic-v2-tiny", "synthetic-v2-tiny": "vit-synthetic-v2-tiny",
     "synthetic-v1": "vit-synthetic", "synthetic-tiny": "vit-synthetic-tiny", "synthetic-tiny-v1": "vit-synthetic-tiny",
     "synthetic-multilabel": "vit-synthetic", "synthetic-multilabel-tiny": "vit-synthetic-tiny",

@@ -14,6 +14,9 @@ says without reading pixels.
   the ones it contextualizes (hatched), as in Fig. 6a of the SVIP paper, and/or
   the maps of its top predicted attributes (Fig. 5), with the object mask
   outlined when the dataset has masks.
+* :func:`plot_selection_curves`: per epoch, the selection AUROC against the
+  masks and the consistency/classification gradient ratio
+  (``metrics["selection_curve"]``, SVIP runs).
 """
 
 from __future__ import annotations
@@ -433,3 +436,49 @@ def plot_explanation(image: np.ndarray, out: str | Path, kept: np.ndarray | None
     return {"path": str(paths[0]), "paths": [str(p) for p in paths], "kept": None if kept is None else kept.tolist(),
             "hatched_patches": hatched, "attributes": names, "scores": scores,
             "map_shape": None if maps is None else list(maps.shape[1:]), "colorbar": colour_range, "panels": titles}
+
+
+def plot_selection_curves(curves: Mapping[str, Sequence[Sequence[Mapping]]], out: str | Path, title: str = "",
+                          formats: Sequence[str] = ()) -> dict:
+    """The selection's learning curve (``metrics["selection_curve"]``) of each run, one colour per label.
+
+    Left: the selection AUROC against the object masks by optimiser step (0.5 is chance). Right: the gradient
+    of the consistency term over that of the classification loss (log scale). Returns ``{"path", "paths",
+    "labels": [per label: "label", "runs", "steps", "auroc", "gradient"]}`` with one list per run.
+    """
+    if not any(curves.values()):
+        raise UsageError("no selection curves to plot")
+    fig = _new_figure(9.0, 3.8)
+    ax_auroc, ax_grad = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    drawn = []
+    for i, (label, runs) in enumerate(item for item in curves.items() if item[1]):
+        colour = f"C{i % 10}"
+        entry: dict = {"label": label, "runs": len(runs), "steps": [], "auroc": [], "gradient": []}
+        for j, run in enumerate(runs):
+            steps = [p["step"] for p in run]
+            auroc = [p.get("selection_auroc", np.nan) for p in run]
+            gradient = [p.get("consistency_over_classification_grad", np.nan) for p in run]
+            name = f"{label} ({len(runs)} run{'s' if len(runs) > 1 else ''})" if j == 0 else None
+            ax_auroc.plot(steps, auroc, color=colour, marker=".", linewidth=1.2, alpha=0.8, label=name)
+            positive = [(s, g) for s, g in zip(steps, gradient) if g > 0]
+            if positive:
+                ax_grad.plot(*zip(*positive), color=colour, marker=".", linewidth=1.2, alpha=0.8, label=name)
+            entry["steps"].append(steps)
+            entry["auroc"].append(auroc)
+            entry["gradient"].append(gradient)
+        drawn.append(entry)
+    ax_auroc.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="chance")
+    ax_auroc.set_ylim(0.0, 1.02)
+    ax_auroc.set_ylabel("selection AUROC vs object masks")
+    ax_auroc.set_title("selection scores vs masks (held-out images)", fontsize=9)
+    if ax_grad.has_data():
+        ax_grad.set_yscale("log")
+    ax_grad.set_ylabel("|grad consistency| / |grad classification|")
+    ax_grad.set_title("consistency term's pull (training batch)", fontsize=9)
+    for ax in (ax_auroc, ax_grad):
+        ax.set_xlabel("optimiser steps")
+        ax.grid(alpha=0.3)
+    ax_auroc.legend(fontsize=7)
+    fig.suptitle(title or "selection learning curve, per epoch", fontsize=10)
+    paths = save_figure(fig, out, formats)
+    return {"path": str(paths[0]), "paths": [str(p) for p in paths], "labels": drawn}

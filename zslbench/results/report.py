@@ -184,6 +184,32 @@ def _pictures(dataset: str, methods: Sequence[str], aggregates: dict[tuple[str, 
     return lines
 
 
+def _curve_label(record: RunRecord, method: str) -> str:
+    """The method, with its selection control when a run sets one (learned / random / mask-oracle ...)."""
+    selection = (record.config.get("method_options") or {}).get("selection")
+    return f"{method}, {selection}" if selection else method
+
+
+def _selection_curve_lines(dataset: str, methods: Sequence[str], aggregates: dict[tuple[str, str], MethodResult],
+                           out_dir: Path, outcome: ReportOutcome) -> list[str]:
+    """The selection learning-curve PNG of one dataset (runs that stored ``metrics["selection_curve"]``)."""
+    curves: dict[str, list] = {}
+    for method in methods:
+        result = aggregates.get((method, dataset))
+        for record in (result.runs if result else []):
+            if record.metrics.get("selection_curve"):
+                curves.setdefault(_curve_label(record, method), []).append(record.metrics["selection_curve"])
+    if not curves:
+        return []
+    path = out_dir / f"{_slug(dataset)}-selection-curve.png"
+    plots.plot_selection_curves(curves, path, title=f"selection learning curve on {dataset}", formats=("pdf",))
+    outcome.pictures.append(path)
+    return [f"![Selection learning curve on {dataset}]({path.name})",
+            "_Per epoch of the final training: the selection scores' AUROC against the object masks on held-out "
+            "images, and the consistency term's gradient over the classification loss's on a training batch "
+            f"([PDF]({path.with_suffix('.pdf').name}))._"]
+
+
 def _patch_selection_lines(dataset: str, methods: Sequence[str],
                            aggregates: dict[tuple[str, str], MethodResult]) -> list[str]:
     rows = []
@@ -266,6 +292,8 @@ def write_report(root: Path, out_dir: Path, methods: Sequence[str] = (), dataset
         lines.append(results.render_markdown([table], heading="###"))
         picture_lines = _pictures(table.dataset, comparison.methods, aggregates, out_dir, outcome)
         lines += [*(f"{line}\n" for line in picture_lines)]
+        lines += [*(f"{line}\n" for line in _selection_curve_lines(table.dataset, comparison.methods, aggregates,
+                                                                   out_dir, outcome))]
         selection_lines = _patch_selection_lines(table.dataset, comparison.methods, aggregates)
         if selection_lines:
             lines += [*selection_lines, ""]

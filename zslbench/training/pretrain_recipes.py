@@ -43,6 +43,8 @@ RECIPES: dict[str, PretrainRecipe] = {
     "synthetic-v2-tiny": PretrainRecipe(preset="synthetic-v2-tiny", backbone="vit-synthetic-v2-tiny",
                                         num_images=96, epochs=1, batch_size=32),
 }
+#: synthetic-full keeps the backbone of its base preset: the same recipe, hence the same fingerprint and file.
+RECIPES["synthetic-full"] = RECIPES["synthetic"]
 
 
 def recipe_for(dataset_name: str, data_seed: int = 0) -> PretrainRecipe:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from zslbench.methods import MethodContext, MethodSpec
+from zslbench.data.budgets import TRAINING_LENGTHS
 from zslbench.models.catalog import synthetic_backbone
 
 from zslbench_baselines.options import ViTBaselineOptions
@@ -51,6 +52,9 @@ def training_recipe(dataset_name: str) -> dict:
         return {**scratch, "lr": 5e-4, "epochs": 5}
     if name in ("synthetic-v3-tiny", "synthetic-v2-tiny"):
         return {**scratch, "lr": 5e-4, "epochs": 2, "batch_size": 32}
+    # synthetic-full: synthetic's recipe at the benchmark's own training length (epochs, and the gbu floor)
+    if name in TRAINING_LENGTHS:
+        return {**scratch, "lr": 5e-4, **TRAINING_LENGTHS[name].train_overrides()}
     return {}
 
 

@@ -294,6 +294,13 @@ class SVIPModel(ImageZSLModel):
         """S_M as sorted group ids (B, M): the top M of ``scores``, or of the selection control's scores."""
         return selection.select(self.options.selection, scores, self.options.num_kept, self._batch_object_fraction())
 
+    def loss_term_weights(self) -> dict[str, float]:
+        """The weights of the auxiliary terms in ``loss`` (the core's selection curve reads ``consistency``)."""
+        weights = {"consistency": float(self.options.lambda_jsd)}
+        if self.options.use_ssps:
+            weights["patch"] = float(self.options.lambda_patch)
+        return weights
+
     def selection_scores(self, images: torch.Tensor) -> torch.Tensor | None:
         """(B, G) scores whose top M is the inference selection (for the selection AUROC against masks);
         None without SSPS, which selects nothing and has no patch classifier to score with."""

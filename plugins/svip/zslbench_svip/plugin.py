@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable
 import zslbench
 from zslbench.errors import UsageError
 from zslbench.methods import MethodContext, MethodSpec
+from zslbench.data.budgets import TRAINING_LENGTHS
 from zslbench.models.catalog import synthetic_backbone
 
 from zslbench_svip.attribute_groups import reference_attribute_groups
@@ -149,6 +150,9 @@ def training_recipe(dataset_name: str) -> dict:
         return {**scratch, "lr": 5e-4, "epochs": 5}
     if name in ("synthetic-v3-tiny", "synthetic-v2-tiny"):
         return {**scratch, "lr": 5e-4, "epochs": 2, "batch_size": 32}
+    # synthetic-full: synthetic's recipe at the benchmark's own training length (epochs, and the gbu floor)
+    if name in TRAINING_LENGTHS:
+        return {**scratch, "lr": 5e-4, **TRAINING_LENGTHS[name].train_overrides()}
     return {}
 
 
@@ -186,7 +190,7 @@ def method_defaults(dataset_name: str, reference: bool = False) -> dict:
     }
     # synthetic v3 and v2: group_size 1 on the 8x8 grid of vit-synthetic-v2 (64 groups, a finer grid than v1's 16);
     # M = 26 keeps ~40% of the groups (objects cover ~16%); PatchCls width 1/3 of the 96-d token
-    v2 = {"synthetic": (26, 1.0, 0.3, 32), "synthetic-v2": (26, 1.0, 0.3, 32),
+    v2 = {"synthetic": (26, 1.0, 0.3, 32), "synthetic-v2": (26, 1.0, 0.3, 32), "synthetic-full": (26, 1.0, 0.3, 32),
           "synthetic-v3-tiny": (6, 1.0, 0.3, 16), "synthetic-v2-tiny": (6, 1.0, 0.3, 16)}
     if name in v2:
         kept, patch_weight, decorrelation, hidden = v2[name]
