@@ -228,10 +228,13 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     plan = plan_run(cfg, spec.kind, dataset, str(device), distributed.world_size())
     if progress and distributed.is_main():
         print(status_line(plan), file=sys.stderr, flush=True)
+    prebuilt = None  # a training-free model is used as built here (an image method is rebuilt per phase)
     if spec.kind in ("image", "training-free"):
         # Build once before anything is stored: missing weights, bad option combinations
         # or missing word vectors stop here with nothing written to the run store.
-        spec.build(task.method_context(method_context(cfg, dataset, device), dataset), resolved.options)
+        built = spec.build(task.method_context(method_context(cfg, dataset, device), dataset), resolved.options)
+        prebuilt = built if spec.kind == "training-free" else None
+        del built
         engine.seed_everything(cfg.seed)
     if resume_dir is None:
         run_id = distributed.broadcast_object(store.new_run_id(cfg.seed))
@@ -251,7 +254,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
                 metrics, timings = _run_image_method(resolved, task, dataset, device, run_dir,
                                                      resume_dir is not None, progress)
             elif spec.kind == "training-free":
-                metrics, timings = _run_training_free_method(resolved, task, dataset, device)
+                metrics, timings = _run_training_free_method(resolved, task, dataset, device, prebuilt)
             else:
                 metrics, timings = _run_feature_method(resolved, task, dataset, device, run_dir, progress, features)
             live.end_eval()
@@ -449,14 +452,18 @@ def _validation_scores(model, val_ds: ZSLDataset, eval_sets: dict, cfg: RunConfi
 # --------------------------------------------------------------------------- training-free methods
 
 
-def _run_training_free_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device) -> tuple[dict, dict]:
-    """Build a method that needs no training and let the task evaluate it; under ``gbu`` the calibration gamma
-    is chosen on the validation benchmark (derived from trainval only), as for every other method."""
+def _run_training_free_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device,
+                              model: Any = None) -> tuple[dict, dict]:
+    """Evaluate a method that needs no training (``model``: as already built, else built here); under ``gbu`` the
+    calibration gamma is chosen on the validation benchmark (derived from trainval only), as for every method."""
     cfg = resolved.config
     metrics: dict = {"protocol": cfg.protocol, "task": task.name}
-    t0 = time.perf_counter()
-    model = resolved.method.build(task.method_context(method_context(cfg, dataset, device), dataset), resolved.options)
-    timings: dict = {"build_seconds": time.perf_counter() - t0}
+    timings: dict = {}
+    if model is None:
+        t0 = time.perf_counter()
+        model = resolved.method.build(task.method_context(method_context(cfg, dataset, device), dataset),
+                                      resolved.options)
+        timings["build_seconds"] = time.perf_counter() - t0
     size, workers, mean_std = int(cfg.data.image_size), cfg.data.num_workers, input_normalisation(cfg)
     gamma = None
     if cfg.protocol == "gbu":

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -213,7 +214,7 @@ def text_embeddings(clip: ClipModel, texts: list[str], batch_size: int = 256, ca
     if path is not None:
         from safetensors.torch import save_file
 
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # one writer's own file, renamed into place
         save_file({"embeddings": embeddings.contiguous()}, str(tmp), metadata={"key": key})
         tmp.replace(path)
     return embeddings
