@@ -430,6 +430,7 @@ def test_missing_foundation_weights_name_the_model_the_cache_and_the_fetch_comma
 def test_an_open_clip_checkpoint_loads_into_the_clip_image_tower(tmp_path, monkeypatch, suffix):
     """--pretrained PATH to an open_clip file: timm's converter maps visual.* onto the ViT (text tower dropped);
     the class token through ``proj`` equals open_clip's image embedding, in float64."""
+    pytest.importorskip("open_clip")  # the optional extra zslbench[clip] (in the test extra)
     from fixtures_clip import save_open_clip, tiny_open_clip, tiny_towers
 
     tiny_towers(monkeypatch)
@@ -458,3 +459,39 @@ def test_a_pooled_tower_without_class_token_refuses_attention_selection(monkeypa
         torch.testing.assert_close(pooled, timm_pooled, rtol=1e-12, atol=1e-12)
         with pytest.raises(UsageError, match="no class token"):
             adapter.forward_tokens(adapter.patch_embed(images), need_cls_attention=True)
+
+
+@pytest.mark.parametrize("name", ["dinov2-vit-b14", "siglip-vit-b16"])
+def test_a_local_safetensors_file_loads_into_a_foundation_tower(tmp_path, monkeypatch, name):
+    from safetensors.torch import save_file
+
+    from fixtures_clip import tiny_towers
+
+    tiny_towers(monkeypatch)
+    torch.manual_seed(7)
+    source = create_backbone(name, "none").double().eval()
+    path = tmp_path / "tower.safetensors"
+    save_file({k: v.contiguous() for k, v in source.vit.state_dict().items()}, str(path))
+    loaded = create_backbone(name, str(path)).double().eval()
+    images = torch.randn(2, 3, 224, 224, dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.equal(loaded.encode(images)[0], source.encode(images)[0])
+
+
+def test_dinov2_weights_of_another_grid_are_resampled_to_224_px(tmp_path, monkeypatch):
+    """DINOv2 is published at 518 px (37x37 patches); at 224 px the position embeddings are resampled to 16x16."""
+    from safetensors.torch import save_file
+
+    from fixtures_clip import tiny_towers
+
+    tiny_towers(monkeypatch)
+    big = create_backbone("dinov2-vit-b14", "none", image_size=518)
+    assert big.grid == (37, 37)
+    path = tmp_path / "dinov2-518.safetensors"
+    save_file({k: v.contiguous() for k, v in big.vit.state_dict().items()}, str(path))
+    small = create_backbone("dinov2-vit-b14", str(path))
+    assert small.grid == (16, 16) and small.vit.pos_embed.shape[1] == 1 + 16 * 16
+    assert torch.equal(small.vit.cls_token, big.vit.cls_token)
+    assert torch.equal(small.vit.blocks[0].attn.qkv.weight, big.vit.blocks[0].attn.qkv.weight)
+    with pytest.raises(UsageError, match="multiple of"):
+        create_backbone("dinov2-vit-b14", "none", image_size=225)

@@ -332,3 +332,16 @@ def test_siglip_serves_the_baseline_and_svip_refuses_it_in_one_line_before_stori
     ran = _run("run", "baseline", *common, "--out", tmp_path / "runs")
     assert ran.exit_code == 0, ran.output
     assert store.read_run(_runs(tmp_path / "runs")[0]).metrics["backbone"]["family"] == "siglip"
+
+
+def test_a_siglip_text_tower_without_transformers_is_a_one_line_usage_error(monkeypatch):
+    import importlib.util
+
+    import open_clip
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "transformers" else real_find_spec(name, *a))
+    with pytest.raises(UsageError, match="transformers") as info:
+        vision_language._tokenizer(open_clip, open_clip.get_model_config("ViT-B-16-SigLIP"))
+    assert "\n" not in str(info.value) and "CLIP backbone" in info.value.hint
