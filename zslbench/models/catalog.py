@@ -123,7 +123,7 @@ def _pretrained(timm_name: str, family: str, patch: int, mean_std: tuple, what: 
     name, hub = open_clip or (None, None)
     return PretrainedViT(timm_name, family, image_size, patch, *mean_std,
                          description=f"{what} (timm {timm_name}; {image_size} px, {patch}x{patch} patches, "
-                                     f"{grid}x{grid} grid" + ("; text tower for clip-zeroshot)" if name else ")"),
+                                     f"{grid}x{grid} grid" + ("; with its open_clip text tower)" if name else ")"),
                          open_clip_name=name, open_clip_hub_id=hub)
 
 
