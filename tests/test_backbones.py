@@ -363,3 +363,135 @@ def test_bf16_autocast_stays_bf16_on_the_token_path(tiny):
     assert out.patches.dtype == reference.dtype  # same output dtype as timm's own forward under autocast
     assert out.cls_attention.dtype == torch.float32  # the no-grad attention row is accumulated in float32
     torch.testing.assert_close(out.cls_attention.sum(-1), torch.ones(2), atol=0.2, rtol=0)
+
+
+# ----------------------------------------------------------------------------- foundation towers (CLIP, SigLIP, DINOv2)
+
+
+def test_foundation_backbones_are_registered_with_timm_names_normalisation_and_grid():
+    import timm
+    from timm.models import get_pretrained_cfg
+
+    from zslbench.models.catalog import PRETRAINED_VITS
+
+    specs = {s.name: s for s in backbone_specs()}
+    expected = {"clip-vit-b16-openai", "clip-vit-l14-openai", "clip-vit-b16-laion2b", "clip-vit-l14-laion2b",
+                "siglip-vit-b16", "dinov2-vit-b14"}
+    assert expected <= set(specs) and expected <= set(PRETRAINED_VITS)
+    published = set(timm.list_models(pretrained=True))
+    for name in expected:
+        vit = PRETRAINED_VITS[name]
+        assert vit.timm_name in published, name
+        cfg = get_pretrained_cfg(vit.timm_name)
+        assert (vit.mean, vit.std) == (tuple(cfg.mean), tuple(cfg.std)), name  # the weights' own normalisation
+        assert cfg.hf_hub_id == vit.hf_hub_id, name
+        assert specs[name].image_size == vit.image_size == 224
+    assert PRETRAINED_VITS["dinov2-vit-b14"].grid == (16, 16)  # 224 px / 14 px patches, not timm's 518 px
+    assert PRETRAINED_VITS["clip-vit-l14-openai"].grid == (16, 16)
+    assert PRETRAINED_VITS["clip-vit-b16-openai"].grid == (14, 14)
+    assert backbones.expected_mean_std("clip-vit-b16-openai") == (PRETRAINED_VITS["clip-vit-b16-openai"].mean,
+                                                                 PRETRAINED_VITS["clip-vit-b16-openai"].std)
+
+
+@pytest.mark.parametrize("name, grid", [("clip-vit-b16-openai", (14, 14)), ("siglip-vit-b16", (14, 14)),
+                                        ("dinov2-vit-b14", (16, 16))])
+def test_tiny_foundation_towers_load_from_the_offline_hugging_face_cache(tmp_path, monkeypatch, name, grid):
+    from fixtures_clip import cache_timm_tower, offline_hf_cache, tiny_towers
+
+    hub = offline_hf_cache(tmp_path, monkeypatch)
+    tiny_towers(monkeypatch)
+    with pytest.raises(DataError):  # nothing cached yet: an error, never random weights
+        create_backbone(name)
+    cache_timm_tower(hub, name, seed=5)
+    torch.manual_seed(5)
+    expected = create_backbone(name, "none").eval()
+    torch.manual_seed(99)  # loading must not depend on the RNG
+    loaded = create_backbone(name).eval()
+    assert loaded.grid == grid and loaded.image_size == 224
+    images = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.equal(loaded.encode(images)[0], expected.encode(images)[0])
+
+
+def test_missing_foundation_weights_name_the_model_the_cache_and_the_fetch_command(tmp_path, monkeypatch):
+    from fixtures_clip import offline_hf_cache, tiny_towers
+
+    hub = offline_hf_cache(tmp_path, monkeypatch)
+    tiny_towers(monkeypatch)
+    with pytest.raises(DataError) as info:
+        create_backbone("dinov2-vit-b14")
+    message = str(info.value)
+    assert "vit_base_patch14_dinov2.lvd142m" in message and str(hub) in message and "\n" not in message
+    assert "huggingface-cli download timm/vit_base_patch14_dinov2.lvd142m" in info.value.hint
+    assert "--pretrained none" in info.value.hint
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".bin"])
+def test_an_open_clip_checkpoint_loads_into_the_clip_image_tower(tmp_path, monkeypatch, suffix):
+    """--pretrained PATH to an open_clip file: timm's converter maps visual.* onto the ViT (text tower dropped);
+    the class token through ``proj`` equals open_clip's image embedding, in float64."""
+    pytest.importorskip("open_clip")  # the optional extra zslbench[clip] (in the test extra)
+    from fixtures_clip import save_open_clip, tiny_open_clip, tiny_towers
+
+    tiny_towers(monkeypatch)
+    model = tiny_open_clip(seed=2)
+    path = save_open_clip(model, tmp_path / "ckpt", weights_name=f"open_clip_model{suffix}")
+    adapter = create_backbone("clip-vit-b16-openai", str(path)).double().eval()
+    model = model.double()
+    images = torch.randn(2, 3, 224, 224, dtype=torch.float64)
+    with torch.no_grad():
+        ours = adapter.encode(images)[0] @ model.visual.proj
+        theirs = model.encode_image(images)
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_a_pooled_tower_without_class_token_refuses_attention_selection(monkeypatch):
+    from fixtures_clip import tiny_towers
+
+    tiny_towers(monkeypatch)
+    adapter = create_backbone("siglip-vit-b16", "none").double().eval()
+    assert not adapter.has_class_token
+    images = torch.randn(1, 3, 224, 224, dtype=torch.float64)
+    with torch.no_grad():
+        pooled, patches = adapter.encode(images)
+        assert pooled.shape == (1, adapter.dim) and patches.shape == (1, 196, adapter.dim)
+        timm_pooled = adapter.vit.forward_head(adapter.vit.forward_features(images), pre_logits=True)
+        torch.testing.assert_close(pooled, timm_pooled, rtol=1e-12, atol=1e-12)
+        with pytest.raises(UsageError, match="no class token"):
+            adapter.forward_tokens(adapter.patch_embed(images), need_cls_attention=True)
+
+
+@pytest.mark.parametrize("name", ["dinov2-vit-b14", "siglip-vit-b16"])
+def test_a_local_safetensors_file_loads_into_a_foundation_tower(tmp_path, monkeypatch, name):
+    from safetensors.torch import save_file
+
+    from fixtures_clip import tiny_towers
+
+    tiny_towers(monkeypatch)
+    torch.manual_seed(7)
+    source = create_backbone(name, "none").double().eval()
+    path = tmp_path / "tower.safetensors"
+    save_file({k: v.contiguous() for k, v in source.vit.state_dict().items()}, str(path))
+    loaded = create_backbone(name, str(path)).double().eval()
+    images = torch.randn(2, 3, 224, 224, dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.equal(loaded.encode(images)[0], source.encode(images)[0])
+
+
+def test_dinov2_weights_of_another_grid_are_resampled_to_224_px(tmp_path, monkeypatch):
+    """DINOv2 is published at 518 px (37x37 patches); at 224 px the position embeddings are resampled to 16x16."""
+    from safetensors.torch import save_file
+
+    from fixtures_clip import tiny_towers
+
+    tiny_towers(monkeypatch)
+    big = create_backbone("dinov2-vit-b14", "none", image_size=518)
+    assert big.grid == (37, 37)
+    path = tmp_path / "dinov2-518.safetensors"
+    save_file({k: v.contiguous() for k, v in big.vit.state_dict().items()}, str(path))
+    small = create_backbone("dinov2-vit-b14", str(path))
+    assert small.grid == (16, 16) and small.vit.pos_embed.shape[1] == 1 + 16 * 16
+    assert torch.equal(small.vit.cls_token, big.vit.cls_token)
+    assert torch.equal(small.vit.blocks[0].attn.qkv.weight, big.vit.blocks[0].attn.qkv.weight)
+    with pytest.raises(UsageError, match="multiple of"):
+        create_backbone("dinov2-vit-b14", "none", image_size=225)

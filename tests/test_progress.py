@@ -70,6 +70,20 @@ def test_status_line_names_dataset_method_device_images_and_steps(tmp_path, monk
     assert [p.label for p in gbu.phases] == ["validate", "train"] and gbu.total_steps > plan.total_steps
 
 
+def test_a_training_free_run_promises_no_training_steps_only_its_scored_batches(tmp_path, monkeypatch):
+    from zslbench.data.synthetic import load_synthetic
+
+    monkeypatch.setenv("ZSLBENCH_CACHE", str(tmp_path))
+    dataset = load_synthetic("synthetic-tiny", 0)
+    cfg = RunConfig(method="clip-zeroshot", dataset="synthetic-tiny")
+    plan = plan_run(cfg, "training-free", dataset, "cpu")
+    line = status_line(plan)
+    assert "training-free method (no training steps)" in line and "epochs" not in line
+    assert plan.phases == [] and plan.total_steps == plan.eval_batches == 2  # one batch per test split
+    cfg.protocol = "gbu"
+    assert plan_run(cfg, "training-free", dataset, "cpu").total_steps == 4  # + the validation splits' batches
+
+
 def test_plain_output_has_epoch_lines_with_the_runs_share_and_eta():
     stream = io.StringIO()
     cfg = _cfg(epochs=2, log_every_steps=100)

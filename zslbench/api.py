@@ -207,7 +207,7 @@ class Registered:
     aliases: tuple[str, ...] = ()
     variant_of: str | None = None  # methods: the method this one is a configuration of
     tasks: tuple[str, ...] = ()  # methods: the tasks they run; datasets: their task
-    method_kind: str | None = None  # methods: "image" (trained end to end) | "feature" (fit on cached features)
+    method_kind: str | None = None  # methods: "image" (trained end to end) | "feature" (fit on cached features) | "training-free"
     semantic: bool = True  # datasets: False when the classes have no semantic vectors
 
 

@@ -1,13 +1,16 @@
 """The method interface: what a plugin registers and what the engine calls.
 
-Two kinds of methods are hosted:
+Three kinds of methods are hosted:
 
 * image methods (``kind="image"``): an ``ImageZSLModel`` (a ``torch.nn.Module``)
   trained end to end by the core engine on image batches;
 * feature methods (``kind="feature"``): a ``FeatureZSLModel`` fitted once on
-  frozen backbone features (closed forms, or their own small optimisation).
+  frozen backbone features (closed forms, or their own small optimisation);
+* training-free methods (``kind="training-free"``): a model that scores image
+  batches as built (e.g. CLIP's zero-shot classifier); the run flow skips the
+  engine and evaluates it like a trained image method.
 
-Both produce class-compatibility scores for any set of class attribute
+All produce class-compatibility scores for any set of class attribute
 vectors, which is all the evaluation protocol needs.
 """
 
@@ -42,6 +45,11 @@ class MethodContext:
     seed: int = 0
     extras: dict = field(default_factory=dict)
     object_masks: np.ndarray | None = None  # (N, H, W) bool per dataset image, where the dataset has masks
+    class_names: list[str] = field(default_factory=list)  # the dataset's class names, row order of class_attributes
+
+
+#: The method kinds (``MethodSpec.kind``).
+METHOD_KINDS = ("image", "feature", "training-free")
 
 
 @runtime_checkable
@@ -54,6 +62,21 @@ class FeatureZSLModel(Protocol):
 
     def class_scores(self, features: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
         """Compatibility scores (N, C)."""
+        ...
+
+
+@runtime_checkable
+class TrainingFreeZSLModel(Protocol):
+    """A method that needs no training: it scores normalised image batches (B, 3, S, S) as built.
+
+    ``class_scores`` returns a (B, C) tensor over the C rows of
+    ``class_attributes`` (the dataset's classes, in ``MethodContext.class_names``
+    order). It is a ``torch.nn.Module`` so the core can move it to the device
+    and put it in eval mode.
+    """
+
+    def class_scores(self, images: Any, class_attributes: Any) -> Any:
+        """Compatibility scores (B, C) of image batch ``images``."""
         ...
 
 
@@ -85,8 +108,8 @@ class MethodSpec:
     ablation_baseline: str | None = None  # method shown as the "baseline" row by `zslbench ablate`
 
     def __post_init__(self) -> None:
-        if self.kind not in ("image", "feature"):
-            raise ValueError(f"method {self.name!r}: kind must be 'image' or 'feature', not {self.kind!r}")
+        if self.kind not in METHOD_KINDS:
+            raise ValueError(f"method {self.name!r}: kind must be one of {', '.join(METHOD_KINDS)}, not {self.kind!r}")
 
 
 def __getattr__(name: str) -> Any:

@@ -125,9 +125,14 @@ def plan_run(cfg: Any, kind: str, dataset: Any, device: str, world: int = 1) -> 
     test_splits = ("test_seen", "test_unseen") if dataset.task == SINGLE_LABEL else ("test",)
     test_images = sum(splits.get(s, 0) for s in test_splits)
     plan = RunPlan(cfg.method, cfg.dataset, cfg.seed, cfg.protocol, device, kind, test_images)
+    t = cfg.train
+    if kind == "training-free":  # no training: the bar counts the scored batches (validation ones under gbu)
+        plan.eval_batches = sum(eval_batches(splits.get(s, 0), t.eval_batch_size, world) for s in test_splits)
+        if cfg.protocol == "gbu" and dataset.task == SINGLE_LABEL:
+            val = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
+            plan.eval_batches += sum(eval_batches(len(val.splits[s]), t.eval_batch_size, world) for s in test_splits)
     if kind != "image":
         return plan
-    t = cfg.train
     if cfg.protocol == "gbu" and dataset.task == SINGLE_LABEL:
         val = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
         val_eval = sum(eval_batches(len(val.splits[s]), t.eval_batch_size, world) for s in test_splits)
@@ -144,6 +149,8 @@ def plan_run(cfg: Any, kind: str, dataset: Any, device: str, world: int = 1) -> 
 def status_line(plan: RunPlan) -> str:
     """``svip on synthetic (seed 0, standard): device cpu, 1200 train / 600 test images, 10 epochs x 18 steps ...``."""
     head = f"{plan.method} on {plan.dataset} (seed {plan.seed}, {plan.protocol}): device {plan.device}"
+    if plan.kind == "training-free":
+        return f"{head}, {plan.test_images} test images, training-free method (no training steps)"
     if not plan.phases:
         return f"{head}, {plan.test_images} test images, {plan.kind} method (fit on cached backbone features)"
     train = plan.phases[-1]

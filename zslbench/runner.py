@@ -110,8 +110,11 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     if cfg.pretrained is None:  # synthetic v2 on its own ViT: the pretrained tiny backbone
         from zslbench.training.pretrain_recipes import default_pretrained
         cfg.pretrained = default_pretrained(dataset_spec.name, cfg.backbone)
-    if cfg.data.image_size is None:
-        cfg.data.image_size = dataset_spec.default_image_size
+    if cfg.data.image_size is None:  # a foundation backbone's own size (its patch grid), else the dataset's
+        from zslbench.models.catalog import PRETRAINED_VITS
+
+        tower = PRETRAINED_VITS.get(cfg.backbone or "")
+        cfg.data.image_size = tower.image_size if tower is not None else dataset_spec.default_image_size
     return ResolvedRun(cfg, spec, options)
 
 
@@ -226,10 +229,13 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     plan = plan_run(cfg, spec.kind, dataset, str(device), distributed.world_size())
     if progress and distributed.is_main():
         print(status_line(plan), file=sys.stderr, flush=True)
-    if spec.kind == "image":
+    prebuilt = None  # a training-free model is used as built here (an image method is rebuilt per phase)
+    if spec.kind in ("image", "training-free"):
         # Build once before anything is stored: missing weights, bad option combinations
         # or missing word vectors stop here with nothing written to the run store.
-        spec.build(task.method_context(method_context(cfg, dataset, device), dataset), resolved.options)
+        built = spec.build(task.method_context(method_context(cfg, dataset, device), dataset), resolved.options)
+        prebuilt = built if spec.kind == "training-free" else None
+        del built
         engine.seed_everything(cfg.seed)
     if resume_dir is None:
         run_id = distributed.broadcast_object(store.new_run_id(cfg.seed))
@@ -248,11 +254,17 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
             if spec.kind == "image":
                 metrics, timings = _run_image_method(resolved, task, dataset, device, run_dir,
                                                      resume_dir is not None, progress)
+            elif spec.kind == "training-free":
+                metrics, timings = _run_training_free_method(resolved, task, dataset, device, prebuilt)
             else:
                 metrics, timings = _run_feature_method(resolved, task, dataset, device, run_dir, progress, features)
             live.end_eval()
         timings["total_seconds"] = time.perf_counter() - t0
         metrics["counts"] = dataset.counts()
+        from zslbench.models.catalog import describe_pretrained_vit
+
+        if describe_pretrained_vit(cfg.backbone) is not None:  # a foundation tower: its grid and normalisation
+            metrics["backbone"] = describe_pretrained_vit(cfg.backbone)
         metrics["skipped_images"] = int(dataset.meta.get("skipped_images", 0))
         if dataset.meta.get("generator_version") is not None:  # generated data: its version (results compare like with like)
             metrics["data_version"] = int(dataset.meta["generator_version"])
@@ -302,7 +314,7 @@ def method_context(cfg: RunConfig, dataset: ZSLDataset, device: torch.device) ->
         dataset_name=cfg.dataset, attribute_names=list(dataset.attribute_names), num_attributes=dataset.num_attributes,
         image_size=int(cfg.data.image_size), attribute_groups=dataset.attribute_groups, backbone=cfg.backbone,
         pretrained=weights_path(cfg), device=str(device), attribute_vectors=attribute_vectors, seed=cfg.seed,
-        object_masks=dataset.masks,
+        object_masks=dataset.masks, class_names=list(dataset.class_names),
     )
 
 
@@ -404,7 +416,6 @@ def _mean_throughput(history) -> float:
 def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path,
                            resume: bool, progress: bool):
     """GBU phase 1: choose the epoch count and gamma on validation data only."""
-    from zslbench.evaluation import choose_calibration, evaluate
     from zslbench.training import distributed
 
     cfg = resolved.config
@@ -416,17 +427,9 @@ def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDatase
 
     def factory(model, test_sets):
         def on_epoch_end(epoch: int) -> dict:
-            import torch
-
-            from zslbench.training.engine import score_images
-
-            attrs = torch.as_tensor(val_ds.class_attributes, dtype=torch.float32)
-            ss, sl = score_images(model, test_sets["test_seen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
-            us, ul = score_images(model, test_sets["test_unseen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
-            g = choose_calibration(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes)
-            m = evaluate(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes, gamma=g)
+            chosen = _validation_scores(model, val_ds, test_sets, cfg, device)
             model.train()
-            return {"val_gamma": float(g), "val_cs_h": float(m.cs_h), "val_h": float(m.h), "val_t1": float(m.t1)}
+            return chosen
 
         return on_epoch_end
 
@@ -449,6 +452,56 @@ def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDatase
     if distributed.is_main():
         store.atomic_write_json(saved, validation)
     return validation, validation["chosen_gamma"], validation["chosen_epochs"], validation["seconds"]
+
+
+def _validation_scores(model, val_ds: ZSLDataset, eval_sets: dict, cfg: RunConfig, device) -> dict:
+    """The calibration gamma chosen on the validation benchmark's images, with the validated T1, H and CS-H."""
+    import torch
+
+    from zslbench.evaluation import choose_calibration, evaluate
+    from zslbench.training.engine import score_images
+
+    attrs = torch.as_tensor(val_ds.class_attributes, dtype=torch.float32)
+    ss, sl = score_images(model, eval_sets["test_seen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
+    us, ul = score_images(model, eval_sets["test_unseen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
+    g = choose_calibration(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes)
+    m = evaluate(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes, gamma=g)
+    return {"val_gamma": float(g), "val_cs_h": float(m.cs_h), "val_h": float(m.h), "val_t1": float(m.t1)}
+
+
+# --------------------------------------------------------------------------- training-free methods
+
+
+def _run_training_free_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device,
+                              model: Any = None) -> tuple[dict, dict]:
+    """Evaluate a method that needs no training (``model``: as already built, else built here); under ``gbu`` the
+    calibration gamma is chosen on the validation benchmark (derived from trainval only), as for every method."""
+    cfg = resolved.config
+    metrics: dict = {"protocol": cfg.protocol, "task": task.name}
+    timings: dict = {}
+    if model is None:
+        t0 = time.perf_counter()
+        model = resolved.method.build(task.method_context(method_context(cfg, dataset, device), dataset),
+                                      resolved.options)
+        timings["build_seconds"] = time.perf_counter() - t0
+    size, workers, mean_std = int(cfg.data.image_size), cfg.data.num_workers, input_normalisation(cfg)
+    gamma = None
+    if cfg.protocol == "gbu":
+        t_val = time.perf_counter()
+        val_ds = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
+        _, val_sets = task.image_sets(val_ds, size, workers, mean_std=mean_std, augment=False)
+        chosen = _validation_scores(model, val_ds, val_sets, cfg, device)
+        gamma = chosen["val_gamma"]
+        metrics["validation"] = {"train_classes": np.asarray(val_ds.seen_classes).tolist(),
+                                 "val_classes": np.asarray(val_ds.unseen_classes).tolist(), "counts": val_ds.counts(),
+                                 "chosen_gamma": gamma, **chosen}
+        timings["validation_seconds"] = time.perf_counter() - t_val
+    _, eval_sets = task.image_sets(dataset, size, workers, mean_std=mean_std, augment=False)
+    t_eval = time.perf_counter()
+    evaluated = task.evaluate_model(model, dataset, eval_sets, cfg, device, gamma)
+    timings["eval_seconds"] = time.perf_counter() - t_eval
+    metrics.update({k: v for k, v in evaluated.items() if k != "patch_selection"})
+    return metrics, timings
 
 
 # --------------------------------------------------------------------------- feature methods

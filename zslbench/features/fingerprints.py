@@ -239,9 +239,19 @@ def weights_source_id(backbone: str, pretrained: str | None) -> str:
         timm_version = metadata.version("timm")
     except metadata.PackageNotFoundError:  # pragma: no cover
         timm_version = "none"
+    path = None
     if pretrained and pretrained.lower() not in ("none", "timm"):
         path = Path(pretrained).expanduser()
-        if path.is_file():
-            st = path.stat()
-            return f"{backbone}|file:{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    elif (pretrained or "timm").lower() == "timm":
+        from zslbench.models.catalog import PRETRAINED_VITS
+
+        if backbone in PRETRAINED_VITS:  # the cached file itself: new weights in the cache are a new source
+            from zslbench.models.hub_cache import hf_cached_file
+
+            tower = PRETRAINED_VITS[backbone]
+            path = hf_cached_file(tower.hf_hub_id, "model.safetensors") or hf_cached_file(tower.hf_hub_id,
+                                                                                          "pytorch_model.bin")
+    if path is not None and path.is_file():
+        st = path.stat()
+        return f"{backbone}|file:{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
     return f"{backbone}|{pretrained}|torch-{torch.__version__}|timm-{timm_version}"

@@ -45,9 +45,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from zslbench.models import catalog
-from zslbench.models.catalog import (AGGREGATIONS, PRETRAINED_NONE, PRETRAINED_TIMM, REGISTERED_TIMM_VITS,  # noqa: F401
-                                     SYNTHETIC_VIT_CONFIGS, ViTConfig, backbone_names)
+from zslbench.models.catalog import (AGGREGATIONS, PRETRAINED_NONE, PRETRAINED_TIMM, PRETRAINED_VITS,  # noqa: F401
+                                     REGISTERED_TIMM_VITS, SYNTHETIC_VIT_CONFIGS, ViTConfig, backbone_names)
 from zslbench.errors import DataError, UsageError
+from zslbench.models.hub_cache import hf_cache_dir, hf_cached_file
 from zslbench.models.precision import full_precision
 
 
@@ -193,17 +194,20 @@ class ViTAdapter(nn.Module):
         super().__init__()
         from timm.models.vision_transformer import VisionTransformer
 
-        extra_prefix = int(getattr(vit, "num_prefix_tokens", 1)) - 1 - int(getattr(vit, "num_reg_tokens", 0) or 0)
+        has_cls = getattr(vit, "cls_token", None) is not None
+        extra_prefix = int(getattr(vit, "num_prefix_tokens", 1)) - int(has_cls) - int(getattr(vit, "num_reg_tokens", 0) or 0)
         if not isinstance(vit, VisionTransformer) or extra_prefix:
             raise UsageError(f"backbone {name!r} ({type(vit).__name__}) is not a plain timm VisionTransformer",
                              "use a timm ViT/DeiT with a class token (distilled and non-ViT models are not supported)")
-        if getattr(vit, "cls_token", None) is None:
+        if getattr(vit, "cls_token", None) is None and getattr(vit, "global_pool", "") not in ("map", "avg"):
             raise UsageError(f"backbone {name!r} has no class token", "use a ViT with class_token=True")
         if getattr(vit, "dynamic_img_size", False):
             raise UsageError(f"backbone {name!r} uses dynamic image size, which the adapter does not support")
         self.vit = vit
         self.name = name
         self.pretrained = pretrained
+        # SigLIP-style towers pool their tokens (attention pooling) instead of reading a class token
+        self.has_class_token = getattr(vit, "cls_token", None) is not None
 
     # ---- geometry
     @property
@@ -256,10 +260,12 @@ class ViTAdapter(nn.Module):
         p = self.num_prefix_tokens
         return pos[:, :p], pos[:, p:]
 
-    def _prefix_tokens(self, batch: int, prefix_pos: torch.Tensor | None) -> torch.Tensor:
-        parts = [self.vit.cls_token.expand(batch, -1, -1)]
+    def _prefix_tokens(self, batch: int, prefix_pos: torch.Tensor | None) -> torch.Tensor | None:
+        parts = [self.vit.cls_token.expand(batch, -1, -1)] if self.has_class_token else []
         if getattr(self.vit, "reg_token", None) is not None:
             parts.append(self.vit.reg_token.expand(batch, -1, -1))
+        if not parts:
+            return None
         prefix = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
         return prefix + prefix_pos if prefix_pos is not None else prefix
 
@@ -284,13 +290,19 @@ class ViTAdapter(nn.Module):
         b, n, d = patch_embeddings.shape
         if n != self.num_patches:
             raise UsageError(f"expected {self.num_patches} patch embeddings, got {n}")
+        if need_cls_attention and not self.has_class_token:
+            raise UsageError(f"backbone {self.name!r} has no class token (it pools patch tokens), so there is no "
+                             "class-token attention to select patches with",
+                             "use a CLIP or DINOv2 backbone, or a method that needs no attention selection")
         prefix_pos, patch_pos = self._position_embeddings()
         x = patch_embeddings
         if patch_pos is not None:
             x = x + patch_pos
         if keep_index is not None:
             x = x.gather(1, keep_index.unsqueeze(-1).expand(-1, -1, d))
-        x = torch.cat([self._prefix_tokens(b, prefix_pos), x], dim=1)
+        prefix = self._prefix_tokens(b, prefix_pos)
+        if prefix is not None:
+            x = torch.cat([prefix, x], dim=1)
         x = self.vit.pos_drop(x)
         x = self.vit.norm_pre(x)
         row = None
@@ -303,6 +315,9 @@ class ViTAdapter(nn.Module):
             x = self.vit.blocks(x)
         x = self.vit.norm(x)
         p = self.num_prefix_tokens
+        if not self.has_class_token:  # the tower's own pooling (SigLIP: attention pooling) stands for the class token
+            pooled = self.vit.forward_head(x, pre_logits=True)
+            return TokenOutput(cls=pooled, patches=x[:, p:], cls_attention=row)
         return TokenOutput(cls=x[:, 0], patches=x[:, p:], cls_attention=row)
 
     def _block_with_attention(self, block: nn.Module, x: torch.Tensor, aggregator: AttentionAggregator,
@@ -369,6 +384,8 @@ def resolve_timm_name(name: str) -> str | None:
     """The timm model name behind ``name``, or None for a synthetic configuration; unknown names raise."""
     if name in SYNTHETIC_VIT_CONFIGS:
         return None
+    if name in PRETRAINED_VITS:
+        return PRETRAINED_VITS[name].timm_name
     if name.startswith("timm:"):
         timm_name = name[len("timm:"):]
         if not _timm().is_model(timm_name):
@@ -388,6 +405,8 @@ def expected_mean_std(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     timm's pretrained config for timm models (ImageNet statistics, or 0.5/0.5
     for e.g. the augreg weights); 0.5/0.5 for the from-scratch synthetic configs.
     """
+    if name in PRETRAINED_VITS:  # recorded in the catalog: no timm import
+        return PRETRAINED_VITS[name].mean, PRETRAINED_VITS[name].std
     timm_name = resolve_timm_name(name)
     if timm_name is None:
         return (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
@@ -417,9 +436,16 @@ def create_backbone(name: str, pretrained: str | None = None, image_size: int | 
             raise UsageError(f"backbone {name!r} has no timm weights", "use pretrained 'none' or a checkpoint path")
         vit = _build_synthetic(cfg, image_size or cfg.image_size)
     else:
-        vit = _build_timm(timm_name, pretrained == PRETRAINED_TIMM, image_size)
+        entry = PRETRAINED_VITS.get(name)
+        if entry is not None:  # foundation towers: their own image size (DINOv2 at 224, not 518) and grid
+            image_size = image_size or entry.image_size
+            if image_size % entry.patch_size:
+                raise UsageError(f"image size {image_size} is not a multiple of {name}'s patch size {entry.patch_size}",
+                                 f"set data.image_size to a multiple of {entry.patch_size}, e.g. {entry.image_size}")
+        vit = _build_timm(timm_name, pretrained == PRETRAINED_TIMM, image_size,
+                          dict(entry.model_args) if entry is not None else {})
     if pretrained not in (PRETRAINED_NONE, PRETRAINED_TIMM):
-        load_checkpoint(vit, pretrained)
+        load_checkpoint(vit, pretrained, convert=name in PRETRAINED_VITS)
     return ViTAdapter(vit, name=name, pretrained=pretrained)
 
 
@@ -434,9 +460,9 @@ def _build_synthetic(cfg: ViTConfig, image_size: int) -> nn.Module:
     )
 
 
-def _build_timm(timm_name: str, pretrained: bool, image_size: int | None) -> nn.Module:
+def _build_timm(timm_name: str, pretrained: bool, image_size: int | None, model_args: dict | None = None) -> nn.Module:
     timm = _timm()
-    kwargs: dict = {"num_classes": 0}
+    kwargs: dict = {**(model_args or {}), "num_classes": 0}
     if image_size is not None:
         kwargs["img_size"] = image_size
     if pretrained:
@@ -475,24 +501,20 @@ def cached_timm_weights(timm_name: str) -> Path:
         raise UsageError(f"timm has no pretrained weights for {timm_name!r}", "use pretrained 'none' or a checkpoint path")
     candidates: list[Path] = []
     if cfg.hf_hub_id:
-        from huggingface_hub import try_to_load_from_cache
-
         filenames = [cfg.hf_hub_filename] if cfg.hf_hub_filename else ["model.safetensors", "pytorch_model.bin"]
-        for filename in filenames:
-            found = try_to_load_from_cache(cfg.hf_hub_id, filename)
-            if isinstance(found, str):
-                candidates.append(Path(found))
+        candidates += [p for p in (hf_cached_file(cfg.hf_hub_id, f) for f in filenames) if p is not None]
     if cfg.url:
         candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(cfg.url))
     for path in candidates:
         if path.is_file():
             return path
-    source = cfg.hf_hub_id or cfg.url or timm_name
+    where = f"the Hugging Face cache {hf_cache_dir()}" if cfg.hf_hub_id else f"{torch.hub.get_dir()}/checkpoints"
+    fetch = (f"huggingface-cli download {cfg.hf_hub_id}" if cfg.hf_hub_id
+             else f"python -c \"import timm; timm.create_model('{timm_name}', pretrained=True)\"")
     raise DataError(
-        f"pretrained weights of {timm_name!r} ({source}) are not on this machine",
-        f"on a connected machine run `python -c \"import timm; timm.create_model('{timm_name}', pretrained=True)\"` "
-        "and copy ~/.cache/huggingface (or set HF_HOME), or pass --pretrained PATH to a .safetensors/.pth file, "
-        "or --pretrained none for random weights",
+        f"pretrained weights of {timm_name!r} ({cfg.hf_hub_id or cfg.url or timm_name}) are not in {where}",
+        f"fetch them with `{fetch}` (then copy the cache or set HF_HOME), or pass --pretrained PATH to a "
+        ".safetensors/.pth file, or --pretrained none for random weights",
     )
 
 
@@ -529,12 +551,24 @@ def _strip_prefix(key: str) -> str:
     return key
 
 
-def load_checkpoint(vit: nn.Module, path: str | Path) -> None:
+def load_checkpoint(vit: nn.Module, path: str | Path, convert: bool = False) -> None:
     """Load a checkpoint into ``vit``; missing, unexpected or mis-shaped tensors are a DataError.
 
     Classifier-head tensors (``head.*``) are ignored: backbones have no head.
+    ``convert`` passes the file through timm's ViT checkpoint filter first: an
+    open_clip / OpenAI CLIP checkpoint (``visual.*``, the text tower dropped)
+    or a DINOv2 one becomes timm's layout, position embeddings resampled to the
+    model's grid.
     """
-    state = {k: v for k, v in read_checkpoint(path).items() if not k.startswith("head.")}
+    state = read_checkpoint(path)
+    if convert:
+        from timm.models.vision_transformer import checkpoint_filter_fn
+
+        try:
+            state = checkpoint_filter_fn(state, vit)
+        except Exception as exc:  # a foreign layout: one line
+            raise DataError(f"checkpoint {path} cannot be converted to {type(vit).__name__}: {exc}") from None
+    state = {k: v for k, v in state.items() if not k.startswith("head.")}
     own = vit.state_dict()
     mismatched = [f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
                   for k, v in state.items() if k in own and own[k].shape != v.shape]

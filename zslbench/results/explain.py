@@ -81,8 +81,8 @@ def load_trained_model(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
 
 def _missing_checkpoint_error(run_dir: Path, state: str | None, kind: str) -> UsageError:
     """Why a run has no model to explain: a feature method, or an image run stopped before its first epoch."""
-    if kind == "feature":
-        return UsageError(f"run {run_dir} is of a feature method, which stores no model",
+    if kind in ("feature", "training-free"):
+        return UsageError(f"run {run_dir} is of a {kind} method, which stores no model",
                           "explain needs a run of an image method (e.g. svip, baseline)")
     if state in ("interrupted", "failed", "running"):
         return UsageError(f"run {run_dir} is {state} and stopped before its first epoch finished: "

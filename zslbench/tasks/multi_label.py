@@ -79,7 +79,7 @@ class MultiLabelTask(Task):
 
     name = MULTI_LABEL
     protocols = ("standard",)
-    method_kinds = ("image", "feature")
+    method_kinds = ("image", "feature", "training-free")
     feature_splits = ("trainval", "test")
 
     def feature_targets(self, dataset: ZSLDataset, image_ids: Any) -> np.ndarray:

@@ -50,7 +50,7 @@ class SingleLabelTask(Task):
 
     name = SINGLE_LABEL
     protocols = ("standard", "gbu", "published")
-    method_kinds = ("image", "feature")
+    method_kinds = ("image", "feature", "training-free")
     feature_splits = ("trainval", *EVAL_SPLITS)
 
     def feature_targets(self, dataset: Any, image_ids: Any) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import Callable
 import zslbench
 from zslbench.methods import MethodSpec
 
-from zslbench_baselines import classic, f_clswgan, mlzsl_baseline, vit_baseline
+from zslbench_baselines import classic, clip_zeroshot, f_clswgan, mlzsl_baseline, vit_baseline
 
 #: Functions returning the MethodSpecs of one module each.
 SPEC_SOURCES: list[Callable[[], list[MethodSpec]]] = [
@@ -20,6 +20,7 @@ SPEC_SOURCES: list[Callable[[], list[MethodSpec]]] = [
     classic.method_specs,
     f_clswgan.method_specs,
     mlzsl_baseline.method_specs,
+    clip_zeroshot.method_specs,
 ]
 
 

@@ -50,6 +50,9 @@ class SVIPOptions:
     """
 
     num_kept: int = 40  # M: kept (semantic-related) groups of the grouped grid (Eq. 8)
+    # M follows the grid: num_kept counts groups of the dataset's default backbone grid (7x7 for ViT-B/16 at 224)
+    # and is rescaled to the built backbone's group count (DINOv2 at 224: 8x8 groups, 40 -> 52); false: as given
+    num_kept_follows_grid: bool = True
     group_size: int = 2  # patches are grouped group_size x group_size before selection
     sigma: float = 5.0  # cosine scale of Eq. 11
     lambda_jsd: float = 1.0  # lambda1 of Eq. 14 (consistency weight)

@@ -205,6 +205,25 @@ def method_defaults(dataset_name: str, reference: bool = False) -> dict:
     return out
 
 
+def kept_for_grid(options: SVIPOptions, dataset_name: str, grid: tuple[int, int]) -> SVIPOptions:
+    """``options`` with M rescaled from the dataset's default backbone grid to ``grid`` (the built backbone's).
+
+    The per-dataset M (40 of CUB's 49 groups of ViT-B/16 at 224) is a share of
+    the groups; on another grid (DINOv2 at 224: 16x16 patches, 8x8 groups of 2x2)
+    the same share is kept: round(M * groups / reference groups), at least 1.
+    ``num_kept_follows_grid=false`` keeps ``num_kept`` as given.
+    """
+    from zslbench.models.catalog import SYNTHETIC_VIT_CONFIGS
+
+    g = options.group_size
+    default = SYNTHETIC_VIT_CONFIGS.get(default_backbone(dataset_name))
+    side = default.image_size // default.patch_size if default is not None else 224 // 16  # ViT-B/16 at 224
+    reference, groups = (side // g) ** 2, (grid[0] // g) * (grid[1] // g)
+    if not options.num_kept_follows_grid or reference < 1 or groups == reference:
+        return options
+    return dataclasses.replace(options, num_kept=max(1, round(options.num_kept * groups / reference)))
+
+
 def default_backbone(dataset_name: str) -> str:
     """ViT-B/16 at 224 for real datasets (paper Sec. 4.1); the small from-scratch ViTs for synthetic data."""
     return synthetic_backbone(dataset_name, "vit_base_patch16_224")
@@ -240,6 +259,10 @@ def build_svip(context: MethodContext, options: SVIPOptions) -> SVIPModel:
 
     backbone = create_backbone(context.backbone or default_backbone(context.dataset_name),
                                context.pretrained, context.image_size)
+    if not getattr(backbone, "has_class_token", True):  # refused here, before a run directory exists
+        raise UsageError(f"svip needs a backbone with a class token (its attention selects the patches); "
+                         f"{backbone.name} pools its tokens instead", "use a CLIP or DINOv2 backbone")
+    options = kept_for_grid(options, context.dataset_name, backbone.grid)
     word_vectors = None
     if options.use_w2p:
         if context.attribute_vectors is None:
