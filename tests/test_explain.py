@@ -72,7 +72,8 @@ def make_dataset(_cfg) -> ZSLDataset:
     masks[:, 2:8, 2:8] = True
     return ZSLDataset(name="toy-masks", class_names=["ant", "bee", "cat", "dog"], attribute_names=["red", "round", "big"],
                       class_attributes=np.eye(4, 3, dtype=np.float32), labels=labels,
-                      splits={"trainval": np.arange(0, 6), "test_seen": np.arange(6, 9), "test_unseen": np.arange(9, 12)},
+                      splits={"trainval": np.array([0, 1, 3, 4, 6, 7]), "test_seen": np.array([2, 5, 8]),
+                              "test_unseen": np.arange(9, 12)},  # every seen class in trainval and test_seen
                       seen_classes=np.array([0, 1, 2]), unseen_classes=np.array([3]), images=ArrayImages(pixels),
                       masks=masks, meta={"recipe": "synthetic"})
 
