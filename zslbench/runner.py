@@ -416,8 +416,9 @@ def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, de
         metrics["validation"] = validation
         timings["validation_seconds"] = val_seconds
     hook = published_protocol.hook_for(cfg, dataset, device)  # None unless --protocol published
+    state, resume.train = resume.train, None  # not kept alive (weights and moments) once training has it
     model, eval_sets, result = _train_phase(resolved, task, dataset, device, run_dir / store.CHECKPOINT_FILE,
-                                            resume.train, progress, label="train", epochs=epochs, on_epoch_end_factory=hook)
+                                            state, progress, label="train", epochs=epochs, on_epoch_end_factory=hook)
     timings["train_seconds"] = result.train_seconds
     timings["train_images_per_second"] = _mean_throughput(result.history)
     t_eval = time.perf_counter()
@@ -467,8 +468,9 @@ def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDatase
         return on_epoch_end
 
     t0 = time.perf_counter()
+    state, resume.validation = resume.validation, None
     _, _, result = _train_phase(resolved, task, val_ds, device, run_dir / store.VALIDATION_CHECKPOINT_FILE,
-                                resume.validation, progress,
+                                state, progress,
                                 label="validate", on_epoch_end_factory=factory)
     scores = [h.extra["val_cs_h"] for h in result.history]
     best = int(np.argmax(scores))  # first epoch reaching the best validated H
