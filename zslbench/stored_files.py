@@ -195,6 +195,10 @@ METRICS_FIELDS: dict[str, tuple[Kind, ...]] = {
     "published": (OBJECT,), "patch_selection": (OBJECT,), "features": (OBJECT,),
 }
 CURVE_FIELDS: dict[str, tuple[Kind, ...]] = {"seen": (NUMBERS,), "unseen": (NUMBERS,), "gammas": (NUMBERS,)}
+#: Entries of ``metrics["test"]`` that are tables (every other entry is a number or null).
+TEST_TABLES = frozenset({"counts", "per_class", "top_k", "conventions"})
+#: Scores of a single-label run that are never null (tables, plots and reports read them).
+SINGLE_LABEL_SCORES = ("t1", "u", "s", "h", "ausuc")
 ENV_FIELDS: dict[str, tuple[Kind, ...]] = {
     "device": (STRING, NULL), "cuda_device": (STRING, NULL), "git_commit": (STRING, NULL),
 }
@@ -218,15 +222,24 @@ def check_metrics(obj: Any, name: str = "metrics.json") -> dict:
     check_fields(obj, name, METRICS_FIELDS)
     test = obj.get("test", {})
     for key, value in test.items():
-        if not (is_number(value) or value is None or isinstance(value, (dict, list))):
+        if not (is_number(value) or value is None or (key in TEST_TABLES and isinstance(value, (dict, list)))):
             raise UnreadableRun(f"{name}: test {key!r} is {_type_name(value)}, expected a number")
+    if obj.get("task", "single-label") == "single-label":
+        required = ("s", "u") if "curve" in obj else ()  # the curve's operating point is drawn from them
+        for key in SINGLE_LABEL_SCORES:
+            if key in required and key not in test:
+                raise UnreadableRun(f"{name}: test has no {key!r}")
+            if key in test and not is_number(test[key]):
+                raise UnreadableRun(f"{name}: test {key!r} is {_type_name(test[key])}, expected a number")
     per_class = test.get("per_class", {})
     if not isinstance(per_class, dict):
         raise UnreadableRun(f"{name}: test 'per_class' is {_type_name(per_class)}, expected an object")
     for split, table in per_class.items():
         if not isinstance(table, dict) or not all(_integral_key(k) and is_number(v) for k, v in table.items()):
             raise UnreadableRun(f"{name}: per_class {split!r} is not a table of class id -> number")
-    check_fields(obj.get("curve", {}), f"{name}: curve", CURVE_FIELDS)
+    curve = check_fields(obj.get("curve", {}), f"{name}: curve", CURVE_FIELDS)
+    if len(curve.get("seen", [])) != len(curve.get("unseen", [])):
+        raise UnreadableRun(f"{name}: curve 'seen' and 'unseen' differ in length")
     published = obj.get("published", {})
     for key in ("published_T1", "published_U", "published_S", "published_H"):
         if key in published and not is_number(published[key]):
