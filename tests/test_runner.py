@@ -104,7 +104,7 @@ def test_stored_run_resolution_is_shared_by_resume_and_explain(tmp_path):
     with pytest.raises(UsageError, match="cannot resume"):
         resolve_resume(run)
     nameless = _stored_run(tmp_path / "other", {"dataset": "synthetic-tiny"})
-    with pytest.raises(UsageError, match="names no method"):
+    with pytest.raises(UsageError, match="config.json has no 'method'"):
         resolve_resume(nameless)
 
 

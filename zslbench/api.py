@@ -250,15 +250,19 @@ def load_runs(root: str | Path | None = None, method: str | None = None, dataset
 
     ``method`` / ``dataset`` keep only runs of that method / dataset; with
     ``complete`` (the default) only finished runs holding test metrics, the
-    runs ``compare`` would use. Unreadable directories are passed over.
+    runs ``compare`` would use. Unreadable or malformed directories are passed over
+    with one ``RuntimeWarning`` each.
     """
+    import warnings
+
     from zslbench.paths import runs_dir
-    from zslbench.results.selection import usable_runs
+    from zslbench.results.selection import unusable_reason
     from zslbench.store import scan_runs
 
     store_root = runs_dir(str(root) if root is not None else None)
+    records, unreadable = scan_runs(store_root, dataset=dataset, method=method)
+    for path, reason in unreadable:  # one line each, naming the run and what is wrong (see zslbench.stored_files)
+        warnings.warn(f"skipped {path}: {reason}", RuntimeWarning, stacklevel=2)
     if complete:
-        records, _ = usable_runs(store_root, [method] if method else None, [dataset] if dataset else None)
-        return sorted(records, key=lambda r: r.run_id)
-    records, _ = scan_runs(store_root, dataset=dataset, method=method)
+        records = [r for r in records if unusable_reason(r) is None]
     return records

@@ -24,6 +24,7 @@ import torch
 
 from zslbench.errors import DataError
 from zslbench.store import atomic_write_bytes
+from zslbench.stored_files import entry_kind
 
 #: Bumped when the encoding of the training state changes.
 CHECKPOINT_FORMAT = 2
@@ -121,6 +122,7 @@ def load_checkpoint(path: Path) -> dict:
     from safetensors import safe_open
 
     path = Path(path)
+    _refuse_link(path)
     if not path.is_file():
         legacy = path.with_suffix(LEGACY_SUFFIX)
         if legacy.is_file():
@@ -138,6 +140,15 @@ def load_checkpoint(path: Path) -> dict:
     except Exception as exc:  # any parse failure means the same thing for the user: not loadable
         raise _unloadable(path, exc) from None
     return state
+
+
+def _refuse_link(path: Path) -> None:
+    """A checkpoint (or its legacy name) that is a link or a special file is never opened (nothing followed out)."""
+    for candidate in (path, path.with_suffix(LEGACY_SUFFIX)):
+        kind = entry_kind(candidate)
+        if kind is not None:
+            raise CheckpointError(f"checkpoint {candidate} is {kind}; zslbench follows no link in a run directory",
+                                  "replace it by the file itself")
 
 
 def _skeleton(metadata: dict | None) -> Any:
@@ -162,6 +173,7 @@ def check_checkpoint(path: Path) -> None:
     from safetensors import safe_open
 
     path = Path(path)
+    _refuse_link(path)
     if not path.is_file():
         load_checkpoint(path)  # the legacy or not-found message
     try:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -40,7 +40,7 @@ from zslbench.plugins import ensure_loaded
 from zslbench.progress import replan_phase
 from zslbench.tasks.selection_curve import curve_from_history
 from zslbench.tasks import Task, check_supported, get_task
-from zslbench import signals, store
+from zslbench import signals, store, stored_files
 
 
 class RunInterrupted(ZSLBenchError):
@@ -171,17 +171,76 @@ def tune_grid(tune: dict[str, list]) -> list[dict]:
 
 
 def resolve_resume(run_dir: Path) -> ResolvedRun:
-    """The resolved run of an existing run directory, for ``--resume``."""
-    record = read_run_dir(run_dir, "pass the path printed at the end of a run", action="resume", require_status=False)
-    if record.status.get("state") == "complete":
-        raise UsageError(f"run {Path(run_dir)} is already complete", "start a new run instead of --resume")
+    """The resolved run of an existing run directory, for ``--resume``.
+
+    Refused in one line, before anything is written: a directory that is or
+    holds a link, unreadable or malformed files, a complete run, a checkpoint
+    whose header is not a zslbench checkpoint (the content is checked against
+    the model by :func:`load_resume_states`).
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() and not run_dir.is_symlink():
+        raise UsageError(f"run directory not found: {run_dir}", "pass the path printed at the end of a run")
+    record = store.check_resumable(run_dir)
     from zslbench.checkpoints import LEGACY_SUFFIX, check_checkpoint
 
     for name in (store.CHECKPOINT_FILE, store.VALIDATION_CHECKPOINT_FILE):  # refused before anything is written
-        path = Path(run_dir) / name
+        path = run_dir / name
         if path.exists() or path.with_suffix(LEGACY_SUFFIX).exists():
             check_checkpoint(path)
     return resolve_stored_run(record)
+
+
+@dataclass
+class ResumeStates:
+    """What ``--resume`` continues from, read and checked before the run directory is written."""
+
+    validation_record: dict | None = None  # validation.json of a gbu run whose phase 1 finished
+    validation: dict | None = None  # checkpoint-validation.safetensors (gbu phase 1 interrupted)
+    train: dict | None = None  # checkpoint.safetensors
+
+
+def load_resume_states(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path) -> ResumeStates:
+    """Read and check every file ``--resume`` continues an image run from; CheckpointError / UsageError in one line.
+
+    Each checkpoint is checked against a model built as its phase builds it
+    (weights, optimizer, RNG states, history; see ``engine.check_resume_state``),
+    ``validation.json`` against the config, so a refused resume writes nothing.
+    """
+    from zslbench.checkpoints import CheckpointError, load_resume_state
+    from zslbench.training.engine import ResumeStateError, check_resume_state
+
+    cfg = resolved.config
+    states = ResumeStates()
+
+    def checked(path: Path, phase_dataset: ZSLDataset, history_extra: tuple[str, ...] = ()) -> dict | None:
+        state = load_resume_state(path)
+        if state is None:
+            return None
+        model = resolved.method.build(task.method_context(method_context(cfg, phase_dataset, device), phase_dataset),
+                                      resolved.options)
+        try:
+            check_resume_state(model, state, cfg.train, history_extra)
+        except ResumeStateError as exc:
+            raise CheckpointError(f"cannot resume from {path}: {exc}",
+                                  f"the checkpoint is damaged or of another model; delete {path} to train that "
+                                  "phase again") from None
+        return state
+
+    if cfg.protocol == "gbu":
+        saved = run_dir / store.VALIDATION_FILE
+        if os.path.lexists(saved):
+            try:
+                states.validation_record = stored_files.read_run_file(
+                    saved, lambda obj, name: stored_files.check_validation(obj, cfg.train.epochs, name))
+            except stored_files.UnreadableRun as exc:
+                raise UsageError(f"cannot resume {run_dir}: {exc}",
+                                 f"delete {saved} to choose the epochs and gamma again") from None
+        else:
+            val_ds = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
+            states.validation = checked(run_dir / store.VALIDATION_CHECKPOINT_FILE, val_ds, ("val_cs_h", "val_gamma"))
+    states.train = checked(run_dir / store.CHECKPOINT_FILE, dataset)
+    return states
 
 
 def load_dataset(cfg: RunConfig, require_images: bool = True) -> ZSLDataset:
@@ -237,6 +296,10 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
         prebuilt = built if spec.kind == "training-free" else None
         del built
         engine.seed_everything(cfg.seed)
+    resume_states = None
+    if resume_dir is not None and spec.kind == "image":  # the whole checkpoint and side files, before any write
+        resume_states = load_resume_states(resolved, task, dataset, device, Path(resume_dir))
+        engine.seed_everything(cfg.seed)
     if resume_dir is None:
         run_id = distributed.broadcast_object(store.new_run_id(cfg.seed))
         run_dir = store.run_dir_for(store_root(cfg), cfg.dataset, cfg.method, run_id)
@@ -253,7 +316,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
                          description=f"{cfg.method} on {cfg.dataset}") as live:
             if spec.kind == "image":
                 metrics, timings = _run_image_method(resolved, task, dataset, device, run_dir,
-                                                     resume_dir is not None, progress)
+                                                     resume_states or ResumeStates(), progress)
             elif spec.kind == "training-free":
                 metrics, timings = _run_training_free_method(resolved, task, dataset, device, prebuilt)
             else:
@@ -339,12 +402,11 @@ def input_normalisation(cfg: RunConfig) -> tuple[tuple[float, ...], tuple[float,
     return expected_mean_std(cfg.backbone)
 
 
-def _train_phase(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, checkpoint: Path, resume: bool,
-                 progress: bool, label: str, epochs: int | None = None, on_epoch_end_factory=None,
-                 selection_curve: bool = False):
-    """Build the method for ``task`` and train it on ``dataset``'s trainval images (resuming from ``checkpoint``);
+def _train_phase(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, checkpoint: Path,
+                 resume_state: dict | None, progress: bool, label: str, epochs: int | None = None,
+                 on_epoch_end_factory=None, selection_curve: bool = False):
+    """Build the method for ``task`` and train it on ``dataset``'s trainval images (continuing ``resume_state``);
     with ``selection_curve``, measure :mod:`zslbench.tasks.selection_curve` after every epoch."""
-    from zslbench.checkpoints import load_resume_state
     from zslbench.progress import loader_steps
     from zslbench.tasks.selection_curve import curve_hook
     from zslbench.training import distributed
@@ -357,7 +419,6 @@ def _train_phase(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device,
     train_set, test_sets = task.image_sets(dataset, int(cfg.data.image_size), cfg.data.num_workers,
                                            mean_std=input_normalisation(cfg), augment=cfg.data.augment)
     seen_attrs = task.training_vectors(dataset)
-    state = load_resume_state(checkpoint) if resume else None
     hooks = [on_epoch_end_factory(model, test_sets)] if on_epoch_end_factory else []
     if selection_curve:
         steps = loader_steps(len(train_set), train_cfg.batch_size, train_cfg.max_steps_per_epoch,
@@ -369,12 +430,12 @@ def _train_phase(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device,
         return {k: v for h in hooks for k, v in (h(epoch) or {}).items()}
 
     result = train(model, train_set, seen_attrs, train_cfg, device, cfg.seed, checkpoint_path=checkpoint,
-                   resume=state, on_epoch_end=hook if hooks else None, progress=progress, label=label)
+                   resume=resume_state, on_epoch_end=hook if hooks else None, progress=progress, label=label)
     return model, test_sets, result
 
 
-def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path, resume: bool,
-                      progress: bool) -> tuple[dict, dict]:
+def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path,
+                      resume: ResumeStates, progress: bool) -> tuple[dict, dict]:
     """Train an image method (after GBU validation, when asked) and let the task evaluate it."""
     cfg = resolved.config
     timings: dict = {}
@@ -388,8 +449,9 @@ def _run_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, de
         metrics["validation"] = validation
         timings["validation_seconds"] = val_seconds
     hook = published_protocol.hook_for(cfg, dataset, device)  # None unless --protocol published
-    model, eval_sets, result = _train_phase(resolved, task, dataset, device, run_dir / store.CHECKPOINT_FILE, resume,
-                                            progress, label="train", epochs=epochs, on_epoch_end_factory=hook,
+    state, resume.train = resume.train, None  # not kept alive (weights and moments) once training has it
+    model, eval_sets, result = _train_phase(resolved, task, dataset, device, run_dir / store.CHECKPOINT_FILE,
+                                            state, progress, label="train", epochs=epochs, on_epoch_end_factory=hook,
                                             selection_curve=True)
     timings["train_seconds"] = result.train_seconds
     timings["train_images_per_second"] = _mean_throughput(result.history)
@@ -414,14 +476,14 @@ def _mean_throughput(history) -> float:
 
 
 def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path,
-                           resume: bool, progress: bool):
+                           resume: ResumeStates, progress: bool):
     """GBU phase 1: choose the epoch count and gamma on validation data only."""
     from zslbench.training import distributed
 
     cfg = resolved.config
-    saved = run_dir / "validation.json"
-    if resume and saved.exists():
-        v = json.loads(saved.read_text())
+    saved = run_dir / store.VALIDATION_FILE
+    if resume.validation_record is not None:  # read and checked by load_resume_states
+        v = resume.validation_record
         return v, v["chosen_gamma"], v["chosen_epochs"], v.get("seconds", 0.0)
     val_ds = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
 
@@ -434,8 +496,9 @@ def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDatase
         return on_epoch_end
 
     t0 = time.perf_counter()
-    _, _, result = _train_phase(resolved, task, val_ds, device, run_dir / store.VALIDATION_CHECKPOINT_FILE, resume,
-                                progress,
+    state, resume.validation = resume.validation, None
+    _, _, result = _train_phase(resolved, task, val_ds, device, run_dir / store.VALIDATION_CHECKPOINT_FILE,
+                                state, progress,
                                 label="validate", on_epoch_end_factory=factory)
     scores = [h.extra["val_cs_h"] for h in result.history]
     first = min(cfg.train.min_epochs, len(scores)) - 1  # epochs before train.min_epochs are not candidates

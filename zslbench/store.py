@@ -28,6 +28,7 @@ import os
 import platform
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zslbench.errors import ZSLBenchError
+from zslbench.errors import UsageError, ZSLBenchError
+from zslbench import stored_files
+from zslbench.stored_files import UnreadableRun, UnsafeRunDir  # noqa: F401  (re-exported: the store's errors)
 
 if TYPE_CHECKING:  # pragma: no cover
     from zslbench.run_lock import RunLock
@@ -52,8 +55,11 @@ ENV_FILE = "env.json"
 TIMINGS_FILE = "timings.json"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 VALIDATION_CHECKPOINT_FILE = "checkpoint-validation.safetensors"
-#: Prefix and suffix of the temporary files of :func:`atomic_write_bytes`.
+VALIDATION_FILE = "validation.json"
+#: Prefix and suffix of the temporary files of :func:`atomic_write_bytes` (and of run directories being assembled).
 TEMP_PATTERN = ".*.tmp"
+#: A hidden ``.<run-id>.*.tmp`` folder without a lock file is a leftover once it is this old (assembly takes milliseconds).
+STALE_STAGING_SECONDS = 600.0
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -92,49 +98,107 @@ class RunStoreError(ZSLBenchError):
     """The run store cannot be written (not a directory, read-only, disk full)."""
 
 
-def create_run_dir(run_dir: Path, config: dict, status: dict, files: dict[str, Any] | None = None) -> None:
-    """Create ``run_dir`` holding ``config.json`` and ``status.json`` (and ``files``: name -> JSON) in one step.
+def create_run_dir(run_dir: Path, config: dict, status: dict, files: dict[str, Any] | None = None) -> RunLock:
+    """Create ``run_dir`` holding ``config.json`` and ``status.json`` (and ``files``: name -> JSON) in one step;
+    returns its held write lock.
 
     The files are written into a hidden sibling directory that is then renamed
     to ``run_dir``: a run directory never exists without both files, so a kill
     at any moment leaves either nothing or a resumable run (or, with ``files``,
     nothing or the whole finished run: ``zslbench score`` stores its runs so).
+    The hidden directory is locked from its first moment (the lock moves with
+    the rename), so :func:`remove_stale_staging` never takes one that a live
+    process is still assembling.
     """
+    from zslbench.run_lock import RunLock
+
     run_dir = Path(run_dir)
     try:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".tmp", dir=run_dir.parent))
+        lock = RunLock(staging)
         try:
+            lock.acquire()
             os.chmod(staging, 0o777 & ~_umask())
             atomic_write_json(staging / CONFIG_FILE, config)
             atomic_write_json(staging / STATUS_FILE, status)
             for name, content in (files or {}).items():
                 atomic_write_json(staging / name, content)
             os.rename(staging, run_dir)
+            lock.moved_to(run_dir)
         except BaseException:
+            lock.release()
             shutil.rmtree(staging, ignore_errors=True)
             raise
     except OSError as exc:
         raise RunStoreError(f"cannot create the run directory {run_dir}: {exc.strerror or exc}",
                             "choose a writable directory with --out or ZSLBENCH_RUNS") from None
+    return lock
+
+
+def remove_stale_staging(parent: Path) -> list[Path]:
+    """Remove the hidden ``.<run-id>.*.tmp`` folders that a process killed while assembling a run left in ``parent``.
+
+    Only stale ones: a folder whose lock nobody holds, or, without a lock file,
+    one older than :data:`STALE_STAGING_SECONDS`. Links are left alone (nothing
+    is followed out of the store).
+    """
+    import time
+
+    from zslbench.run_lock import RunLock, RunLockedError
+
+    removed: list[Path] = []
+    try:
+        candidates = sorted(Path(parent).glob(TEMP_PATTERN))
+    except OSError:
+        return removed
+    for folder in candidates:
+        try:
+            info = os.lstat(folder)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode):
+            continue
+        probe = RunLock(folder, create=False)
+        try:
+            probe.acquire()
+        except FileNotFoundError:  # no lock file: a leftover of an older zslbench, or one created this instant
+            if time.time() - info.st_mtime > STALE_STAGING_SECONDS:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+            continue
+        except (RunLockedError, UnsafeRunDir, OSError):
+            continue  # being assembled right now, or not ours to touch
+        try:
+            shutil.rmtree(folder, ignore_errors=True)  # removed while holding its lock: nobody else takes it
+            removed.append(folder)
+        finally:
+            probe.release()
+    return removed
 
 
 def open_run_dir(run_dir: Path, config: dict, resume: bool, device: str, world_size: int = 1) -> RunLock:
-    """Create (or, on resume, lock and tidy) a run directory and write ``env.json``; returns the held write lock.
+    """Create (or, on resume, lock, re-check and tidy) a run directory and write ``env.json``; returns the held write lock.
 
-    The lock is taken before any write, so a second writer changes nothing.
+    The lock is taken before any write, so a second writer changes nothing; on
+    resume the checks made before it (complete? links?) are repeated under it,
+    as the run may have finished in between.
     """
     from zslbench.run_lock import RunLock
 
-    if not resume:
-        create_run_dir(run_dir, config, status_record("running", world_size=world_size))
-    lock = RunLock(run_dir)
-    try:
+    run_dir = Path(run_dir)
+    if resume:
+        lock = RunLock(run_dir)
         lock.acquire()
+    else:
+        lock = create_run_dir(run_dir, config, status_record("running", world_size=world_size))
+    try:
         if resume:
+            check_resumable(run_dir)
             remove_temp_files(run_dir)
             write_status(run_dir, "running", world_size=world_size)
-        atomic_write_json(Path(run_dir) / ENV_FILE, environment(device))
+        remove_stale_staging(run_dir.parent)
+        atomic_write_json(run_dir / ENV_FILE, environment(device))
     except OSError as exc:
         lock.release()
         raise RunStoreError(f"cannot write the run directory {run_dir}: {exc.strerror or exc}",
@@ -143,6 +207,19 @@ def open_run_dir(run_dir: Path, config: dict, resume: bool, device: str, world_s
         lock.release()
         raise
     return lock
+
+
+def check_resumable(run_dir: Path) -> RunRecord:
+    """The record of ``run_dir`` if ``--resume`` may write it: readable, not complete, no link in it; else one line."""
+    run_dir = Path(run_dir)
+    stored_files.refuse_links(run_dir, "resume")
+    try:
+        record = read_run(run_dir, require_status=False)
+    except UnreadableRun as exc:
+        raise UsageError(f"cannot resume {run_dir}: {exc}") from None
+    if record.status.get("state") == "complete":
+        raise UsageError(f"run {run_dir} is already complete", "start a new run instead of --resume")
+    return record
 
 
 def final_status(run_dir: Path, state: str, **extra: Any) -> None:
@@ -160,7 +237,7 @@ def remove_temp_files(run_dir: Path) -> list[Path]:
     """Delete the leftovers of interrupted atomic writes (e.g. a half-written checkpoint) in ``run_dir``."""
     removed = []
     for tmp in Path(run_dir).glob(TEMP_PATTERN):
-        if tmp.is_file():
+        if stat.S_ISREG(os.lstat(tmp).st_mode):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
@@ -305,42 +382,40 @@ class RunRecord:
         return self.status.get("state") == "complete" and self.metrics is not None
 
 
-class UnreadableRun(Exception):
-    """A run directory that cannot be read (corrupt, incomplete or from an unknown schema)."""
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UnreadableRun(f"{path.name} is missing") from None
-    except (OSError, ValueError) as exc:
-        raise UnreadableRun(f"{path.name} is unreadable: {exc}") from None
-
-
 def read_run(run_dir: Path, require_status: bool = True) -> RunRecord:
-    """Read one run directory; raise :class:`UnreadableRun` naming what is wrong.
+    """Read one run directory through :mod:`zslbench.stored_files`; raise :class:`UnreadableRun` naming what is wrong.
 
     ``require_status=False`` accepts a directory without ``status.json`` (one
     written by an older zslbench that was killed right after ``config.json``).
+    A run directory that is a symbolic link is refused; no file is followed out of it.
     """
     run_dir = Path(run_dir)
-    config = _read_json(run_dir / CONFIG_FILE)
-    if not require_status and not (run_dir / STATUS_FILE).exists():
+    kind = stored_files.entry_kind(run_dir)
+    if kind is not None:
+        raise UnreadableRun(f"the run directory is {kind}")
+    config = stored_files.read_run_file(run_dir / CONFIG_FILE, stored_files.check_config)
+    if not require_status and not os.path.lexists(run_dir / STATUS_FILE):
         status = status_record("interrupted")
     else:
-        status = _read_json(run_dir / STATUS_FILE)
+        status = stored_files.read_run_file(run_dir / STATUS_FILE, stored_files.check_status)
     schema = status.get("schema")
-    if not isinstance(schema, int) or schema < MIN_READABLE_SCHEMA or schema > SCHEMA_VERSION:
+    if schema < MIN_READABLE_SCHEMA or schema > SCHEMA_VERSION:
         raise UnreadableRun(f"schema {schema!r} is not readable by this zslbench (reads {MIN_READABLE_SCHEMA}..{SCHEMA_VERSION})")
-    metrics = _read_json(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).exists() else None
+    metrics = _optional(run_dir / METRICS_FILE, stored_files.check_metrics, None)
     if isinstance(metrics, dict) and isinstance(metrics.get("test"), dict):
         from zslbench.metric_names import canonical_metrics
 
         metrics["test"] = canonical_metrics(metrics["test"])  # older spellings (zsl_f1@3) read as stored today
-    env = _read_json(run_dir / ENV_FILE) if (run_dir / ENV_FILE).exists() else {}
-    timings = _read_json(run_dir / TIMINGS_FILE) if (run_dir / TIMINGS_FILE).exists() else {}
+    env = _optional(run_dir / ENV_FILE, stored_files.check_env, {})
+    timings = _optional(run_dir / TIMINGS_FILE, stored_files.check_timings, {})
     return RunRecord(run_dir, config, status, metrics, env, timings)
+
+
+def _optional(path: Path, check, absent: Any) -> Any:
+    """A run file that may be missing (``absent`` then); read and checked like every other."""
+    if not os.path.lexists(path):
+        return absent
+    return stored_files.read_run_file(path, check)
 
 
 def store_dirs(parent: Path) -> list[Path]:

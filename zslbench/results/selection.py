@@ -95,7 +95,7 @@ def latest_per_seed(records: Iterable[RunRecord]) -> list[RunRecord]:
     return sorted(latest.values(), key=lambda r: (r.dataset, r.method, r.seed, r.run_id))
 
 
-def _usable(record: RunRecord) -> str | None:
+def unusable_reason(record: RunRecord) -> str | None:
     """Why a readable run cannot be used, or None."""
     if record.status.get("state") != "complete":
         return f"incomplete (state {record.status.get('state')!r})"
@@ -119,7 +119,7 @@ def usable_runs(root: Path, methods: Sequence[str] | None = None,
     for record in records:
         if not wanted(record.method, record.dataset):
             continue
-        reason = _usable(record)
+        reason = unusable_reason(record)
         if reason is None:
             usable.append(record)
         else:

@@ -422,8 +422,9 @@ def _store(root: Path, dataset: str, name: str, config: dict, metrics: dict, sta
            "git_commit": None if commit is None else commit + ("-dirty" if dirty else ""), "git_dirty": dirty,
            "command": config["command"]}
     timings = {"total_seconds": time.perf_counter() - started}
-    store.create_run_dir(run_dir, config, store.status_record("complete"),
-                         files={store.METRICS_FILE: metrics, store.ENV_FILE: env, store.TIMINGS_FILE: timings})
+    lock = store.create_run_dir(run_dir, config, store.status_record("complete"),
+                                files={store.METRICS_FILE: metrics, store.ENV_FILE: env, store.TIMINGS_FILE: timings})
+    lock.release()  # the run is complete as it appears: no writer stays
     return ScoredRun(run_dir, config, metrics, timings)
 
 

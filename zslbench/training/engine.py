@@ -198,6 +198,102 @@ def cfg_num_workers(dataset: Dataset) -> int:
     return int(getattr(dataset, "num_workers", 0))
 
 
+class ResumeStateError(ValueError):
+    """A checkpoint's training state that :func:`train` cannot continue this model from (one-line message)."""
+
+
+def check_resume_state(model: nn.Module, state: dict, cfg: TrainConfig, history_extra: tuple[str, ...] = ()) -> None:
+    """Raise :class:`ResumeStateError` unless :func:`train` can continue ``model`` from ``state`` under ``cfg``.
+
+    Checked without training and without changing ``model``: the weights (every
+    key of the model, same shapes and dtypes, nothing else), the epoch and its
+    history (one well-formed :class:`EpochLog` per finished epoch, carrying the
+    ``history_extra`` numbers the caller reads back), the optimizer state (loaded
+    into a throwaway optimizer of that epoch; moments shaped like their
+    parameters) and the RNG states (set, then put back).
+    """
+    if not isinstance(state, dict):
+        raise ResumeStateError("it holds no training state")
+    missing = [key for key in ("model", "epoch", "history", "rng") if key not in state]
+    if missing:
+        raise ResumeStateError(f"it has no {', '.join(repr(k) for k in missing)}")
+    _check_weights(model, state["model"])
+    epoch = state["epoch"]
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
+        raise ResumeStateError(f"its epoch {epoch!r} is not a positive integer")
+    history = state["history"]
+    if not isinstance(history, list) or len(history) != epoch:
+        raise ResumeStateError(f"its history is not a list of {epoch} epoch records")
+    for i, entry in enumerate(history):
+        _check_epoch_log(entry, i, history_extra)
+    if not new_optimizer_at(cfg, epoch):
+        _check_optimizer(model, state.get("optimizer"), cfg, epoch)
+    _check_rng(state["rng"])
+
+
+def _check_weights(model: nn.Module, weights: object) -> None:
+    if not isinstance(weights, dict):
+        raise ResumeStateError("its 'model' is not a table of weights")
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    if missing or unexpected:
+        first = f"missing {missing[0]!r}" if missing else f"unexpected {unexpected[0]!r}"
+        raise ResumeStateError(f"its weights are not those of this model ({len(missing)} missing, "
+                               f"{len(unexpected)} unexpected; {first})")
+    for key, tensor in expected.items():
+        got = weights[key]
+        if not isinstance(got, torch.Tensor) or got.shape != tensor.shape or got.dtype != tensor.dtype:
+            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            raise ResumeStateError(f"its weight {key!r} is {shape} "
+                                   f"{getattr(got, 'dtype', '')}, the model's is {tuple(tensor.shape)} {tensor.dtype}")
+
+
+def _check_epoch_log(entry: object, index: int, extra_keys: tuple[str, ...]) -> None:
+    numbers = ("lr", "seconds", "images_per_second")
+
+    def number(v: object) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    ok = (isinstance(entry, dict) and set(entry) <= {f.name for f in EpochLog.__dataclass_fields__.values()}
+          and isinstance(entry.get("epoch"), int) and isinstance(entry.get("images"), int)
+          and all(number(entry.get(k)) for k in numbers)
+          and isinstance(entry.get("losses"), dict) and all(number(v) for v in entry["losses"].values())
+          and isinstance(entry.get("warmup", False), bool) and isinstance(entry.get("extra", {}), dict)
+          and all(number(entry.get("extra", {}).get(k)) for k in extra_keys))
+    if not ok:
+        raise ResumeStateError(f"its history entry {index} is not an epoch record"
+                               + (f" with {', '.join(extra_keys)}" if extra_keys else ""))
+
+
+def _check_optimizer(model: nn.Module, saved: object, cfg: TrainConfig, epoch: int) -> None:
+    if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict):
+        raise ResumeStateError("its 'optimizer' is missing or not an optimizer state")
+    params = _phase_parameters(model, cfg, epoch)
+    optimizer = build_optimizer(params, cfg)
+    try:
+        optimizer.load_state_dict(saved)
+    except Exception as exc:  # any mismatch (groups, sizes, types) means the same: not this optimizer
+        raise ResumeStateError(f"its optimizer state does not fit: {(str(exc).splitlines() or [''])[0][:160]}") from None
+    for param, moments in zip(params, (optimizer.state.get(p, {}) for p in params)):
+        for name, value in moments.items():
+            if isinstance(value, torch.Tensor) and value.dim() and value.shape != param.shape:
+                raise ResumeStateError(f"its optimizer {name!r} is {tuple(value.shape)} for a parameter of "
+                                       f"{tuple(param.shape)}")
+
+
+def _check_rng(saved: object) -> None:
+    if not isinstance(saved, dict) or not {"torch", "numpy", "python"} <= set(saved):
+        raise ResumeStateError("its 'rng' is not the torch, numpy and python random states")
+    current = rng_state()
+    try:
+        set_rng_state(saved)
+    except Exception as exc:
+        raise ResumeStateError(f"its random state is damaged: {type(exc).__name__}") from None
+    finally:
+        set_rng_state(current)
+
+
 def train(model: nn.Module, train_set: Dataset, class_attributes: torch.Tensor, cfg: TrainConfig,
           device: torch.device, seed: int, checkpoint_path: Path | None = None, resume: dict | None = None,
           on_epoch_end: Callable[[int], dict] | None = None, progress: bool = True,
