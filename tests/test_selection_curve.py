@@ -72,7 +72,7 @@ def test_the_probe_leaves_training_unchanged(tmp_path):
     trained = {}
     for curve in (False, True):
         model, _, result = _train_phase(resolved, get_task(spec.task), dataset, torch.device("cpu"),
-                                        tmp_path / f"checkpoint-{curve}.safetensors", False, False, "train",
+                                        tmp_path / f"checkpoint-{curve}.safetensors", None, False, "train",
                                         selection_curve=curve)
         trained[curve] = (model.state_dict(), result.history)
     (plain, plain_history), (probed, probed_history) = trained[False], trained[True]
