@@ -135,3 +135,28 @@ def test_importing_zslbench_does_not_import_torch():
     code = "import sys, zslbench; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_load_results_gives_the_rows_compare_shows_in_fractions_or_percent(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from zslbench.cli import main
+    from test_compare import single_label_test, write_run
+
+    for seed in (0, 1):
+        write_run(tmp_path, "alpha", "toy", seed, single_label_test(0.4, 0.5, 0.5, 0.5 + 0.1 * seed),
+                  f"20260101-00000{seed}")
+        write_run(tmp_path, "alpha", "toy", seed, single_label_test(0.4, 0.5, 0.5, 0.2), f"20260101-00010{seed}",
+                  protocol="gbu")
+    shown = json.loads(CliRunner().invoke(main, ["compare", "alpha", "--runs", str(tmp_path), "--format", "json"],
+                                          catch_exceptions=False).stdout)
+    table_rows = {r["label"]: r for r in shown["tables"][0]["rows"] if r["kind"] == "ours"}
+    percent = {r["label"]: r for r in zslbench.load_results(tmp_path, percent=True)}
+    fractions = {r["label"]: r for r in zslbench.load_results(tmp_path)}
+    assert set(percent) == set(table_rows) == {"alpha [standard]", "alpha [gbu]"}
+    for label, row in table_rows.items():
+        assert percent[label]["n"] == row["n"] and percent[label]["run_ids"] == row["run_ids"]
+        assert percent[label]["metrics"]["h"]["mean"] == pytest.approx(row["cells"]["h"]["value"])
+        assert fractions[label]["metrics"]["h"]["mean"] == pytest.approx(row["cells"]["h"]["value"] / 100)

@@ -333,3 +333,17 @@ def test_where_with_an_unknown_setting_is_a_usage_error(tmp_path):
     two_methods(tmp_path)
     result = CliRunner().invoke(main, ["compare", "alpha", "--runs", str(tmp_path), "--where", "nonsense=1"])
     assert result.exit_code == 2 and "no run setting 'nonsense'" in result.output
+
+
+def test_metric_defined_by_a_protocol_but_not_stored_names_the_rows_lacking_it(tmp_path):
+    two_methods(tmp_path)  # standard protocol: no calibrated numbers
+    out = table_json(invoke("alpha", "beta", "--runs", str(tmp_path), "--metric", "cs_h", "--metric", "h",
+                            "--format", "json"))
+    table = out["tables"][0]
+    assert [c["metric"] for c in table["columns"]] == ["cs_h", "h"]
+    assert any(n.startswith("CS-H: not stored by alpha, beta") and "--protocol gbu" in n for n in table["notes"])
+    result = CliRunner().invoke(main, ["compare", "alpha", "--runs", str(tmp_path), "--metric", "zsl_f1_at_3",
+                                       "--format", "json"])
+    assert result.exit_code == 0, result.output
+    wrong = CliRunner().invoke(main, ["compare", "alpha", "--runs", str(tmp_path), "--metric", "bogus"])
+    assert wrong.exit_code == 2 and "unknown metric 'bogus'" in wrong.output and "cs_h" in wrong.output

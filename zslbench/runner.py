@@ -233,6 +233,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
                               distributed.world_size()) if main else None
     t0 = time.perf_counter()
     trackers = None
+    discard = False  # bad user input found once the new run directory exists: remove it, it holds nothing
     try:
         trackers = open_trackers(cfg.loggers, run_dir, cfg.to_dict()) if main and cfg.loggers else None
         with RunProgress(plan.total_steps, enabled=progress and main, trackers=trackers, plan=plan,
@@ -262,7 +263,8 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
         interrupted.exit_code = signals.exit_code_for(exc)
         raise interrupted from None
     except BaseException as exc:
-        if main:
+        discard = main and resume_dir is None and isinstance(exc, UsageError)
+        if main and not discard:
             store.final_status(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
         if isinstance(exc, OSError) and exc.errno in store.STORAGE_ERRNOS:
             raise store.RunStoreError(f"cannot write {exc.filename or run_dir}: {exc.strerror}",
@@ -273,6 +275,10 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
             trackers.close()
         if lock is not None:
             lock.release()
+        if discard:
+            import shutil
+
+            shutil.rmtree(run_dir, ignore_errors=True)
     distributed.barrier()
     return RunOutcome(run_dir, metrics, cfg, timings)
 

@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 from zslbench.data.dataset import SINGLE_LABEL
 from zslbench.errors import UsageError
-from zslbench.metric_names import METRIC_LABELS, canonical_key
+from zslbench.metric_names import METRIC_LABELS, canonical_key, defined_metric_names, is_defined_metric
 from zslbench.store import RunRecord
 from zslbench.published_protocol import LEGEND_PUBLISHED, PUBLISHED_COLUMNS
 from zslbench.results.aggregation import (NOT_SETTINGS, MethodResult, config_differences, reference_numbers,
@@ -146,20 +146,41 @@ def available_metrics(results: Iterable[MethodResult], oracle: bool = False, pub
 
 
 def check_requested_metrics(requested: Sequence[str], results: Iterable[MethodResult]) -> list[str]:
-    """Validate ``--metric`` names against what the runs stored (case-insensitive, labels accepted)."""
+    """Resolve ``--metric`` names (case-insensitive, labels accepted) to stored keys.
+
+    A metric some protocol defines is accepted even when no selected run stores
+    it (its cells show ``-`` and a note names the rows without it); only a
+    name no protocol defines is a usage error.
+    """
     results = list(results)
     known: list[str] = []
     for result in results:
         known += [k for k in result.metrics if k not in known]
-    by_label = {METRIC_LABELS.get(k, k).lower(): k for k in known} | {k.lower(): k for k in known}
+    defined = [*known, *[k for k in METRIC_LABELS if k not in known]]
+    by_label = {METRIC_LABELS.get(k, k).lower(): k for k in defined} | {k.lower(): k for k in defined}
     out = []
     for name in requested:
         key = (by_label.get(name.lower().replace("-", "_")) or by_label.get(name.lower())
                or by_label.get(canonical_key(name.lower())))
+        if key is None and is_defined_metric(canonical_key(name.lower())):
+            key = canonical_key(name.lower())
         if key is None:
-            raise UsageError(f"unknown metric {name!r}", "stored metrics: " + ", ".join(known or ["none"]))
+            raise UsageError(f"unknown metric {name!r}",
+                             "stored metrics: " + ", ".join(known or ["none"]) + "; defined: "
+                             + ", ".join(defined_metric_names()))
         out.append(key)
     return out
+
+
+def missing_metric_notes(requested: Sequence[str], present: Sequence[MethodResult]) -> list[str]:
+    """A note per requested metric that some rows lack: which rows, and why it may be absent."""
+    notes = []
+    for key in requested:
+        lacking = [g.label for g in present if key not in g.metrics]
+        if lacking:
+            why = " (calibrated stacking needs --protocol gbu runs)" if key in CALIBRATED_METRICS else ""
+            notes.append(f"{METRIC_LABELS.get(key, key)}: not stored by {', '.join(lacking)}{why}")
+    return notes
 
 
 def _ours_cells(result: MethodResult, columns: list[Column], percent: set[str]) -> dict[str, Cell]:
@@ -243,6 +264,7 @@ def comparison_tables(groups: Sequence[MethodResult], methods: Sequence[str], da
                     label = f"  Δ vs {base.label}" if len(parts) == 1 else f"  Δ {part.label} vs {base.label}"
                     rows.append(Row(label, DELTA, method, dataset,
                                     _delta_cells(part, base, columns, percent)))
+        notes += missing_metric_notes(metrics, present)
         notes += seed_mismatch_notes(present, dataset)
         notes += settings_difference_notes(present)
         if not first_parts and len(methods) > 1:

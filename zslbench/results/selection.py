@@ -79,15 +79,16 @@ def resolve_names(root: Path, methods: Sequence[str], datasets: Sequence[str]) -
             canonical_names(datasets, registry.datasets, stored_datasets))
 
 
-def _match_run_ids(records: list[RunRecord], run_ids: Sequence[str]) -> list[RunRecord]:
-    """The runs named by id (a directory name, or a unique prefix of one)."""
-    chosen: list[RunRecord] = []
+def match_run_ids(records: Sequence, run_ids: Sequence[str],
+                  among: str = "no complete run with id {id!r} among the selected methods and datasets",
+                  hint: str = "run ids are the directory names under <runs>/<dataset>/<method>/") -> list:
+    """The items (anything with a ``run_id``) named by id: a directory name, or a unique prefix of one."""
+    chosen: list = []
     for wanted in run_ids:
         exact = [r for r in records if r.run_id == wanted]
         hits = exact or [r for r in records if r.run_id.startswith(wanted)]
         if not hits:
-            raise UsageError(f"no complete run with id {wanted!r} among the selected methods and datasets",
-                             "run ids are the directory names under <runs>/<dataset>/<method>/")
+            raise UsageError(among.format(id=wanted), hint)
         if len(hits) > 1:
             raise UsageError(f"run id prefix {wanted!r} matches {len(hits)} runs",
                              "give more characters: " + ", ".join(r.run_id for r in hits[:4]))
@@ -202,7 +203,7 @@ def select_runs(root: Path, methods: Sequence[str] | None = None, datasets: Sequ
         usable = filter_where(usable, where)
     keys = [resolve_setting_key(k, usable) for k in group_by] or None
     if run_ids:
-        chosen = _match_run_ids(usable, run_ids)
+        chosen = match_run_ids(usable, run_ids)
     else:
         chosen = latest_per_seed(usable, keys) if latest else usable
     return Selection(sorted(chosen, key=lambda r: (r.dataset, r.method, r.seed, r.run_id)), skipped, keys)
