@@ -347,3 +347,14 @@ def test_metric_defined_by_a_protocol_but_not_stored_names_the_rows_lacking_it(t
     assert result.exit_code == 0, result.output
     wrong = CliRunner().invoke(main, ["compare", "alpha", "--runs", str(tmp_path), "--metric", "bogus"])
     assert wrong.exit_code == 2 and "unknown metric 'bogus'" in wrong.output and "cs_h" in wrong.output
+
+
+def test_latex_marks_the_best_row_per_column_in_bold_with_pm_stds(tmp_path):
+    two_methods(tmp_path)  # H: alpha 52.0 ± 2.0, beta 61.0 ± 1.0; T1: alpha 42.0, beta 43.0
+    latex = invoke("alpha", "beta", "--runs", str(tmp_path), "--format", "latex").stdout
+    alpha = next(line for line in latex.splitlines() if line.startswith("alpha &"))
+    beta = next(line for line in latex.splitlines() if line.startswith("beta &"))
+    assert r"\textbf{61.0 $\pm$ 1.0}" in beta and r"\textbf{43.0 $\pm$ 2.0}" in beta
+    assert r"52.0 $\pm$ 2.0" in alpha and r"\textbf{52.0" not in alpha
+    assert r"\textbf{50.0" not in alpha and r"\textbf{60.0 $\pm$ 0.0}" in beta  # U and S: 50 vs 60
+    assert alpha.count(r"\textbf{30.0") == 1 == beta.count(r"\textbf{30.0")  # AUSUC tied: both bold

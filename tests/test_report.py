@@ -12,7 +12,7 @@ from zslbench.cli import main
 from zslbench.results.report import reproduce_command, toml_literal
 
 from test_compare import single_label_test, two_methods, write_run
-from test_plots import assert_png
+from test_plots import assert_png, assert_truetype_pdf
 
 
 def report(*args: str):
@@ -178,6 +178,10 @@ def test_report_figures_show_exactly_the_tables_rows(tmp_path):
     assert {g["label"]: g["runs"] for g in curves["groups"]} == table_rows
     per_class = outcome.figures["toy-per-class.png"]
     assert list(per_class["methods"]) == list(table_rows)
+    pdfs = sorted(out.glob("*.pdf"))
+    assert [p.name for p in pdfs] == ["toy-curves.pdf", "toy-per-class.pdf"]
+    for pdf in pdfs:
+        assert_truetype_pdf(pdf)
 
 
 def test_report_lists_every_setting_that_differs_between_rows(tmp_path):
@@ -190,3 +194,26 @@ def test_report_lists_every_setting_that_differs_between_rows(tmp_path):
     assert set(rows) == {"**alpha epochs=1**", "**alpha epochs=2**"}
     assert "`train.epochs=1`" in rows["**alpha epochs=1**"] and "`train.epochs=2`" in rows["**alpha epochs=2**"]
     assert "| **alpha epochs=1** | 2 |" in rows["**alpha epochs=1**"]
+
+
+def test_multi_label_report_names_its_own_metrics_and_draws_per_label_ap(tmp_path):
+    import json
+
+    from zslbench import store
+    from zslbench.results.report import write_report
+
+    runs, out = tmp_path / "runs", tmp_path / "report"
+    for seed, value in ((0, 0.30), (1, 0.40)):
+        run = write_run(runs, "ml", "nus", seed, {"zsl_map": value, "gzsl_map": value / 2, "zsl_f1_at_3": 0.2},
+                        f"20260101-00000{seed}", task="multi-label")
+        metrics = json.loads((run / store.METRICS_FILE).read_text())
+        metrics["per_label_ap"] = {"unseen": {"sky": value, "cat": 0.5, "boat": 0.1 + value}}
+        store.atomic_write_json(run / store.METRICS_FILE, metrics)
+    outcome = write_report(runs, out, ("ml",))
+    text = (out / "README.md").read_text()
+    assert "per-class mean top-1" not in text and "mAP (mean average precision over labels)" in text
+    drawn = outcome.figures["nus-per-label-ap.png"]
+    assert list(drawn["methods"]) == ["ml"] and drawn["names"] == ["cat", "boat", "sky"]
+    assert drawn["methods"]["ml"] == pytest.approx([50.0, 45.0, 35.0])
+    assert "(nus-per-label-ap.png)" in text
+    assert_png(out / "nus-per-label-ap.png")

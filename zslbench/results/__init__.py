@@ -4,6 +4,8 @@
 * :mod:`~zslbench.results.aggregation` - groups of comparable runs (method, dataset, protocol, settings) and
   their mean and std over seeds: the rows of every table and the series of every figure;
 * :mod:`~zslbench.results.settings` - the settings a row flags (non-default, or differing between rows);
+* :mod:`~zslbench.results.row_notes`, :mod:`~zslbench.results.metric_choice` - notes under a table, `--metric`;
+* :mod:`~zslbench.results.runs` - `zslbench runs ls/rm`;
 * :mod:`~zslbench.results.rendering` - result tables as terminal table, Markdown, CSV, JSON, LaTeX;
 * :mod:`~zslbench.results.compare`, :mod:`~zslbench.results.ablate`, :mod:`~zslbench.results.report`,
   :mod:`~zslbench.results.explain` - the commands; :mod:`~zslbench.results.plots` - their figures.

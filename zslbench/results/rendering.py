@@ -18,11 +18,12 @@ from typing import Iterable, Sequence
 
 from zslbench.data.dataset import SINGLE_LABEL
 from zslbench.errors import UsageError
-from zslbench.metric_names import METRIC_LABELS, canonical_key, defined_metric_names, is_defined_metric
+from zslbench.metric_names import METRIC_LABELS
 from zslbench.store import RunRecord
 from zslbench.published_protocol import LEGEND_PUBLISHED, PUBLISHED_COLUMNS
 from zslbench.results.aggregation import (NOT_SETTINGS, MethodResult, config_differences, reference_numbers,
                                           run_scores, score_keys)
+from zslbench.results.metric_choice import check_requested_metrics, missing_metric_notes  # noqa: F401 (re-exported)
 from zslbench.results.row_notes import seed_mismatch_notes, settings_difference_notes, split_notes
 from zslbench.results.selection import run_command
 from zslbench.tasks import get_task
@@ -143,44 +144,6 @@ def available_metrics(results: Iterable[MethodResult], oracle: bool = False, pub
     if not tasks and published:  # the published protocol exists for single-label runs only
         return [k for k in ("t1", "h", "cs_h", *PUBLISHED_COLUMNS) if k in present]
     return get_task(tasks[0] if tasks else SINGLE_LABEL).table_columns(present, oracle)
-
-
-def check_requested_metrics(requested: Sequence[str], results: Iterable[MethodResult]) -> list[str]:
-    """Resolve ``--metric`` names (case-insensitive, labels accepted) to stored keys.
-
-    A metric some protocol defines is accepted even when no selected run stores
-    it (its cells show ``-`` and a note names the rows without it); only a
-    name no protocol defines is a usage error.
-    """
-    results = list(results)
-    known: list[str] = []
-    for result in results:
-        known += [k for k in result.metrics if k not in known]
-    defined = [*known, *[k for k in METRIC_LABELS if k not in known]]
-    by_label = {METRIC_LABELS.get(k, k).lower(): k for k in defined} | {k.lower(): k for k in defined}
-    out = []
-    for name in requested:
-        key = (by_label.get(name.lower().replace("-", "_")) or by_label.get(name.lower())
-               or by_label.get(canonical_key(name.lower())))
-        if key is None and is_defined_metric(canonical_key(name.lower())):
-            key = canonical_key(name.lower())
-        if key is None:
-            raise UsageError(f"unknown metric {name!r}",
-                             "stored metrics: " + ", ".join(known or ["none"]) + "; defined: "
-                             + ", ".join(defined_metric_names()))
-        out.append(key)
-    return out
-
-
-def missing_metric_notes(requested: Sequence[str], present: Sequence[MethodResult]) -> list[str]:
-    """A note per requested metric that some rows lack: which rows, and why it may be absent."""
-    notes = []
-    for key in requested:
-        lacking = [g.label for g in present if key not in g.metrics]
-        if lacking:
-            why = " (calibrated stacking needs --protocol gbu runs)" if key in CALIBRATED_METRICS else ""
-            notes.append(f"{METRIC_LABELS.get(key, key)}: not stored by {', '.join(lacking)}{why}")
-    return notes
 
 
 def _ours_cells(result: MethodResult, columns: list[Column], percent: set[str]) -> dict[str, Cell]:
@@ -451,8 +414,21 @@ def _latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
 
 
+def _best_per_column(table: ResultTable) -> dict[str, float]:
+    """Per column, the best mean of our rows as shown (one decimal; higher is better), gap columns left out."""
+    best: dict[str, float] = {}
+    for column in table.columns:
+        if "gap" in column.key:  # a difference between two protocols: no better or worse
+            continue
+        values = [round(row.cells[column.id].value, 1) for row in table.rows
+                  if row.kind == OURS and column.id in row.cells]
+        if len(values) > 1:
+            best[column.id] = max(values)
+    return best
+
+
 def render_latex(tables: Sequence[ResultTable]) -> str:
-    """booktabs tabulars (needs ``\\usepackage{booktabs}``); grouped columns get a \\multicolumn header."""
+    """booktabs tabulars (needs ``\\usepackage{booktabs}``): mean $\\pm$ std, the best of our rows per column in bold."""
     parts = []
     for table in tables:
         ncols = len(table.columns)
@@ -471,10 +447,15 @@ def render_latex(tables: Sequence[ResultTable]) -> str:
             lines += [" & ".join(header) + r" \\", " ".join(rules)]
         lines.append(" & ".join(["method", "n", *[_latex_escape(c.label) for c in table.columns]]) + r" \\")
         lines.append(r"\midrule")
+        best = _best_per_column(table)
         for row in table.rows:
             cells = [_latex_escape(row.label.strip()), _n_text(row)]
-            cells += [_latex_escape(_cell_text(row, c, pm="\x00", mark="\x01")).replace("\x00", r"$\pm$")
-                      .replace("\x01", r"$\approx$") for c in table.columns]
+            for c in table.columns:
+                text = _latex_escape(_cell_text(row, c, pm="\x00", mark="\x01")).replace("\x00", r"$\pm$") \
+                    .replace("\x01", r"$\approx$")
+                cell = row.cells.get(c.id)
+                bold = row.kind == OURS and cell is not None and round(cell.value, 1) == best.get(c.id)
+                cells.append(rf"\textbf{{{text}}}" if bold else text)
             lines.append(" & ".join(cells) + r" \\")
         lines += [r"\bottomrule", r"\end{tabular}"]
         lines += [f"% {note}" for note in table.notes]

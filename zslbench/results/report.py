@@ -92,7 +92,9 @@ def _pictures(dataset: str, methods: Sequence[str], aggregates: Sequence[MethodR
               out_dir: Path, outcome: ReportOutcome) -> list[str]:
     """Curve and per-class PNGs of one dataset, a series per table row; Markdown lines linking them."""
     present = _rows_of(dataset, methods, aggregates)
-    if not present or any(r.task != SINGLE_LABEL for r in present):
+    if any(r.task != SINGLE_LABEL for r in present):
+        return _multi_label_pictures(dataset, present, out_dir, outcome)
+    if not present:
         return []
     lines: list[str] = []
     series, without = [], []
@@ -124,6 +126,43 @@ def _pictures(dataset: str, methods: Sequence[str], aggregates: Sequence[MethodR
         lines.append(f"![Per-class ZSL accuracy of the unseen classes of {dataset}]({path.name})")
         lines.append(f"_Error bars: ± 1 std over seeds ([PDF]({path.with_suffix('.pdf').name}))._")
     return lines
+
+
+def _units_sentence(groups: Sequence[MethodResult]) -> str:
+    """What the numbers are, in the task's own words."""
+    tasks = {g.task for g in groups}
+    parts = []
+    if SINGLE_LABEL in tasks:
+        parts.append("single-label accuracies are per-class mean top-1 (T1, U, S, H, AUSUC) in percent")
+    if tasks - {SINGLE_LABEL}:
+        parts.append("multi-label scores are mAP (mean average precision over labels) and F1 at the top-K "
+                     "predicted labels (zsl_*: unseen labels only; gzsl_*: all labels), in percent")
+    text = "; ".join(parts) or "scores in percent"
+    return text[0].upper() + text[1:]
+
+
+def _multi_label_pictures(dataset: str, present: Sequence[MethodResult], out_dir: Path,
+                          outcome: ReportOutcome) -> list[str]:
+    """Per-label AP of the unseen labels (``metrics["per_label_ap"]``), a series per table row."""
+    per_row: dict[str, dict[str, list[float]]] = {}
+    for group in present:
+        for record in group.runs:
+            for name, ap in ((record.metrics or {}).get("per_label_ap", {}).get("unseen", {}) or {}).items():
+                per_row.setdefault(group.label, {}).setdefault(str(name), []).append(float(ap))
+    if not per_row:
+        return []
+    names = sorted({name for values in per_row.values() for name in values})
+    index = {name: i for i, name in enumerate(names)}
+    means = {label: {index[n]: float(np.mean(v)) for n, v in values.items()} for label, values in per_row.items()}
+    spread = {label: {index[n]: float(np.std(v, ddof=1)) for n, v in values.items() if len(v) > 1}
+              for label, values in per_row.items()}
+    path = out_dir / f"{_slug(dataset)}-per-label-ap.png"
+    drawn = plots.plot_per_class_accuracy(means, path, names, title=f"unseen labels on {dataset} (ZSL AP)",
+                                          split="zsl_unseen_ap", spread=spread, formats=("pdf",))
+    outcome.pictures.append(path)
+    outcome.figures[path.name] = drawn
+    return [f"![Per-label average precision of the unseen labels of {dataset}]({path.name})",
+            f"_Average precision per unseen label, mean over seeds ([PDF]({path.with_suffix('.pdf').name}))._"]
 
 
 def _patch_selection_lines(dataset: str, methods: Sequence[str],
@@ -200,7 +239,7 @@ def write_report(root: Path, out_dir: Path, methods: Sequence[str] = (), dataset
         "# zslbench report", "",
         f"Generated {stamp} by zslbench {__version__} from the run store `{root}`: "
         f"{len(runs)} runs of {', '.join(comparison.methods)} on {', '.join(comparison.datasets)}. "
-        "Accuracies are per-class mean top-1 in percent, mean ± std over seeds (n runs); "
+        f"{_units_sentence(aggregates)}, mean ± std over seeds (n runs); "
         "see [Runs used](#runs-used) for each run's configuration and environment.", "",
         "## Results", "",
     ]
