@@ -215,7 +215,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     dataset = load_dataset(cfg, require_images=not (spec.kind == "feature" and cfg.backbone in FILE_BACKBONES))
     task = get_task(dataset.task)
     check_supported(task, spec, cfg.protocol, cfg.dataset)
-    plan = plan_run(cfg, spec.kind, dataset, str(device), distributed.world_size())
+    plan = plan_run(cfg, spec.kind, dataset, str(device), distributed.world_size(), _pending_pretraining(cfg))
     if progress and distributed.is_main():
         print(status_line(plan), file=sys.stderr, flush=True)
     if spec.kind == "image":
@@ -281,6 +281,18 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
             shutil.rmtree(run_dir, ignore_errors=True)
     distributed.barrier()
     return RunOutcome(run_dir, metrics, cfg, timings)
+
+
+def _pending_pretraining(cfg: RunConfig):
+    """The recipe of the backbone pretraining this run starts with (not cached yet), or None (announced in the plan)."""
+    from zslbench.training.pretrain_recipes import SYNTHETIC_PRETRAINED, recipe_for
+
+    if cfg.pretrained != SYNTHETIC_PRETRAINED:
+        return None
+    from zslbench.training.pretrain import checkpoint_path
+
+    recipe = recipe_for(cfg.dataset, cfg.data.synthetic_seed)
+    return None if checkpoint_path(recipe).exists() else recipe
 
 
 def store_root(cfg: RunConfig) -> Path:
