@@ -110,7 +110,7 @@ def _pictures(dataset: str, methods: Sequence[str], aggregates: Sequence[MethodR
         outcome.pictures.append(path)
         outcome.figures[path.name] = drawn
         lines.append(f"![Seen-unseen accuracy curves on {dataset}]({path.name})")
-        lines.append(f"_Mean curve over seeds with a ± 1 std band where a method has several runs "
+        lines.append(f"_Mean curve over seeds with a ± 1 std band where a row has several runs "
                      f"([PDF]({path.with_suffix('.pdf').name}))._")
     if without:
         lines.append(f"_No stored seen-unseen curve for runs {', '.join(without)} (older runs); re-run to plot them._")
