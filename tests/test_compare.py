@@ -27,12 +27,14 @@ def single_label_test(t1: float, u: float, s: float, h: float, ausuc: float = 0.
 
 def write_run(root: Path, method: str, dataset: str, seed: int, test: dict | None, stamp: str,
               state: str = "complete", protocol: str = "standard", tags: tuple = (), task: str = "single-label",
-              curve: bool = True, data_version: int | None = None, train: dict | None = None) -> Path:
+              curve: bool = True, data_version: int | None = None, train: dict | None = None,
+              options: dict | None = None) -> Path:
     """A run directory written with the store's own functions (``train``: the stored train settings)."""
     run = store.run_dir_for(root, dataset, method, f"{stamp}-s{seed}-{method[:4]}")
     store.atomic_write_json(run / store.CONFIG_FILE, {"method": method, "dataset": dataset, "seed": seed,
                                                       "protocol": protocol, "tags": list(tags),
-                                                      "train": train or {"epochs": 3}, "method_options": {}})
+                                                      "train": train or {"epochs": 3},
+                                                      "method_options": options or {}})
     store.write_status(run, state)
     if test is not None:
         metrics = {"protocol": protocol, "task": task, "test": test}
@@ -291,7 +293,7 @@ def test_a_sweep_over_two_learning_rates_is_two_rows_and_where_picks_one(tmp_pat
     assert rows["alpha lr=0.001"]["n"] == 2 and rows["alpha lr=0.001"]["cells"]["h"]["value"] == pytest.approx(40.0)
     notes = out["tables"][0]["notes"]
     assert any("different train.lr" in n and "never averaged" in n for n in notes)
-    assert any(n.startswith("setting differs between rows: train.lr") and "alpha lr=0.001: 0.001" in n for n in notes)
+    assert "setting differs between rows: train.lr: 0.0001 (alpha lr=0.0001); 0.001 (alpha lr=0.001)" in notes
     picked = ours_rows(table_json(invoke("alpha", "--runs", str(tmp_path), "--where", "lr=1e-4", "--format", "json")))
     assert list(picked) == ["alpha"] and picked["alpha"]["n"] == 2  # one group left: nothing to tell apart
     assert picked["alpha"]["cells"]["h"]["value"] == pytest.approx(60.0)
@@ -326,7 +328,20 @@ def test_settings_that_differ_between_methods_are_listed(tmp_path):
     write_run(tmp_path, "beta", "toy", 0, single_label_test(0.4, 0.5, 0.5, 0.5), "20260101-000001",
               train={"epochs": 2})
     result = invoke("alpha", "beta", "--runs", str(tmp_path))
-    assert "setting differs between rows: train.epochs (alpha: 1; beta: 2)" in result.stdout
+    assert "setting differs between rows: train.epochs: 1 (alpha); 2 (beta)" in result.stdout
+    assert "method_options" not in result.stdout  # neither has method options
+
+
+def test_one_methods_options_are_compared_among_its_own_rows_only(tmp_path):
+    for seed in (0, 1):
+        write_run(tmp_path, "alpha", "toy", 0, single_label_test(0.4, 0.5, 0.5, 0.5), f"20260101-00000{seed}",
+                  options={"margin": 1.0 + seed, "depth": 2})
+    write_run(tmp_path, "beta", "toy", 0, single_label_test(0.4, 0.5, 0.5, 0.5), "20260101-000009",
+              options={"sigma": 5.0})
+    notes = table_json(invoke("alpha", "beta", "--runs", str(tmp_path), "--format", "json"))["tables"][0]["notes"]
+    listed = [n for n in notes if n.startswith("setting differs between rows")]
+    assert listed == ["setting differs between rows: method_options.margin: 1.0 (alpha margin=1.0); "
+                      "2.0 (alpha margin=2.0)"]
 
 
 def test_where_with_an_unknown_setting_is_a_usage_error(tmp_path):

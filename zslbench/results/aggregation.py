@@ -166,6 +166,25 @@ def differing_settings(settings: Sequence[dict[str, object]]) -> list[str]:
     return [k for k in keys if len({_frozen(s[k]) if k in s else "<unset>" for s in settings}) > 1]
 
 
+def differing_between_rows(groups: Sequence["MethodResult"]) -> list[str]:
+    """Settings keys whose value differs between ``groups`` (table rows).
+
+    Method options (``method_options.*``) belong to their method: they count
+    only where rows of one method differ in them, never because another
+    method has no such option.
+    """
+    out = []
+    for key in differing_settings([g.settings or {} for g in groups]):
+        if key.startswith("method_options."):
+            by_method: dict[str, list[dict]] = defaultdict(list)
+            for group in groups:
+                by_method[group.method].append(group.settings or {})
+            if not any(key in differing_settings(settings) for settings in by_method.values()):
+                continue
+        out.append(key)
+    return out
+
+
 def group_runs(runs: Sequence[RunRecord], group_by: Sequence[str] | None = None) -> list[MethodResult]:
     """One :class:`MethodResult` per group of comparable runs (see :func:`group_key`), labelled for a table row.
 

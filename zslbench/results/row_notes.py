@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from zslbench.results.aggregation import MethodResult, differing_settings, setting_text
+from zslbench.results.aggregation import MethodResult, differing_between_rows, differing_settings, setting_text
 
 
 def split_notes(method: str, dataset: str, parts: Sequence[MethodResult]) -> list[str]:
@@ -27,14 +27,22 @@ def split_notes(method: str, dataset: str, parts: Sequence[MethodResult]) -> lis
 
 
 def settings_difference_notes(present: Sequence[MethodResult]) -> list[str]:
-    """One note per setting whose value differs between the rows of a table, with each row's value."""
+    """One note per setting whose value differs between the rows of a table: each value and its rows."""
     if len(present) < 2 or any(g.settings is None for g in present):
         return []
     notes = []
-    for key in differing_settings([g.settings or {} for g in present]):
-        listing = "; ".join(f"{g.label}: {setting_text(key, (g.settings or {}).get(key)).split('=', 1)[1]}"
-                            if key in (g.settings or {}) else f"{g.label}: unset" for g in present)
-        notes.append(f"setting differs between rows: {key} ({listing})")
+    for key in differing_between_rows(present):
+        by_value: dict[str, list[str]] = {}
+        for group in present:
+            if key in (group.settings or {}):
+                value = setting_text(key, (group.settings or {})[key]).split("=", 1)[1]
+            elif key.startswith("method_options."):
+                continue  # another method's option
+            else:
+                value = "unset"
+            by_value.setdefault(value, []).append(group.label)
+        listing = "; ".join(f"{value} ({', '.join(labels)})" for value, labels in by_value.items())
+        notes.append(f"setting differs between rows: {key}: {listing}")
     return notes
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from zslbench.config import toml_literal
-from zslbench.results.aggregation import NOT_SETTINGS, MethodResult, differing_settings, flatten_config, setting_text
+from zslbench.results.aggregation import NOT_SETTINGS, MethodResult, differing_between_rows, flatten_config, setting_text
 from zslbench.results.rendering import OURS, ResultTable
 
 #: Config keys given as their own ``zslbench run`` options (or not reproducible by a flag).
@@ -82,7 +82,7 @@ def flag_non_default_settings(tables: Sequence[ResultTable], groups: Sequence[Me
     for table in tables:
         row_groups = [(row, by_runs.get(tuple(row.run_ids))) for row in table.rows if row.kind == OURS]
         present = [g for _, g in row_groups if g is not None]
-        differing = differing_settings([g.settings or {} for g in present]) if len(present) > 1 else []
+        differing = differing_between_rows(present) if len(present) > 1 else []
         for row, group in row_groups:
             row.settings = row_settings(group, differing) if group is not None else []
         if any(row.settings for row in table.rows):
