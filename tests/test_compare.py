@@ -223,7 +223,8 @@ def test_metric_option_and_other_formats(tmp_path):
     assert bad.exit_code == 2 and "stored metrics" in bad.stderr
     csv_text = invoke("alpha", "beta", "--runs", str(tmp_path), "--format", "csv").stdout.splitlines()
     assert csv_text[0].startswith("dataset,method,row,metric,value,std")
-    assert "toy,beta,delta,h,9.0000,,3,false,," in csv_text
+    assert "toy,beta,delta,h,9.0000,,3,false,,,Δ vs alpha" in csv_text
+    assert "toy,alpha,ours,h,52.0000,2.0000,3,,0 1 2,,alpha" in csv_text
     latex = invoke("alpha", "beta", "--runs", str(tmp_path), "--format", "latex").stdout
     assert r"52.0 $\pm$ 2.0" in latex and r"\begin{tabular}" in latex and r"$\approx$" in latex
 

@@ -365,10 +365,11 @@ def render_markdown(tables: Sequence[ResultTable], heading: str = "###") -> str:
 
 
 def render_csv(tables: Sequence[ResultTable]) -> str:
-    """Tidy CSV: one line per (table row, metric)."""
+    """Tidy CSV: one line per (table row, metric); ``label`` tells apart the rows of one method."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["dataset", "method", "row", "metric", "value", "std", "n", "within_noise", "seeds", "source"])
+    writer.writerow(["dataset", "method", "row", "metric", "value", "std", "n", "within_noise", "seeds", "source",
+                     "label"])
     for table in tables:
         for row in table.rows:
             for column in table.columns:
@@ -379,7 +380,7 @@ def render_csv(tables: Sequence[ResultTable]) -> str:
                 writer.writerow([dataset, row.method, row.kind, column.key, f"{cell.value:.4f}",
                                  "" if cell.std is None else f"{cell.std:.4f}", cell.n,
                                  "" if cell.within_noise is None else str(cell.within_noise).lower(),
-                                 " ".join(map(str, row.seeds)), row.source or ""])
+                                 " ".join(map(str, row.seeds)), row.source or "", row.label.strip()])
     return buffer.getvalue()
 
 
