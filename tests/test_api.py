@@ -185,3 +185,28 @@ def test_run_refuses_an_object_named_like_a_registered_dataset(tmp_path, forget_
     with pytest.raises(UsageError, match="has the name of a registered dataset"):
         zslbench.run("svip", zslbench.load_dataset("synthetic-tiny"), epochs=1, out=str(tmp_path))
     assert not any(tmp_path.rglob("config.json"))
+
+
+def test_load_results_gives_the_rows_compare_shows_in_fractions_or_percent(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from zslbench.cli import main
+    from test_compare import single_label_test, write_run
+
+    for seed in (0, 1):
+        write_run(tmp_path, "alpha", "toy", seed, single_label_test(0.4, 0.5, 0.5, 0.5 + 0.1 * seed),
+                  f"20260101-00000{seed}")
+        write_run(tmp_path, "alpha", "toy", seed, single_label_test(0.4, 0.5, 0.5, 0.2), f"20260101-00010{seed}",
+                  protocol="gbu")
+    shown = json.loads(CliRunner().invoke(main, ["compare", "alpha", "--runs", str(tmp_path), "--format", "json"],
+                                          catch_exceptions=False).stdout)
+    table_rows = {r["label"]: r for r in shown["tables"][0]["rows"] if r["kind"] == "ours"}
+    percent = {r["label"]: r for r in zslbench.load_results(tmp_path, percent=True)}
+    fractions = {r["label"]: r for r in zslbench.load_results(tmp_path)}
+    assert set(percent) == set(table_rows) == {"alpha [standard]", "alpha [gbu]"}
+    for label, row in table_rows.items():
+        assert percent[label]["n"] == row["n"] and percent[label]["run_ids"] == row["run_ids"]
+        assert percent[label]["metrics"]["h"]["mean"] == pytest.approx(row["cells"]["h"]["value"])
+        assert fractions[label]["metrics"]["h"]["mean"] == pytest.approx(row["cells"]["h"]["value"] / 100)

@@ -27,12 +27,14 @@ def single_label_test(t1: float, u: float, s: float, h: float, ausuc: float = 0.
 
 def write_run(root: Path, method: str, dataset: str, seed: int, test: dict | None, stamp: str,
               state: str = "complete", protocol: str = "standard", tags: tuple = (), task: str = "single-label",
-              curve: bool = True, data_version: int | None = None) -> Path:
-    """A run directory written with the store's own functions."""
+              curve: bool = True, data_version: int | None = None, train: dict | None = None,
+              options: dict | None = None) -> Path:
+    """A run directory written with the store's own functions (``train``: the stored train settings)."""
     run = store.run_dir_for(root, dataset, method, f"{stamp}-s{seed}-{method[:4]}")
     store.atomic_write_json(run / store.CONFIG_FILE, {"method": method, "dataset": dataset, "seed": seed,
                                                       "protocol": protocol, "tags": list(tags),
-                                                      "train": {"epochs": 3}, "method_options": {}})
+                                                      "train": train or {"epochs": 3},
+                                                      "method_options": options or {}})
     store.write_status(run, state)
     if test is not None:
         metrics = {"protocol": protocol, "task": task, "test": test}
@@ -118,7 +120,7 @@ def test_seed_mismatch_between_methods_is_reported(tmp_path):
         write_run(tmp_path, "alpha", "toy", seed, single_label_test(0.4, 0.5, 0.5, 0.5), f"20260101-00000{seed}")
     write_run(tmp_path, "beta", "toy", 0, single_label_test(0.4, 0.5, 0.5, 0.5), "20260101-000009")
     notes = table_json(invoke("alpha", "beta", "--runs", str(tmp_path), "--format", "json"))["tables"][0]["notes"]
-    assert any("seeds differ between methods" in n and "alpha 0,1,2" in n and "beta 0" in n for n in notes)
+    assert any("seeds differ between rows" in n and "alpha 0,1,2" in n and "beta 0" in n for n in notes)
     write_run(tmp_path, "beta", "toy", 1, single_label_test(0.4, 0.5, 0.5, 0.5), "20260101-000010")
     write_run(tmp_path, "beta", "toy", 2, single_label_test(0.4, 0.5, 0.5, 0.5), "20260101-000011")
     notes = table_json(invoke("alpha", "beta", "--runs", str(tmp_path), "--format", "json"))["tables"][0]["notes"]
@@ -221,7 +223,8 @@ def test_metric_option_and_other_formats(tmp_path):
     assert bad.exit_code == 2 and "stored metrics" in bad.stderr
     csv_text = invoke("alpha", "beta", "--runs", str(tmp_path), "--format", "csv").stdout.splitlines()
     assert csv_text[0].startswith("dataset,method,row,metric,value,std")
-    assert "toy,beta,delta,h,9.0000,,3,false,," in csv_text
+    assert "toy,beta,delta,h,9.0000,,3,false,,,Δ vs alpha" in csv_text
+    assert "toy,alpha,ours,h,52.0000,2.0000,3,,0 1 2,,alpha" in csv_text
     latex = invoke("alpha", "beta", "--runs", str(tmp_path), "--format", "latex").stdout
     assert r"52.0 $\pm$ 2.0" in latex and r"\begin{tabular}" in latex and r"$\approx$" in latex
 
@@ -260,3 +263,114 @@ def test_published_columns_sit_beside_the_honest_ones_with_their_gap(tmp_path):
     assert any("chosen on test data, not a result" in note for note in table["notes"])
     plain = table_json(invoke("alpha", "--runs", str(tmp_path), "--format", "json"))
     assert not any(c["metric"].startswith("published") for c in plain["tables"][0]["columns"])
+
+
+def ours_rows(out: dict) -> dict:
+    return {r["label"]: r for r in out["tables"][0]["rows"] if r["kind"] == "ours"}
+
+
+def test_runs_of_three_protocols_are_three_rows_with_their_own_n(tmp_path):
+    for seed in (0, 1):
+        for minute, protocol in enumerate(("standard", "gbu", "published")):
+            write_run(tmp_path, "alpha", "toy", seed, single_label_test(0.4, 0.5, 0.5, 0.5 + 0.1 * minute),
+                      f"20260101-00{minute}00{seed}", protocol=protocol)
+    out = table_json(invoke("alpha", "--runs", str(tmp_path), "--format", "json"))
+    rows = ours_rows(out)
+    assert set(rows) == {"alpha [standard]", "alpha [gbu]", "alpha [published]"}
+    assert all(row["n"] == 2 and row["seeds"] == [0, 1] for row in rows.values())
+    assert rows["alpha [published]"]["cells"]["h"]["value"] == pytest.approx(70.0)
+    assert not any("seeds differ" in note for note in out["tables"][0]["notes"])
+
+
+def test_a_sweep_over_two_learning_rates_is_two_rows_and_where_picks_one(tmp_path):
+    for seed in (0, 1):
+        for minute, lr in enumerate((1e-3, 1e-4)):
+            write_run(tmp_path, "alpha", "toy", seed, single_label_test(0.4, 0.5, 0.5, 0.4 + 0.2 * minute),
+                      f"20260101-00{minute}00{seed}", tags=("sweep:lr",), train={"epochs": 3, "lr": lr})
+    out = table_json(invoke("alpha", "--runs", str(tmp_path), "--tag", "sweep:lr", "--format", "json"))
+    rows = ours_rows(out)
+    assert set(rows) == {"alpha lr=0.001", "alpha lr=0.0001"}
+    assert rows["alpha lr=0.0001"]["n"] == 2 and rows["alpha lr=0.0001"]["cells"]["h"]["value"] == pytest.approx(60.0)
+    assert rows["alpha lr=0.001"]["n"] == 2 and rows["alpha lr=0.001"]["cells"]["h"]["value"] == pytest.approx(40.0)
+    notes = out["tables"][0]["notes"]
+    assert any("different train.lr" in n and "never averaged" in n for n in notes)
+    assert "setting differs between rows: train.lr: 0.0001 (alpha lr=0.0001); 0.001 (alpha lr=0.001)" in notes
+    picked = ours_rows(table_json(invoke("alpha", "--runs", str(tmp_path), "--where", "lr=1e-4", "--format", "json")))
+    assert list(picked) == ["alpha"] and picked["alpha"]["n"] == 2  # one group left: nothing to tell apart
+    assert picked["alpha"]["cells"]["h"]["value"] == pytest.approx(60.0)
+
+
+def test_group_by_splits_by_the_named_settings_only_and_warns_of_the_rest(tmp_path):
+    for seed, (epochs, lr) in enumerate(((1, 1e-3), (2, 1e-3), (1, 1e-4))):
+        write_run(tmp_path, "alpha", "toy", seed, single_label_test(0.4, 0.5, 0.5, 0.5), f"20260101-00000{seed}",
+                  train={"epochs": epochs, "lr": lr})
+    out = table_json(invoke("alpha", "--runs", str(tmp_path), "--group-by", "train.lr", "--format", "json"))
+    rows = ours_rows(out)
+    assert {label: row["n"] for label, row in rows.items()} == {"alpha lr=0.001": 2, "alpha lr=0.0001": 1}
+    assert any("differ in train.epochs" in n for n in out["tables"][0]["notes"])
+    default = ours_rows(table_json(invoke("alpha", "--runs", str(tmp_path), "--format", "json")))
+    assert set(default) == {"alpha epochs=1 lr=0.0001", "alpha epochs=1 lr=0.001", "alpha epochs=2 lr=0.001"}
+
+
+def test_latest_keeps_one_run_per_seed_inside_a_group_and_all_runs_keeps_every_one(tmp_path):
+    write_run(tmp_path, "alpha", "toy", 0, single_label_test(0.4, 0.5, 0.5, 0.2), "20260101-000000")
+    write_run(tmp_path, "alpha", "toy", 0, single_label_test(0.4, 0.5, 0.5, 0.4), "20260101-000001")
+    write_run(tmp_path, "alpha", "toy", 0, single_label_test(0.4, 0.5, 0.5, 0.9), "20260101-000002", protocol="gbu")
+    rows = ours_rows(table_json(invoke("alpha", "--runs", str(tmp_path), "--format", "json")))
+    assert rows["alpha [standard]"]["n"] == 1 and rows["alpha [standard]"]["cells"]["h"]["value"] == pytest.approx(40.0)
+    assert rows["alpha [gbu]"]["n"] == 1  # the later gbu run of seed 0 displaces nothing
+    every = ours_rows(table_json(invoke("alpha", "--runs", str(tmp_path), "--all-runs", "--format", "json")))
+    assert every["alpha [standard]"]["n"] == 2
+
+
+def test_settings_that_differ_between_methods_are_listed(tmp_path):
+    write_run(tmp_path, "alpha", "toy", 0, single_label_test(0.4, 0.5, 0.5, 0.5), "20260101-000000",
+              train={"epochs": 1})
+    write_run(tmp_path, "beta", "toy", 0, single_label_test(0.4, 0.5, 0.5, 0.5), "20260101-000001",
+              train={"epochs": 2})
+    result = invoke("alpha", "beta", "--runs", str(tmp_path))
+    assert "setting differs between rows: train.epochs: 1 (alpha); 2 (beta)" in result.stdout
+    assert "method_options" not in result.stdout  # neither has method options
+
+
+def test_one_methods_options_are_compared_among_its_own_rows_only(tmp_path):
+    for seed in (0, 1):
+        write_run(tmp_path, "alpha", "toy", 0, single_label_test(0.4, 0.5, 0.5, 0.5), f"20260101-00000{seed}",
+                  options={"margin": 1.0 + seed, "depth": 2})
+    write_run(tmp_path, "beta", "toy", 0, single_label_test(0.4, 0.5, 0.5, 0.5), "20260101-000009",
+              options={"sigma": 5.0})
+    notes = table_json(invoke("alpha", "beta", "--runs", str(tmp_path), "--format", "json"))["tables"][0]["notes"]
+    listed = [n for n in notes if n.startswith("setting differs between rows")]
+    assert listed == ["setting differs between rows: method_options.margin: 1.0 (alpha margin=1.0); "
+                      "2.0 (alpha margin=2.0)"]
+
+
+def test_where_with_an_unknown_setting_is_a_usage_error(tmp_path):
+    two_methods(tmp_path)
+    result = CliRunner().invoke(main, ["compare", "alpha", "--runs", str(tmp_path), "--where", "nonsense=1"])
+    assert result.exit_code == 2 and "no run setting 'nonsense'" in result.output
+
+
+def test_metric_defined_by_a_protocol_but_not_stored_names_the_rows_lacking_it(tmp_path):
+    two_methods(tmp_path)  # standard protocol: no calibrated numbers
+    out = table_json(invoke("alpha", "beta", "--runs", str(tmp_path), "--metric", "cs_h", "--metric", "h",
+                            "--format", "json"))
+    table = out["tables"][0]
+    assert [c["metric"] for c in table["columns"]] == ["cs_h", "h"]
+    assert any(n.startswith("CS-H: not stored by alpha, beta") and "--protocol gbu" in n for n in table["notes"])
+    result = CliRunner().invoke(main, ["compare", "alpha", "--runs", str(tmp_path), "--metric", "zsl_f1_at_3",
+                                       "--format", "json"])
+    assert result.exit_code == 0, result.output
+    wrong = CliRunner().invoke(main, ["compare", "alpha", "--runs", str(tmp_path), "--metric", "bogus"])
+    assert wrong.exit_code == 2 and "unknown metric 'bogus'" in wrong.output and "cs_h" in wrong.output
+
+
+def test_latex_marks_the_best_row_per_column_in_bold_with_pm_stds(tmp_path):
+    two_methods(tmp_path)  # H: alpha 52.0 ± 2.0, beta 61.0 ± 1.0; T1: alpha 42.0, beta 43.0
+    latex = invoke("alpha", "beta", "--runs", str(tmp_path), "--format", "latex").stdout
+    alpha = next(line for line in latex.splitlines() if line.startswith("alpha &"))
+    beta = next(line for line in latex.splitlines() if line.startswith("beta &"))
+    assert r"\textbf{61.0 $\pm$ 1.0}" in beta and r"\textbf{43.0 $\pm$ 2.0}" in beta
+    assert r"52.0 $\pm$ 2.0" in alpha and r"\textbf{52.0" not in alpha
+    assert r"\textbf{50.0" not in alpha and r"\textbf{60.0 $\pm$ 0.0}" in beta  # U and S: 50 vs 60
+    assert alpha.count(r"\textbf{30.0") == 1 == beta.count(r"\textbf{30.0")  # AUSUC tied: both bold

@@ -136,3 +136,43 @@ def test_per_class_bars_carry_error_bars_over_seeds(tmp_path):
     data = plots.plot_per_class_accuracy({"a": plots.per_class_means(runs)}, tmp_path / "err.png", spread={"a": stds})
     assert data["classes"] == [3, 5] and data["errors"]["a"][0] == pytest.approx(100 * stds[3])
     assert data["xlim"][1] == pytest.approx(1.05 * (30.0 + 100 * stds[3]))  # autoscaled to the longest bar
+
+
+def assert_truetype_pdf(path: str | Path) -> None:
+    """The PDF embeds its fonts as TrueType (Type 42), never Type 3 (which IEEE/ACM checkers refuse)."""
+    data = Path(path).read_bytes()
+    assert data[:5] == b"%PDF-"
+    assert b"/Subtype /Type3" not in data and b"/Type3" not in data
+    assert b"/FontFile2" in data  # an embedded TrueType font program
+
+
+def test_every_pdf_embeds_truetype_fonts_not_type3(tmp_path):
+    import matplotlib
+
+    before = matplotlib.rcParams["pdf.fonttype"]
+    runs = [record(tmp_path, "a", seed, {"s": 0.6, "u": 0.3, "ausuc": 0.2,
+                                         "per_class": {"zsl_unseen": {"3": 0.4, "5": 0.9}}}, CURVE) for seed in range(2)]
+    curves = plots.plot_seen_unseen_curves([plots.curve_series(r) for r in runs], tmp_path / "c.png", formats=("pdf",))
+    bars = plots.plot_per_class_accuracy({"a": plots.per_class_means(runs)}, tmp_path / "p.png", formats=("pdf", "svg"))
+    pdfs = [p for data in (curves, bars) for p in data["paths"] if p.endswith(".pdf")]
+    assert len(pdfs) == 2
+    for pdf in pdfs:
+        assert_truetype_pdf(pdf)
+    svg = (tmp_path / "p.svg").read_text()
+    assert "<text" in svg  # svg.fonttype none: text stays text
+    assert matplotlib.rcParams["pdf.fonttype"] == before  # set for the save only, not globally
+
+
+def test_many_classes_draw_a_sorted_profile_one_column_wide(tmp_path):
+    from matplotlib.image import imread
+
+    rng = np.random.default_rng(0)
+    means = {c: float(v) for c, v in enumerate(rng.random(100))}
+    data = plots.plot_per_class_accuracy({"a": means, "b": {c: v / 2 for c, v in means.items()}},
+                                         tmp_path / "many.png")
+    assert data["layout"] == "profile" and len(data["classes"]) == 100
+    assert data["methods"]["a"] == sorted(data["methods"]["a"], reverse=True)  # sorted by the first method
+    height, width = imread(data["path"]).shape[:2]
+    assert width <= 3.6 * 150 and height <= 3.2 * 150  # one paper column at the figure's 150 dpi
+    few = plots.plot_per_class_accuracy({"a": {c: means[c] for c in range(10)}}, tmp_path / "few.png")
+    assert few["layout"] == "rows"

@@ -136,3 +136,44 @@ def test_a_queue_prints_one_line_per_finished_run_when_not_on_a_terminal():
     assert lines == ["[1/2] svip on synthetic, seed 0: T1 41.2 U 30.5 S 60.1 H 40.5 AUSUC 20.0 (12s) -> runs/x",
                      "[2/2] svip on synthetic, seed 1: zsl_map 25.0 -> runs/y"]
     assert finished_run_line(1, 1, "m", "d", 0, {}, None, "r") == "[1/1] m on d, seed 0: no test metrics -> r"
+
+
+def render_80_columns(live: RunProgress) -> list[str]:
+    from rich.console import Console
+
+    screen = Console(width=80, record=True, file=io.StringIO(), color_system=None)
+    screen.print(live.renderable())
+    return screen.export_text().splitlines()
+
+
+def test_an_80_column_terminal_shows_count_and_eta_before_the_losses():
+    from rich.console import Console
+
+    console = Console(width=80, file=io.StringIO(), force_terminal=True)
+    with RunProgress(201, console=console, description="svip on synthetic-v3-tiny (gbu, seed 0)") as live:
+        live.start_epoch("validate", 0, 10, 18)
+        live.step(5, {"loss": 2.3456, "cls": 1.2345, "ssps": 0.4567, "sem": 0.1234, "cons": 0.9876}, 123.0)
+        lines = render_80_columns(live)
+    assert len(lines) == 2 and all(len(line) <= 80 for line in lines)
+    run_line, epoch_line = lines
+    assert "5/201" in run_line and "ETA" in run_line
+    assert "5/18" in epoch_line and "ETA" in epoch_line
+    assert epoch_line.index("5/18") < epoch_line.index("ETA")
+    assert "loss 2.3456" in epoch_line  # the losses come after, cut to what fits
+
+
+def test_status_line_announces_a_pending_pretraining_and_counts_it(tmp_path, monkeypatch):
+    from zslbench.data.synthetic import load_synthetic
+    from zslbench.runner import _pending_pretraining
+    from zslbench.training.pretrain_recipes import SYNTHETIC_PRETRAINED
+
+    monkeypatch.setenv("ZSLBENCH_CACHE", str(tmp_path))  # an empty cache: the pretraining is still to do
+    dataset = load_synthetic("synthetic-tiny", 0)
+    cfg = RunConfig(method="svip", dataset="synthetic-v3-tiny", pretrained=SYNTHETIC_PRETRAINED)
+    cfg.train.epochs, cfg.train.batch_size = 3, 32
+    plan = plan_run(cfg, "image", dataset, "cpu", pretraining=_pending_pretraining(cfg))
+    assert plan.phases[0].one_time and plan.phases[0].label.startswith("pretrain ")
+    assert plan.total_steps == 1 * 3 + 3 * 5 + 2  # 96 images in batches of 32, once; then the run itself
+    line = status_line(plan)
+    assert "first a one-time pretrain vit-synthetic-v2-tiny (1 epochs x 3 steps on 96 images" in line
+    assert f"{plan.total_steps} steps in all" in line

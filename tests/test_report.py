@@ -12,7 +12,7 @@ from zslbench.cli import main
 from zslbench.results.report import reproduce_command, toml_literal
 
 from test_compare import single_label_test, two_methods, write_run
-from test_plots import assert_png
+from test_plots import assert_png, assert_truetype_pdf
 
 
 def report(*args: str):
@@ -153,4 +153,67 @@ def test_report_separates_protocols_and_names_seed_mismatches(tmp_path):
     assert any(r.startswith("| **alpha [gbu]** | 1 |") for r in rows)
     assert any(r.startswith("| **alpha [standard]** | 2 |") for r in rows)
     assert "never averaged together" in text
-    assert "seeds differ between methods on toy (alpha 0,1,2; beta 0)" in text
+    assert "seeds differ between rows on toy (alpha [gbu] 2; alpha [standard] 0,1; beta [standard] 0)" in text
+
+
+def test_report_figures_show_exactly_the_tables_rows(tmp_path):
+    from zslbench.results.report import write_report
+
+    runs, out = tmp_path / "runs", tmp_path / "report"
+    for seed in (0, 1):
+        write_run(runs, "alpha", "toy", seed, single_label_test(0.4, 0.5, 0.5, 0.5), f"20260101-00000{seed}")
+        write_run(runs, "alpha", "toy", seed, single_label_test(0.3, 0.4, 0.4, 0.4), f"20260101-00010{seed}",
+                  protocol="gbu")
+        write_run(runs, "beta", "toy", seed, single_label_test(0.2, 0.3, 0.3, 0.3), f"20260101-00020{seed}",
+                  train={"epochs": 3, "lr": 1e-4 if seed else 1e-3})
+    outcome = write_report(runs, out, ("alpha", "beta"))
+    text = (out / "README.md").read_text()
+    table_rows = {}
+    for line in _headline_table(text)[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0].startswith("**"):
+            table_rows[cells[0].strip("*")] = int(cells[1])
+    assert len(table_rows) == 4  # alpha [standard], alpha [gbu], beta lr=0.001, beta lr=0.0001
+    curves = outcome.figures["toy-curves.png"]
+    assert {g["label"]: g["runs"] for g in curves["groups"]} == table_rows
+    per_class = outcome.figures["toy-per-class.png"]
+    assert list(per_class["methods"]) == list(table_rows)
+    pdfs = sorted(out.glob("*.pdf"))
+    assert [p.name for p in pdfs] == ["toy-curves.pdf", "toy-per-class.pdf"]
+    for pdf in pdfs:
+        assert_truetype_pdf(pdf)
+
+
+def test_report_lists_every_setting_that_differs_between_rows(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "report"
+    for seed, epochs in enumerate((1, 1, 2)):
+        write_run(runs, "alpha", "toy", seed, single_label_test(0.4, 0.5, 0.5, 0.5), f"20260101-00000{seed}",
+                  train={"epochs": epochs, "lr": 1e-3})
+    assert report("alpha", "--runs", str(runs), "--out", str(out)).exit_code == 0
+    rows = {line.split("|")[1].strip(): line for line in _headline_table((out / "README.md").read_text())[2:]}
+    assert set(rows) == {"**alpha epochs=1**", "**alpha epochs=2**"}
+    assert "`train.epochs=1`" in rows["**alpha epochs=1**"] and "`train.epochs=2`" in rows["**alpha epochs=2**"]
+    assert "| **alpha epochs=1** | 2 |" in rows["**alpha epochs=1**"]
+
+
+def test_multi_label_report_names_its_own_metrics_and_draws_per_label_ap(tmp_path):
+    import json
+
+    from zslbench import store
+    from zslbench.results.report import write_report
+
+    runs, out = tmp_path / "runs", tmp_path / "report"
+    for seed, value in ((0, 0.30), (1, 0.40)):
+        run = write_run(runs, "ml", "nus", seed, {"zsl_map": value, "gzsl_map": value / 2, "zsl_f1_at_3": 0.2},
+                        f"20260101-00000{seed}", task="multi-label")
+        metrics = json.loads((run / store.METRICS_FILE).read_text())
+        metrics["per_label_ap"] = {"unseen": {"sky": value, "cat": 0.5, "boat": 0.1 + value}}
+        store.atomic_write_json(run / store.METRICS_FILE, metrics)
+    outcome = write_report(runs, out, ("ml",))
+    text = (out / "README.md").read_text()
+    assert "per-class mean top-1" not in text and "mAP (mean average precision over labels)" in text
+    drawn = outcome.figures["nus-per-label-ap.png"]
+    assert list(drawn["methods"]) == ["ml"] and drawn["names"] == ["cat", "boat", "sky"]
+    assert drawn["methods"]["ml"] == pytest.approx([50.0, 45.0, 35.0])
+    assert "(nus-per-label-ap.png)" in text
+    assert_png(out / "nus-per-label-ap.png")

@@ -43,8 +43,14 @@ class Run:
 
     @property
     def test(self) -> dict:
-        """The test metrics (fractions in [0, 1])."""
+        """The test metrics as stored: accuracies are fractions in [0, 1] (``compare`` shows percent)."""
         return self.metrics.get("test", {})
+
+    def test_percent(self) -> dict:
+        """The scalar test metrics in percent, as ``compare`` shows them (counts and tables left out)."""
+        from zslbench.results.aggregation import score_keys
+
+        return {k: 100.0 * float(self.test[k]) for k in score_keys(self.test)}
 
 
 def option_layer(**options: Any) -> dict:
@@ -250,8 +256,10 @@ def load_runs(root: str | Path | None = None, method: str | None = None, dataset
 
     ``method`` / ``dataset`` keep only runs of that method / dataset; with
     ``complete`` (the default) only finished runs holding test metrics, the
-    runs ``compare`` would use. Unreadable or malformed directories are passed over
-    with one ``RuntimeWarning`` each.
+    runs ``compare`` could use. Unreadable or malformed directories are passed
+    over with one ``RuntimeWarning`` each. Metrics are as stored: accuracies are
+    fractions in [0, 1]. For the rows ``compare`` shows (grouped, mean ± std,
+    optionally in percent) use :func:`load_results`.
     """
     import warnings
 
@@ -266,3 +274,29 @@ def load_runs(root: str | Path | None = None, method: str | None = None, dataset
     if complete:
         records = [r for r in records if unusable_reason(r) is None]
     return records
+
+
+def load_results(root: str | Path | None = None, methods: Sequence[str] = (), datasets: Sequence[str] = (), *,
+                 tags: Sequence[str] = (), where: Sequence[str] = (), group_by: Sequence[str] = (),
+                 latest: bool = True, percent: bool = False) -> list[dict]:
+    """The rows ``compare`` and ``report`` show: one dict per group of comparable runs.
+
+    Runs are grouped by method, dataset, protocol and every setting except
+    seed, tags and paths, exactly as ``compare`` groups them (``where``:
+    ``["train.lr=1e-4"]``; ``group_by``: split by these settings only;
+    ``latest``: one run per seed within a group). Each row: ``label``,
+    ``method``, ``dataset``, ``protocols``, ``settings``, ``n``, ``seeds``,
+    ``run_ids`` and ``metrics`` ``{key: {"mean", "std", "n"}}`` in fractions,
+    or in percent with ``percent=True`` (as ``compare`` shows single-label
+    accuracies; the sample std has ddof=1).
+    """
+    from zslbench.paths import runs_dir
+    from zslbench.results.selection import select_runs
+
+    selection = select_runs(runs_dir(str(root) if root is not None else None), list(methods) or None,
+                            list(datasets) or None, tags=tags, where=where, group_by=group_by, latest=latest)
+    scale = 100.0 if percent else 1.0
+    return [{"label": g.label, "method": g.method, "dataset": g.dataset, "protocols": g.protocols,
+             "settings": dict(g.settings or {}), "n": g.n, "seeds": g.seeds, "run_ids": [r.run_id for r in g.runs],
+             "metrics": {k: {"mean": v.mean * scale, "std": v.std * scale, "n": v.n} for k, v in g.metrics.items()}}
+            for g in selection.groups()]

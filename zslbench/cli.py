@@ -385,6 +385,7 @@ def _mount_optional_commands() -> None:
                                ("compare", "zslbench.results.compare", "compare_command"),
                                ("ablate", "zslbench.results.ablate", "ablate_command"),
                                ("report", "zslbench.results.report", "report_command"),
+                               ("runs", "zslbench.results.runs", "runs_group"),
                                ("explain", "zslbench.results.explain", "explain_command"),
                                ("pretrain", "zslbench.training.pretrain_cli", "pretrain_command"),
                                ("sweep", "zslbench.sweep.cli", "sweep_command"),

@@ -9,6 +9,8 @@ back, so runs or commands using it keep working.
 
 from __future__ import annotations
 
+import re
+
 #: Display labels of the single-label metrics; every other key is shown as stored.
 METRIC_LABELS = {
     "t1": "T1", "u": "U", "s": "S", "h": "H", "ausuc": "AUSUC",
@@ -34,3 +36,18 @@ def canonical_metrics(test: dict) -> dict:
 def metric_label(key: str) -> str:
     """The label shown for ``key`` everywhere (tables, summaries, progress lines)."""
     return METRIC_LABELS.get(key, key)
+
+
+#: Multi-label keys the evaluation stores: mAP, and F1 / precision / recall at each top-K, for ZSL and GZSL.
+_MULTI_LABEL_KEY = re.compile(r"^(zsl|gzsl)_(map|(f1|precision|recall)_at_\d+)$")
+
+
+def is_defined_metric(key: str) -> bool:
+    """Whether some protocol defines ``key`` (a stored spelling), stored by a run or not."""
+    return key in METRIC_LABELS or bool(_MULTI_LABEL_KEY.match(canonical_key(key)))
+
+
+def defined_metric_names() -> list[str]:
+    """Every metric name ``--metric`` accepts, as shown in hints (multi-label ones with K as written)."""
+    return [*METRIC_LABELS, "zsl_map", "gzsl_map", "zsl_f1_at_K", "gzsl_f1_at_K", "zsl_precision_at_K",
+            "zsl_recall_at_K", "gzsl_precision_at_K", "gzsl_recall_at_K"]

@@ -78,6 +78,7 @@ class PhasePlan:
     steps_per_epoch: int
     images: int
     eval_batches_per_epoch: int = 0
+    one_time: bool = False  # a backbone pretraining that runs once, then is cached for every later run
 
     @property
     def steps(self) -> int:
@@ -117,8 +118,11 @@ def eval_batches(images: int, batch_size: int, world: int = 1) -> int:
     return -(-(-(-images // max(1, world))) // max(1, batch_size))
 
 
-def plan_run(cfg: Any, kind: str, dataset: Any, device: str, world: int = 1) -> RunPlan:
-    """Count the steps of a run of ``cfg`` (a RunConfig) on a loaded ``dataset`` for a method of ``kind``."""
+def plan_run(cfg: Any, kind: str, dataset: Any, device: str, world: int = 1, pretraining: Any = None) -> RunPlan:
+    """Count the steps of a run of ``cfg`` (a RunConfig) on a loaded ``dataset`` for a method of ``kind``.
+
+    ``pretraining``: the recipe of a backbone pretraining the run starts with (its checkpoint is not cached yet).
+    """
     from zslbench.data.dataset import SINGLE_LABEL, validation_split
 
     splits = {k: len(v) for k, v in dataset.splits.items()}
@@ -133,6 +137,8 @@ def plan_run(cfg: Any, kind: str, dataset: Any, device: str, world: int = 1) -> 
             plan.eval_batches += sum(eval_batches(len(val.splits[s]), t.eval_batch_size, world) for s in test_splits)
     if kind != "image":
         return plan
+    if pretraining is not None:  # the backbone is pretrained first (once; then cached)
+        plan.phases.append(pretraining_phase(pretraining))
     if cfg.protocol == "gbu" and dataset.task == SINGLE_LABEL:
         val = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
         val_eval = sum(eval_batches(len(val.splits[s]), t.eval_batch_size, world) for s in test_splits)
@@ -146,6 +152,13 @@ def plan_run(cfg: Any, kind: str, dataset: Any, device: str, world: int = 1) -> 
     return plan
 
 
+def pretraining_phase(recipe: Any) -> PhasePlan:
+    """The phase of a one-time backbone pretraining (a :class:`~zslbench.training.pretrain_recipes.PretrainRecipe`)."""
+    # The label is the engine's for that training, so its epochs and steps land on this phase.
+    return PhasePlan(f"pretrain {recipe.backbone}", recipe.epochs, loader_steps(recipe.num_images, recipe.batch_size),
+                     recipe.num_images, one_time=True)
+
+
 def status_line(plan: RunPlan) -> str:
     """``svip on synthetic (seed 0, standard): device cpu, 1200 train / 600 test images, 10 epochs x 18 steps ...``."""
     head = f"{plan.method} on {plan.dataset} (seed {plan.seed}, {plan.protocol}): device {plan.device}"
@@ -156,7 +169,11 @@ def status_line(plan: RunPlan) -> str:
     train = plan.phases[-1]
     parts = [f"{train.images} train / {plan.test_images} test images"]
     for phase in plan.phases:
-        parts.append(f"{phase.label} {phase.epochs} epochs x {phase.steps_per_epoch} steps")
+        if phase.one_time:
+            parts.append(f"first a one-time {phase.label} ({phase.epochs} epochs x {phase.steps_per_epoch} steps "
+                         f"on {phase.images} images; cached for later runs, counted in the ETA)")
+        else:
+            parts.append(f"{phase.label} {phase.epochs} epochs x {phase.steps_per_epoch} steps")
     parts.append(f"{plan.total_steps} steps in all (evaluation included)")
     return f"{head}, " + ", ".join(parts)
 
@@ -180,14 +197,16 @@ class RunProgress:
     """
 
     def __init__(self, total_steps: int, enabled: bool = True, trackers: Trackers | None = None,
-                 stream: TextIO | None = None, description: str = "run", plan: RunPlan | None = None):
+                 stream: TextIO | None = None, description: str = "run", plan: RunPlan | None = None,
+                 console: Any = None):
         self.total = max(0, int(total_steps))
         self.plan = plan
         self.enabled = enabled
         self.trackers = trackers
         self.stream = stream or sys.stderr
         # No steps to count (feature methods): plain messages, and the feature cache's own bar.
-        self.rich = enabled and self.total > 0 and is_terminal(self.stream)
+        self.rich = enabled and self.total > 0 and (console is not None or is_terminal(self.stream))
+        self._console = console  # a rich Console to draw on (default: one on ``stream``)
         self.description = description
         self.done = 0
         self._t0 = time.perf_counter()
@@ -204,16 +223,18 @@ class RunProgress:
         self._token = _ACTIVE.set(self)
         if self.rich:
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
+            from rich.progress import Progress
 
-            self._progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
-                                      MofNCompleteColumn(), TextColumn("{task.fields[info]}", markup=False),
-                                      TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                      console=Console(file=self.stream), transient=False)
+            # expand: the losses column (ratio 1) gets the width left over, never the count's or ETA's
+            self._progress = Progress(*progress_columns(), console=self._console or Console(file=self.stream),
+                                      transient=False, expand=True)
             self._progress.__enter__()
             self._run_task = self._progress.add_task(self.description, total=self.total or None, info="")
         return self
+
+    def renderable(self):
+        """What the rich view draws now (its bars), or None when not drawing rich bars."""
+        return self._progress.get_renderable() if self._progress is not None else None
 
     def __exit__(self, *exc: object) -> None:
         if self._token is not None:
@@ -361,6 +382,27 @@ class RunProgress:
         if not self.rich:
             self.message(f"[eval] {self._eval_images} {what} scored in {seconds:.1f}s{self._run_suffix()}")
         self._eval_started, self._eval_images = None, 0
+
+
+def progress_columns() -> list:
+    """The bar's columns, most important first: what, count, ETA, elapsed, a short bar, then the losses.
+
+    The losses column takes what is left and is cut with an ellipsis, and the
+    description is cut before it pushes the count out: at 80 columns a line
+    still shows its count and ETA.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.table import Column
+
+    return [TextColumn("{task.description}", markup=False,
+                       table_column=Column(no_wrap=True, overflow="ellipsis", max_width=26)),
+            MofNCompleteColumn(table_column=Column(no_wrap=True)),
+            TextColumn("ETA", table_column=Column(no_wrap=True)),
+            TimeRemainingColumn(table_column=Column(no_wrap=True)),
+            TimeElapsedColumn(table_column=Column(no_wrap=True)),
+            BarColumn(bar_width=10),
+            TextColumn("{task.fields[info]}", markup=False,
+                       table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1, min_width=0))]
 
 
 def format_losses(losses: dict[str, float]) -> str:

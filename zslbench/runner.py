@@ -285,7 +285,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     # Features read from the dataset's own files (res101.mat, the authors' HDF5) are read, and so checked (sizes,
     # finite values), before the run directory exists: a damaged file leaves no failed run behind.
     features = _timed_features(cfg, dataset, task.feature_splits, device) if file_features else None
-    plan = plan_run(cfg, spec.kind, dataset, str(device), distributed.world_size())
+    plan = plan_run(cfg, spec.kind, dataset, str(device), distributed.world_size(), _pending_pretraining(cfg))
     if progress and distributed.is_main():
         print(status_line(plan), file=sys.stderr, flush=True)
     prebuilt = None  # a training-free model is used as built here (an image method is rebuilt per phase)
@@ -310,6 +310,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
                               distributed.world_size()) if main else None
     t0 = time.perf_counter()
     trackers = None
+    discard = False  # bad user input found once the new run directory exists: remove it, it holds nothing
     try:
         trackers = open_trackers(cfg.loggers, run_dir, cfg.to_dict()) if main and cfg.loggers else None
         with RunProgress(plan.total_steps, enabled=progress and main, trackers=trackers, plan=plan,
@@ -345,7 +346,8 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
         interrupted.exit_code = signals.exit_code_for(exc)
         raise interrupted from None
     except BaseException as exc:
-        if main:
+        discard = main and resume_dir is None and isinstance(exc, UsageError)
+        if main and not discard:
             store.final_status(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
         if isinstance(exc, OSError) and exc.errno in store.STORAGE_ERRNOS:
             raise store.RunStoreError(f"cannot write {exc.filename or run_dir}: {exc.strerror}",
@@ -356,8 +358,24 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
             trackers.close()
         if lock is not None:
             lock.release()
+        if discard:
+            import shutil
+
+            shutil.rmtree(run_dir, ignore_errors=True)
     distributed.barrier()
     return RunOutcome(run_dir, metrics, cfg, timings)
+
+
+def _pending_pretraining(cfg: RunConfig):
+    """The recipe of the backbone pretraining this run starts with (not cached yet), or None (announced in the plan)."""
+    from zslbench.training.pretrain_recipes import SYNTHETIC_PRETRAINED, recipe_for
+
+    if cfg.pretrained != SYNTHETIC_PRETRAINED:
+        return None
+    from zslbench.training.pretrain import checkpoint_path
+
+    recipe = recipe_for(cfg.dataset, cfg.data.synthetic_seed)
+    return None if checkpoint_path(recipe).exists() else recipe
 
 
 def store_root(cfg: RunConfig) -> Path:

@@ -8,8 +8,12 @@ says without reading pixels.
   run (its area is AUSUC), with the raw (gamma = 0) and calibrated (validated
   gamma) operating points marked. Drawn from ``metrics["curve"]``, which every
   single-label run stores (at most 512 points).
-* :func:`plot_per_class_accuracy`: per-class accuracy bars of the unseen classes
-  (from ``metrics["test"]["per_class"]``), one bar per method.
+* :func:`plot_per_class_accuracy`: a sorted dot plot of the per-class accuracy of
+  the unseen classes (from ``metrics["test"]["per_class"]``), one marker per
+  method, one paper column wide (a sorted profile when classes are many).
+
+PDFs embed TrueType (Type 42) fonts (:data:`PAPER_FONT_PARAMS`); legends sit
+below the axes, off the data.
 * :func:`plot_explanation`: an image with the patches a method keeps (clear) and
   the ones it contextualizes (hatched), as in Fig. 6a of the SVIP paper, and/or
   the maps of its top predicted attributes (Fig. 5), with the object mask
@@ -56,14 +60,24 @@ def figure_paths(out: str | Path, formats: Sequence[str] = ()) -> list[Path]:
     return paths
 
 
+#: Fonts embedded as TrueType (Type 42) in PDF/PS and kept as text in SVG: paper checkers (IEEE, ACM) refuse Type 3.
+PAPER_FONT_PARAMS = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none"}
+
+
 def save_figure(fig, out: str | Path, formats: Sequence[str] = ()) -> list[Path]:
-    """Write ``fig`` to ``out`` and to the extra ``formats`` beside it (e.g. ``("pdf",)`` for a paper)."""
+    """Write ``fig`` to ``out`` and to the extra ``formats`` beside it (e.g. ``("pdf",)`` for a paper).
+
+    PDFs embed TrueType (Type 42) fonts, set for this call only (no global matplotlib state changes).
+    """
+    from matplotlib import rc_context
+
     written = []
     for path in figure_paths(out, formats):
         fmt = path.suffix.lstrip(".").lower()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(path, format=fmt if fmt in FIGURE_FORMATS else "png", dpi=_DPI)
+            with rc_context(PAPER_FONT_PARAMS):
+                fig.savefig(path, format=fmt if fmt in FIGURE_FORMATS else "png", dpi=_DPI)
         except OSError as exc:
             raise UsageError(f"cannot write {path}: {exc.strerror or exc}", "choose another output path") from exc
         written.append(path)
@@ -235,20 +249,25 @@ def _draw_point(ax, point, colour: str, marker: str, size: float, legend: str | 
             label=legend, zorder=4)
 
 
-def _dedupe_legend(fig, ax, **kwargs) -> None:
-    """One legend entry per label (the band of every label is one entry), below the axes so it hides no data."""
+def _dedupe_legend(fig, ax, ncols: int | None = None, **kwargs) -> None:
+    """One legend entry per label (the band of every label is one entry), below the axes so it hides no data.
+
+    ``ncols`` None: two columns, or one when a label is too long to share a line.
+    """
     handles, labels = ax.get_legend_handles_labels()
     seen: dict[str, object] = {}
     for handle, label in zip(handles, labels):
         seen.setdefault(label, handle)
-    fig.legend(list(seen.values()), list(seen.keys()), loc="outside lower center", ncols=2, frameon=False, **kwargs)
+    if ncols is None:
+        ncols = 1 if max((len(label) for label in seen), default=0) > 36 else 2
+    fig.legend(list(seen.values()), list(seen.keys()), loc="outside lower center", ncols=ncols, frameon=False, **kwargs)
 
 
 # --------------------------------------------------------------------------- per-class accuracy
 
 
 PER_CLASS_SPLITS = {"zsl_unseen": "ZSL top-1 (unseen classes only)", "gzsl_unseen": "GZSL U (all classes)",
-                    "cs_unseen": "GZSL U, calibrated"}
+                    "cs_unseen": "GZSL U, calibrated", "zsl_unseen_ap": "ZSL average precision (unseen labels)"}
 
 
 def per_class_values(records: Sequence[RunRecord], split: str = "zsl_unseen") -> dict[int, list[float]]:
@@ -271,18 +290,26 @@ def per_class_stds(records: Sequence[RunRecord], split: str = "zsl_unseen") -> d
     return {k: float(np.std(v, ddof=1)) for k, v in per_class_values(records, split).items() if len(v) > 1}
 
 
+#: Above this many classes the per-class figure is a sorted profile without class names (it still fits a column).
+NAMED_CLASSES_MAX = 40
+#: Width of one paper column, in inches.
+COLUMN_WIDTH_IN = 3.5
+
+
 def plot_per_class_accuracy(per_method: Mapping[str, Mapping[int, float]], out: str | Path,
                             class_names: Sequence[str] | None = None, title: str = "",
                             split: str = "zsl_unseen", spread: Mapping[str, Mapping[int, float]] | None = None,
                             formats: Sequence[str] = ()) -> dict:
-    """Horizontal bars of per-class accuracy (fractions in, percent drawn), one bar per method per class.
+    """A sorted dot plot of per-class accuracy (fractions in, percent drawn), one marker per method per class.
 
-    ``spread`` (fractions, e.g. :func:`per_class_stds`) draws an error bar of
-    ± one standard deviation over seeds on each bar that has one. Classes are
-    sorted by the first method's accuracy (best first); the accuracy axis ends
-    just above the longest bar. Returns ``{"path", "paths", "xlim", "classes":
-    [ids], "names": [...], "methods": {method: [percent or None per class]},
-    "errors": {method: [percent or None per class]}}``.
+    Classes are sorted by the first method's accuracy (best first). Up to
+    :data:`NAMED_CLASSES_MAX` classes: one named row per class. More: a sorted
+    profile (x: class rank, y: accuracy) one column wide, the best and worst
+    classes named in the return value. ``spread`` (fractions, e.g.
+    :func:`per_class_stds`) draws ± one standard deviation over seeds. The
+    legend sits below the axes, off the data. Returns ``{"path", "paths",
+    "xlim" (the accuracy axis), "classes": [ids], "names": [...], "methods":
+    {label: [percent or None per class]}, "errors": {...}, "layout": "rows" or "profile"}``.
     """
     methods = [m for m, values in per_method.items() if values]
     if not methods:
@@ -296,10 +323,14 @@ def plot_per_class_accuracy(per_method: Mapping[str, Mapping[int, float]], out: 
     values = {m: [100 * per_method[m][c] if c in per_method[m] else None for c in classes] for m in methods}
     errors = {m: [100 * spread[m][c] if c in spread.get(m, {}) and c in per_method[m] else None for c in classes]
               for m in methods}
-
-    bar = 0.8 / len(methods)
-    height = max(2.5, 0.9 + 0.18 * len(classes) * max(1.0, 0.6 * len(methods)))
-    fig = _new_figure(7.0, height)
+    markers = "osD^v<>"
+    named = len(classes) <= NAMED_CLASSES_MAX
+    legend_columns = 1 if max(len(m) for m in methods) > 18 else 2  # a column is narrow: long labels one per line
+    legend_rows = -(-len(methods) // legend_columns)
+    if named:
+        fig = _new_figure(COLUMN_WIDTH_IN, 1.3 + 0.16 * len(classes) + 0.2 * legend_rows)
+    else:
+        fig = _new_figure(COLUMN_WIDTH_IN, 2.6 + 0.2 * legend_rows)
     ax = fig.add_subplot(1, 1, 1)
     positions = np.arange(len(classes))
     tops = []
@@ -307,25 +338,39 @@ def plot_per_class_accuracy(per_method: Mapping[str, Mapping[int, float]], out: 
         drawn = np.array([np.nan if v is None else v for v in values[method]])
         err = np.array([np.nan if e is None else e for e in errors[method]])
         has_err = np.isfinite(err).any()
-        ax.barh(positions + (i - (len(methods) - 1) / 2) * bar, np.nan_to_num(drawn), height=bar,
-                color=f"C{i % 10}", label=f"{method} (mean {np.nanmean(drawn):.1f})",
-                xerr=np.nan_to_num(err) if has_err else None,
-                error_kw={"elinewidth": 0.8, "capsize": 1.5, "ecolor": "black"})
+        style = {"color": f"C{i % 10}", "marker": markers[i % len(markers)], "linestyle": "none",
+                 "markersize": 4 if named else 2.5, "label": f"{method} (mean {np.nanmean(drawn):.1f})"}
+        err_kw = {"elinewidth": 0.7, "capsize": 1.2, "ecolor": f"C{i % 10}", "alpha": 0.8} if has_err else {}
+        if named:
+            ax.errorbar(drawn, positions, xerr=np.nan_to_num(err) if has_err else None, **style, **err_kw)
+        else:
+            ax.errorbar(positions, drawn, yerr=np.nan_to_num(err) if has_err else None, **style, **err_kw)
         tops.append(np.nan_to_num(drawn) + np.nan_to_num(err))
-    ax.set_yticks(positions)
-    ax.set_yticklabels([n.replace("_", " ") for n in names], fontsize=7 if len(classes) > 30 else 8)
-    ax.invert_yaxis()
-    xlim = (0.0, padded_limit(np.concatenate(tops)))
-    ax.set_xlim(*xlim)
+    limit = (0.0, padded_limit(np.concatenate(tops)))
     has_any_error = any(e is not None for errs in errors.values() for e in errs)
-    ax.set_xlabel(f"{PER_CLASS_SPLITS.get(split, split)} accuracy (%)"
-                  + ("; error bars: ± 1 std over seeds" if has_any_error else ""))
-    ax.grid(axis="x", alpha=0.3)
-    ax.set_title(title or "per-class accuracy of the unseen classes", fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
+    accuracy_label = f"{PER_CLASS_SPLITS.get(split, split)} (%)"
+    if named:
+        ax.set_yticks(positions)
+        ax.set_yticklabels([n.replace("_", " ") for n in names], fontsize=6 if len(classes) > 25 else 7)
+        ax.invert_yaxis()
+        ax.set_xlim(*limit)
+        ax.set_xlabel(accuracy_label, fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+        ax.grid(axis="y", alpha=0.15)
+    else:
+        ax.set_ylim(*limit)
+        ax.set_xlim(-1, len(classes))
+        ax.set_ylabel(accuracy_label, fontsize=8)
+        ax.set_xlabel(f"{len(classes)} classes, sorted by {methods[0]}'s accuracy", fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    ax.tick_params(labelsize=7)
+    ax.set_title((title or "per-class accuracy of the unseen classes")
+                 + ("\n(bars: ± 1 std over seeds)" if has_any_error else ""), fontsize=8)
+    _dedupe_legend(fig, ax, ncols=legend_columns, fontsize=6)
     paths = save_figure(fig, out, formats)
-    return {"path": str(paths[0]), "paths": [str(p) for p in paths], "xlim": list(xlim), "classes": classes,
-            "names": names, "methods": values, "errors": errors, "split": split}
+    return {"path": str(paths[0]), "paths": [str(p) for p in paths], "xlim": list(limit), "classes": classes,
+            "names": names, "methods": values, "errors": errors, "split": split,
+            "layout": "rows" if named else "profile"}
 
 
 # --------------------------------------------------------------------------- explanations

@@ -18,11 +18,13 @@ from typing import Iterable, Sequence
 
 from zslbench.data.dataset import SINGLE_LABEL
 from zslbench.errors import UsageError
-from zslbench.metric_names import METRIC_LABELS, canonical_key
+from zslbench.metric_names import METRIC_LABELS
 from zslbench.store import RunRecord
 from zslbench.published_protocol import LEGEND_PUBLISHED, PUBLISHED_COLUMNS
-from zslbench.results.aggregation import (MethodResult, aggregate, config_differences, reference_numbers, run_scores,
-                                          score_keys)
+from zslbench.results.aggregation import (NOT_SETTINGS, MethodResult, config_differences, reference_numbers,
+                                          run_scores, score_keys)
+from zslbench.results.metric_choice import check_requested_metrics, missing_metric_notes  # noqa: F401 (re-exported)
+from zslbench.results.row_notes import seed_mismatch_notes, settings_difference_notes, split_notes
 from zslbench.results.selection import run_command
 from zslbench.tasks import get_task
 from zslbench.tasks.single_label import CALIBRATED_METRICS, ORACLE_METRICS, STANDARD_METRICS  # noqa: F401 (re-exported)
@@ -144,23 +146,6 @@ def available_metrics(results: Iterable[MethodResult], oracle: bool = False, pub
     return get_task(tasks[0] if tasks else SINGLE_LABEL).table_columns(present, oracle)
 
 
-def check_requested_metrics(requested: Sequence[str], results: Iterable[MethodResult]) -> list[str]:
-    """Validate ``--metric`` names against what the runs stored (case-insensitive, labels accepted)."""
-    results = list(results)
-    known: list[str] = []
-    for result in results:
-        known += [k for k in result.metrics if k not in known]
-    by_label = {METRIC_LABELS.get(k, k).lower(): k for k in known} | {k.lower(): k for k in known}
-    out = []
-    for name in requested:
-        key = (by_label.get(name.lower().replace("-", "_")) or by_label.get(name.lower())
-               or by_label.get(canonical_key(name.lower())))
-        if key is None:
-            raise UsageError(f"unknown metric {name!r}", "stored metrics: " + ", ".join(known or ["none"]))
-        out.append(key)
-    return out
-
-
 def _ours_cells(result: MethodResult, columns: list[Column], percent: set[str]) -> dict[str, Cell]:
     cells = {}
     for column in columns:
@@ -198,49 +183,54 @@ def _ours_row(label: str, result: MethodResult, cells: dict[str, Cell]) -> Row:
                run_ids=[r.run_id for r in result.runs], protocols=result.protocols)
 
 
-def comparison_tables(results: dict[tuple[str, str], MethodResult], methods: Sequence[str], datasets: Sequence[str],
+def comparison_tables(groups: Sequence[MethodResult], methods: Sequence[str], datasets: Sequence[str],
                       oracle: bool = False, metrics: Sequence[str] = (), root: Path | None = None,
                       published: bool = False) -> list[ResultTable]:
-    """One table per dataset: a row per method (mean ± std, n), the paper's numbers, and differences to ``methods[0]``."""
+    """One table per dataset: a row per group of comparable runs (mean ± std, n), paper numbers, differences.
+
+    ``groups`` come from :func:`~zslbench.results.aggregation.group_runs`: a
+    method with runs of several protocols or settings has one row per group,
+    labelled by what differs. Differences are to the first group of
+    ``methods[0]`` with the same protocol.
+    """
     tables = []
     for dataset in datasets:
-        present = [results[(m, dataset)] for m in methods if (m, dataset) in results]
+        by_method = {m: [g for g in groups if g.method == m and g.dataset == dataset] for m in methods}
+        present = [g for m in methods for g in by_method[m]]
         if not present:
             continue
         keys = list(metrics) if metrics else available_metrics(present, oracle, published)
         columns = [Column(k, METRIC_LABELS.get(k, k)) for k in keys]
         percent = _percent_keys(present)
-        first = results.get((methods[0], dataset))
+        first_parts = by_method[methods[0]]
         rows: list[Row] = []
         notes: list[str] = []
-        first_parts = split_by_protocol(first) if first is not None else []
         for method in methods:
-            result = results.get((method, dataset))
-            if result is None:
+            parts = by_method[method]
+            if not parts:
                 notes.append(f"{method}: no complete run on {dataset} (`{run_command(method, dataset, root)}`)")
                 continue
-            parts = split_by_protocol(result)
-            if len(parts) > 1:
-                notes.append(f"warning: {method} has runs of the {' and '.join(result.protocols)} protocols on "
-                             f"{dataset}; they are shown as separate rows, never averaged together")
+            notes += split_notes(method, dataset, parts)
             for part in parts:
-                label = method if len(parts) == 1 else f"{method} [{part.protocols[0]}]"
-                rows.append(_ours_row(label, part, _ours_cells(part, columns, percent)))
-                differing = [k for k in config_differences(part.runs) if k != "protocol"]
+                rows.append(_ours_row(part.label, part, _ours_cells(part, columns, percent)))
+                differing = [k for k in config_differences(part.runs) if k != "protocol" and k not in NOT_SETTINGS]
                 if differing:
-                    notes.append(f"warning: the {part.n} runs of {label} differ in {', '.join(differing[:6])}"
-                                 + (" ..." if len(differing) > 6 else "") + " (pick runs with --tag or --run-id)")
+                    notes.append(f"warning: the {part.n} runs of {part.label} differ in {', '.join(differing[:6])}"
+                                 + (" ..." if len(differing) > 6 else "")
+                                 + " (averaged because of --group-by; drop it to split them)")
             paper = _paper_row(method, dataset, columns, "  paper")
             if paper is not None:
                 rows.append(paper)
-            if first is not None and method != methods[0]:
+            if first_parts and method != methods[0]:
                 for part in parts:
                     base = next((f for f in first_parts if f.protocols == part.protocols), first_parts[0])
-                    suffix = "" if len(parts) == 1 and len(first_parts) == 1 else f" [{part.protocols[0]}]"
-                    rows.append(Row(f"  Δ vs {methods[0]}{suffix}", DELTA, method, dataset,
+                    label = f"  Δ vs {base.label}" if len(parts) == 1 else f"  Δ {part.label} vs {base.label}"
+                    rows.append(Row(label, DELTA, method, dataset,
                                     _delta_cells(part, base, columns, percent)))
+        notes += missing_metric_notes(metrics, present)
         notes += seed_mismatch_notes(present, dataset)
-        if first is None and len(methods) > 1:
+        notes += settings_difference_notes(present)
+        if not first_parts and len(methods) > 1:
             notes.append(f"no differences shown: {methods[0]} (the reference method) has no run on {dataset}")
         protocols = sorted({p for r in present for p in r.protocols})
         notes += _source_notes(rows)
@@ -257,27 +247,6 @@ def comparison_tables(results: dict[tuple[str, str], MethodResult], methods: Seq
         tables.append(ResultTable(f"{dataset} (protocol: {', '.join(protocols)})", columns, rows, dataset=dataset,
                                   notes=notes))
     return tables
-
-
-def split_by_protocol(result: MethodResult) -> list[MethodResult]:
-    """``result`` as one MethodResult per protocol of its runs (itself when they share one)."""
-    if len(result.protocols) <= 1:
-        return [result]
-    parts = []
-    for protocol in result.protocols:
-        runs = [r for r in result.runs if str(r.config.get("protocol", "?")) == protocol]
-        parts.append(aggregate(runs)[(result.method, result.dataset)])
-    return parts
-
-
-def seed_mismatch_notes(present: Sequence[MethodResult], dataset: str) -> list[str]:
-    """A warning when the methods of one table were run with different seeds (unequal samples)."""
-    seeds = {r.method: r.seeds for r in present}
-    if len({tuple(v) for v in seeds.values()}) <= 1:
-        return []
-    listing = "; ".join(f"{m} {','.join(map(str, v))}" for m, v in seeds.items())
-    return [f"warning: seeds differ between methods on {dataset} ({listing}): means and differences compare "
-            "unequal samples; run the missing seeds for a like-for-like comparison"]
 
 
 def ablation_table(results: dict[tuple[str, str], MethodResult], roles: Sequence[tuple[str, str]],
@@ -353,9 +322,13 @@ def render_rich(tables: Sequence[ResultTable], width: int | None = None) -> str:
         for column in table.columns:
             out.add_column(Text(column.title if column.group is None else f"{column.group}\n{column.label}"),
                            justify="right")
+        flagged = any(row.settings for row in table.rows)
+        if flagged:
+            out.add_column("settings", overflow="fold")
         for row in table.rows:
             style = "dim" if row.kind != OURS else None
-            out.add_row(Text(row.label), _n_text(row), *[Text(_cell_text(row, c)) for c in table.columns], style=style)
+            out.add_row(Text(row.label), _n_text(row), *[Text(_cell_text(row, c)) for c in table.columns],
+                        *([Text(", ".join(row.settings))] if flagged else []), style=style)
         console.print(out)
         for note in table.notes:
             console.print(Text(f"  {note}"))
@@ -392,10 +365,11 @@ def render_markdown(tables: Sequence[ResultTable], heading: str = "###") -> str:
 
 
 def render_csv(tables: Sequence[ResultTable]) -> str:
-    """Tidy CSV: one line per (table row, metric)."""
+    """Tidy CSV: one line per (table row, metric); ``label`` tells apart the rows of one method."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["dataset", "method", "row", "metric", "value", "std", "n", "within_noise", "seeds", "source"])
+    writer.writerow(["dataset", "method", "row", "metric", "value", "std", "n", "within_noise", "seeds", "source",
+                     "label"])
     for table in tables:
         for row in table.rows:
             for column in table.columns:
@@ -406,7 +380,7 @@ def render_csv(tables: Sequence[ResultTable]) -> str:
                 writer.writerow([dataset, row.method, row.kind, column.key, f"{cell.value:.4f}",
                                  "" if cell.std is None else f"{cell.std:.4f}", cell.n,
                                  "" if cell.within_noise is None else str(cell.within_noise).lower(),
-                                 " ".join(map(str, row.seeds)), row.source or ""])
+                                 " ".join(map(str, row.seeds)), row.source or "", row.label.strip()])
     return buffer.getvalue()
 
 
@@ -420,6 +394,7 @@ def tables_to_dict(tables: Sequence[ResultTable], skipped: Sequence[tuple[Path, 
                 "rows": [
                     {"label": r.label.strip(), "kind": r.kind, "method": r.method, "dataset": r.dataset, "n": r.n,
                      "seeds": r.seeds, "run_ids": r.run_ids, "protocols": r.protocols, "source": r.source,
+                     "settings": r.settings,
                      "cells": {cid: {"value": c.value, "std": c.std, "n": c.n, "within_noise": c.within_noise}
                                for cid, c in r.cells.items()}}
                     for r in t.rows
@@ -440,8 +415,21 @@ def _latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
 
 
+def _best_per_column(table: ResultTable) -> dict[str, float]:
+    """Per column, the best mean of our rows as shown (one decimal; higher is better), gap columns left out."""
+    best: dict[str, float] = {}
+    for column in table.columns:
+        if "gap" in column.key:  # a difference between two protocols: no better or worse
+            continue
+        values = [round(row.cells[column.id].value, 1) for row in table.rows
+                  if row.kind == OURS and column.id in row.cells]
+        if len(values) > 1:
+            best[column.id] = max(values)
+    return best
+
+
 def render_latex(tables: Sequence[ResultTable]) -> str:
-    """booktabs tabulars (needs ``\\usepackage{booktabs}``); grouped columns get a \\multicolumn header."""
+    """booktabs tabulars (needs ``\\usepackage{booktabs}``): mean $\\pm$ std, the best of our rows per column in bold."""
     parts = []
     for table in tables:
         ncols = len(table.columns)
@@ -460,10 +448,15 @@ def render_latex(tables: Sequence[ResultTable]) -> str:
             lines += [" & ".join(header) + r" \\", " ".join(rules)]
         lines.append(" & ".join(["method", "n", *[_latex_escape(c.label) for c in table.columns]]) + r" \\")
         lines.append(r"\midrule")
+        best = _best_per_column(table)
         for row in table.rows:
             cells = [_latex_escape(row.label.strip()), _n_text(row)]
-            cells += [_latex_escape(_cell_text(row, c, pm="\x00", mark="\x01")).replace("\x00", r"$\pm$")
-                      .replace("\x01", r"$\approx$") for c in table.columns]
+            for c in table.columns:
+                text = _latex_escape(_cell_text(row, c, pm="\x00", mark="\x01")).replace("\x00", r"$\pm$") \
+                    .replace("\x01", r"$\approx$")
+                cell = row.cells.get(c.id)
+                bold = row.kind == OURS and cell is not None and round(cell.value, 1) == best.get(c.id)
+                cells.append(rf"\textbf{{{text}}}" if bold else text)
             lines.append(" & ".join(cells) + r" \\")
         lines += [r"\bottomrule", r"\end{tabular}"]
         lines += [f"% {note}" for note in table.notes]

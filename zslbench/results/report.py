@@ -30,57 +30,14 @@ from zslbench.data.dataset import SINGLE_LABEL
 from zslbench.config import toml_literal  # noqa: F401  (reproduce commands; also imported from here)
 from zslbench.errors import DataError
 from zslbench.results import MethodResult
-from zslbench.results.rendering import OURS
+from zslbench.results.compare import selection_options
+from zslbench.results.settings import non_default_settings, non_default_values  # noqa: F401 (also imported from here)
 from zslbench.store import RunRecord
 
 README = "README.md"
-#: Config keys given as their own ``zslbench run`` options (or not reproducible by a flag).
-_FLAG_KEYS = {"method", "dataset", "seed", "protocol", "out", "tags", "method_options"}
 
 
 # --------------------------------------------------------------------------- reproduce commands
-
-
-def _default_config(method: str, dataset: str, seed: int) -> dict | None:
-    """What ``zslbench run METHOD --dataset D --seed S`` would resolve today (None if the names are gone)."""
-    from zslbench.errors import ZSLBenchError
-    from zslbench.runner import resolve_run
-
-    try:
-        return resolve_run(method, dataset, None, [], {"seed": seed}).config.to_dict()
-    except ZSLBenchError:
-        return None
-
-
-def non_default_values(config: dict) -> list[tuple[str, Any]]:
-    """``(dotted key, value)`` of every stored value that differs from what ``zslbench run`` would choose itself."""
-    from zslbench.config import RunConfig
-
-    if config.get("kind") == "scored":  # `zslbench score`: no training settings; its provenance is in config.json
-        return []
-    method, dataset = str(config.get("method")), str(config.get("dataset"))
-    default = _default_config(method, dataset, int(config.get("seed", 0)))
-    if default is None:  # plugin or dataset no longer installed: spell out every method option
-        default = RunConfig().to_dict()
-    stored = results.flatten_config({k: v for k, v in config.items() if k not in _FLAG_KEYS})
-    defaults = results.flatten_config({k: v for k, v in default.items() if k not in _FLAG_KEYS})
-    options = results.flatten_config(config.get("method_options", {}) or {}, "method.")
-    default_options = results.flatten_config(default.get("method_options", {}) or {}, "method.")
-    out = []
-    for key, value in [*stored.items(), *options.items()]:
-        reference = defaults if not key.startswith("method.") else default_options
-        if key not in reference or _plain(reference[key]) != _plain(value):
-            out.append((key, value))
-    return out
-
-
-#: Non-default values that do not change what a run computes (not flagged in the headline table).
-_UNFLAGGED_KEYS = {"loggers", "data.root", "data.num_workers"}
-
-
-def non_default_settings(config: dict) -> list[str]:
-    """``["train.epochs=1", ...]``: the settings a headline-table row flags (protocol and seed are shown elsewhere)."""
-    return [f"{key}={toml_literal(value)}" for key, value in non_default_values(config) if key not in _UNFLAGGED_KEYS]
 
 
 def reproduce_command(config: dict) -> str:
@@ -99,27 +56,6 @@ def reproduce_command(config: dict) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def flag_non_default_settings(tables: Sequence[results.ResultTable], runs: Sequence[RunRecord]) -> None:
-    """Give each of our rows the non-default settings all its runs share (the headline table shows them)."""
-    by_id = {r.run_id: r for r in runs}
-    for table in tables:
-        for row in table.rows:
-            if row.kind != OURS:
-                continue
-            shared: list[str] | None = None
-            for run_id in row.run_ids:
-                settings = non_default_settings(by_id[run_id].config) if run_id in by_id else []
-                shared = settings if shared is None else [s for s in shared if s in settings]
-            row.settings = shared or []
-        if any(row.settings for row in table.rows):
-            table.notes.append("non-default settings: config values that differ from what `zslbench run` "
-                               "chooses by itself for that method and dataset (see Reproduce)")
-
-
-def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
 # --------------------------------------------------------------------------- report
 
 
@@ -131,6 +67,7 @@ class ReportOutcome:
     pictures: list[Path] = field(default_factory=list)
     runs: list[RunRecord] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    figures: dict[str, dict] = field(default_factory=dict)  # picture file name -> what the plot function drew
 
 
 def _slug(name: str) -> str:
@@ -148,57 +85,65 @@ def class_names_of(dataset: str, record: RunRecord) -> list[str] | None:
         return None
 
 
-def _pictures(dataset: str, methods: Sequence[str], aggregates: dict[tuple[str, str], MethodResult],
+def _rows_of(dataset: str, methods: Sequence[str], groups: Sequence[MethodResult]) -> list[MethodResult]:
+    """The groups of one dataset in table order: the same rows, in the same order, as its comparison table."""
+    return [g for m in methods for g in groups if g.method == m and g.dataset == dataset]
+
+
+def _pictures(dataset: str, methods: Sequence[str], aggregates: Sequence[MethodResult],
               out_dir: Path, outcome: ReportOutcome) -> list[str]:
-    """Curve and per-class PNGs of one dataset; Markdown lines linking them (or saying why they are absent)."""
-    present = [aggregates[(m, dataset)] for m in methods if (m, dataset) in aggregates]
-    if not present or any(r.task != SINGLE_LABEL for r in present):
+    """Curve and per-class PNGs of one dataset, a series per table row; Markdown lines linking them."""
+    present = _rows_of(dataset, methods, aggregates)
+    if any(r.task != SINGLE_LABEL for r in present):
+        return _multi_label_pictures(dataset, present, out_dir, outcome)
+    if not present:
         return []
     lines: list[str] = []
     series, without = [], []
     for result in present:
         for record in result.runs:
             try:
-                series.append(plots.curve_series(record, result.method))
+                series.append(plots.curve_series(record, result.label))
             except DataError:
                 without.append(record.run_id)
     if series:
         path = out_dir / f"{_slug(dataset)}-curves.png"
-        plots.plot_seen_unseen_curves(series, path, title=f"seen-unseen curves on {dataset}", formats=("pdf",))
+        drawn = plots.plot_seen_unseen_curves(series, path, title=f"seen-unseen curves on {dataset}", formats=("pdf",))
         outcome.pictures.append(path)
+        outcome.figures[path.name] = drawn
         lines.append(f"![Seen-unseen accuracy curves on {dataset}]({path.name})")
-        lines.append(f"_Mean curve over seeds with a ± 1 std band where a method has several runs "
+        lines.append(f"_Mean curve over seeds with a ± 1 std band where a row has several runs "
                      f"([PDF]({path.with_suffix('.pdf').name}))._")
     if without:
         lines.append(f"_No stored seen-unseen curve for runs {', '.join(without)} (older runs); re-run to plot them._")
-    per_method = {r.method: plots.per_class_means(r.runs) for r in present}
+    per_method = {r.label: plots.per_class_means(r.runs) for r in present}
     if any(per_method.values()):
         path = out_dir / f"{_slug(dataset)}-per-class.png"
         names = class_names_of(dataset, present[0].runs[0])
-        spread = {r.method: plots.per_class_stds(r.runs) for r in present}
-        plots.plot_per_class_accuracy(per_method, path, names, title=f"unseen classes on {dataset} (ZSL top-1)",
-                                      spread=spread, formats=("pdf",))
+        spread = {r.label: plots.per_class_stds(r.runs) for r in present}
+        drawn = plots.plot_per_class_accuracy(per_method, path, names, title=f"unseen classes on {dataset} (ZSL top-1)",
+                                              spread=spread, formats=("pdf",))
         outcome.pictures.append(path)
+        outcome.figures[path.name] = drawn
         lines.append(f"![Per-class ZSL accuracy of the unseen classes of {dataset}]({path.name})")
         lines.append(f"_Error bars: ± 1 std over seeds ([PDF]({path.with_suffix('.pdf').name}))._")
     return lines
 
 
-def _curve_label(record: RunRecord, method: str) -> str:
-    """The method, with its selection control when a run sets one (learned / random / mask-oracle ...)."""
+def _curve_label(record: RunRecord, label: str) -> str:
+    """The row label, with the run's selection control when it sets one and the label does not say it already."""
     selection = (record.config.get("method_options") or {}).get("selection")
-    return f"{method}, {selection}" if selection else method
+    return f"{label}, {selection}" if selection and "selection" not in label else label
 
 
-def _selection_curve_lines(dataset: str, methods: Sequence[str], aggregates: dict[tuple[str, str], MethodResult],
+def _selection_curve_lines(dataset: str, methods: Sequence[str], aggregates: Sequence[MethodResult],
                            out_dir: Path, outcome: ReportOutcome) -> list[str]:
-    """The selection learning-curve PNG of one dataset (runs that stored ``metrics["selection_curve"]``)."""
+    """The selection learning-curve PNG of one dataset (runs of the table's rows that stored a curve)."""
     curves: dict[str, list] = {}
-    for method in methods:
-        result = aggregates.get((method, dataset))
-        for record in (result.runs if result else []):
+    for group in _rows_of(dataset, methods, aggregates):
+        for record in group.runs:
             if record.metrics.get("selection_curve"):
-                curves.setdefault(_curve_label(record, method), []).append(record.metrics["selection_curve"])
+                curves.setdefault(_curve_label(record, group.label), []).append(record.metrics["selection_curve"])
     if not curves:
         return []
     path = out_dir / f"{_slug(dataset)}-selection-curve.png"
@@ -210,16 +155,52 @@ def _selection_curve_lines(dataset: str, methods: Sequence[str], aggregates: dic
             f"([PDF]({path.with_suffix('.pdf').name}))._"]
 
 
+def _units_sentence(groups: Sequence[MethodResult]) -> str:
+    """What the numbers are, in the task's own words."""
+    tasks = {g.task for g in groups}
+    parts = []
+    if SINGLE_LABEL in tasks:
+        parts.append("single-label accuracies are per-class mean top-1 (T1, U, S, H, AUSUC) in percent")
+    if tasks - {SINGLE_LABEL}:
+        parts.append("multi-label scores are mAP (mean average precision over labels) and F1 at the top-K "
+                     "predicted labels (zsl_*: unseen labels only; gzsl_*: all labels), in percent")
+    text = "; ".join(parts) or "scores in percent"
+    return text[0].upper() + text[1:]
+
+
+def _multi_label_pictures(dataset: str, present: Sequence[MethodResult], out_dir: Path,
+                          outcome: ReportOutcome) -> list[str]:
+    """Per-label AP of the unseen labels (``metrics["per_label_ap"]``), a series per table row."""
+    per_row: dict[str, dict[str, list[float]]] = {}
+    for group in present:
+        for record in group.runs:
+            for name, ap in ((record.metrics or {}).get("per_label_ap", {}).get("unseen", {}) or {}).items():
+                per_row.setdefault(group.label, {}).setdefault(str(name), []).append(float(ap))
+    if not per_row:
+        return []
+    names = sorted({name for values in per_row.values() for name in values})
+    index = {name: i for i, name in enumerate(names)}
+    means = {label: {index[n]: float(np.mean(v)) for n, v in values.items()} for label, values in per_row.items()}
+    spread = {label: {index[n]: float(np.std(v, ddof=1)) for n, v in values.items() if len(v) > 1}
+              for label, values in per_row.items()}
+    path = out_dir / f"{_slug(dataset)}-per-label-ap.png"
+    drawn = plots.plot_per_class_accuracy(means, path, names, title=f"unseen labels on {dataset} (ZSL AP)",
+                                          split="zsl_unseen_ap", spread=spread, formats=("pdf",))
+    outcome.pictures.append(path)
+    outcome.figures[path.name] = drawn
+    return [f"![Per-label average precision of the unseen labels of {dataset}]({path.name})",
+            f"_Average precision per unseen label, mean over seeds ([PDF]({path.with_suffix('.pdf').name}))._"]
+
+
 def _patch_selection_lines(dataset: str, methods: Sequence[str],
-                           aggregates: dict[tuple[str, str], MethodResult]) -> list[str]:
+                           aggregates: Sequence[MethodResult]) -> list[str]:
     rows = []
-    for method in methods:
-        result = aggregates.get((method, dataset))
-        stored = [r.metrics["patch_selection"] for r in (result.runs if result else []) if "patch_selection" in r.metrics]
+    for result in _rows_of(dataset, methods, aggregates):
+        stored = [r.metrics["patch_selection"] for r in result.runs if "patch_selection" in r.metrics]
         if stored:
             precision = np.mean([s["precision"] for s in stored])
             recall = np.mean([s["recall"] for s in stored])
-            rows.append(f"| {method} | {len(stored)} | {precision:.3f} | {recall:.3f} |")
+            rows.append(f"| {result.label} | {len(stored)} | {precision:.3f} | {recall:.3f} |")
     if not rows:
         return []
     return ["Kept patches against the object masks (micro-averaged over test images):", "",
@@ -250,10 +231,10 @@ def _runs_lines(runs: Sequence[RunRecord]) -> list[str]:
     return lines
 
 
-def _published_lines(aggregates: dict[tuple[str, str], MethodResult], methods: Sequence[str],
+def _published_lines(aggregates: Sequence[MethodResult], methods: Sequence[str],
                      root: Path | None) -> list[str]:
     """The as-published numbers of ``--protocol published`` runs, in their own section labelled as chosen on test data."""
-    datasets = sorted({d for (m, d), r in aggregates.items() if "published_h" in r.metrics})
+    datasets = sorted({r.dataset for r in aggregates if "published_h" in r.metrics})
     if not datasets:
         return []
     tables = results.comparison_tables(aggregates, methods, datasets, root=root, published=True)
@@ -265,23 +246,27 @@ def _published_lines(aggregates: dict[tuple[str, str], MethodResult], methods: S
 
 def write_report(root: Path, out_dir: Path, methods: Sequence[str] = (), datasets: Sequence[str] = (),
                  run_ids: Sequence[str] = (), tags: Sequence[str] = (), oracle: bool = False,
-                 explicit_root: Path | None = None) -> ReportOutcome:
-    """Write ``out_dir/README.md`` and its pictures; :class:`~zslbench.results.NoRunsError` when nothing matches."""
+                 explicit_root: Path | None = None, where: Sequence[str] = (), group_by: Sequence[str] = (),
+                 latest: bool = True) -> ReportOutcome:
+    """Write ``out_dir/README.md`` and its pictures; :class:`~zslbench.results.NoRunsError` when nothing matches.
+
+    Tables and figures show the same groups of runs (``comparison.groups``): a figure's series are its table's rows.
+    """
     from zslbench.results.compare import build_comparison
 
-    comparison = build_comparison(root, methods, datasets, run_ids, tags, oracle, (), explicit_root)
+    comparison = build_comparison(root, methods, datasets, run_ids, tags, oracle, (), explicit_root,
+                                  where=where, group_by=group_by, latest=latest)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = comparison.selection.runs
     outcome = ReportOutcome(out_dir / README, runs=list(runs), skipped=list(comparison.selection.skipped))
-    aggregates = results.aggregate(runs)
-    flag_non_default_settings(comparison.tables, runs)
+    aggregates = comparison.groups  # the tables' rows; build_comparison flagged their settings
     stamp = _dt.datetime.now().isoformat(timespec="seconds")
     lines = [
         "# zslbench report", "",
         f"Generated {stamp} by zslbench {__version__} from the run store `{root}`: "
         f"{len(runs)} runs of {', '.join(comparison.methods)} on {', '.join(comparison.datasets)}. "
-        "Accuracies are per-class mean top-1 in percent, mean ± std over seeds (n runs); "
+        f"{_units_sentence(aggregates)}, mean ± std over seeds (n runs); "
         "see [Runs used](#runs-used) for each run's configuration and environment.", "",
         "## Results", "",
     ]
@@ -316,14 +301,16 @@ def write_report(root: Path, out_dir: Path, methods: Sequence[str] = (), dataset
 @click.option("--run-id", "run_ids", multiple=True, help="Use exactly these runs.")
 @click.option("--tag", "tags", multiple=True, help="Only runs carrying this tag (repeat: all of them).")
 @click.option("--oracle", is_flag=True, help="Also show oracle U/S/H (gamma tuned on test: analysis only).")
+@selection_options
 def report_command(methods: tuple[str, ...], datasets: tuple[str, ...], runs_root: str | None, out_dir: str,
-                   run_ids: tuple[str, ...], tags: tuple[str, ...], oracle: bool) -> None:
+                   run_ids: tuple[str, ...], tags: tuple[str, ...], oracle: bool, where: tuple[str, ...],
+                   group_by: tuple[str, ...], latest: bool) -> None:
     """Write a Markdown report (tables, pictures, environments, reproduce commands) of METHODS' runs."""
     from zslbench.paths import runs_dir
 
     root = runs_dir(runs_root)
     outcome = write_report(root, Path(out_dir), methods, datasets, run_ids, tags, oracle,
-                           Path(runs_root) if runs_root else None)
+                           Path(runs_root) if runs_root else None, where, group_by, latest)
     results.warn_skipped(outcome.skipped, lambda line: click.echo(line, err=True))
     click.echo(f"wrote {outcome.path} ({len(outcome.runs)} runs, {len(outcome.pictures)} pictures)")
 
