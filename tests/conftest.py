@@ -80,3 +80,14 @@ def example_plugin(tmp_path, monkeypatch):
     sys.modules.pop("zslbench_example.model", None)
     sys.modules.pop("zslbench_example", None)
     load_plugins(force=True)
+
+
+@pytest.fixture
+def forget_in_process(monkeypatch):
+    """In-process registrations (``zslbench.register``) made by a test are forgotten after it."""
+    from zslbench import plugins
+
+    monkeypatch.setitem(plugins._state, "in_process", [])
+    yield
+    monkeypatch.undo()
+    plugins.load_plugins(force=True)

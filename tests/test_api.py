@@ -157,16 +157,6 @@ def test_list_methods_filters_by_task_and_kind():
     assert set(zslbench.list_datasets(task="multi-label")) < set(zslbench.list_datasets())
 
 
-@pytest.fixture
-def forget_in_process(monkeypatch):
-    from zslbench import plugins
-
-    monkeypatch.setitem(plugins._state, "in_process", [])
-    yield
-    monkeypatch.undo()
-    plugins.load_plugins(force=True)
-
-
 def test_run_takes_a_dataset_in_memory_and_a_method_spec_object(tmp_path, forget_in_process):
     import dataclasses
 

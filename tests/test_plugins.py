@@ -95,24 +95,13 @@ def test_a_plugin_adds_a_cli_command_through_its_hook(example_plugin):
     assert "example-bars: 12 classes (9 seen, 3 unseen); trainval 144, test_seen 36, test_unseen 60" in result.output
 
 
-@pytest.fixture
-def in_process(monkeypatch):
-    """In-process registrations made by a test are forgotten after it."""
-    from zslbench import plugins
-
-    monkeypatch.setitem(plugins._state, "in_process", [])
-    yield
-    monkeypatch.undo()
-    plugins.load_plugins(force=True)
-
-
 def _tiny_dataset_spec(name: str):
     from zslbench.registry import DatasetSpec
 
     return DatasetSpec(name=name, load=lambda cfg: None, needs_download=False, description="in-process test dataset")
 
 
-def test_in_process_registration_survives_reloading_the_plugins(in_process):
+def test_in_process_registration_survives_reloading_the_plugins(forget_in_process):
     import zslbench
     from zslbench import registry
     from zslbench.plugins import load_plugins
@@ -130,7 +119,7 @@ def test_in_process_registration_survives_reloading_the_plugins(in_process):
         zslbench.register(_tiny_dataset_spec("synthetic"), replace=True)  # a plugin's name is never replaced
 
 
-def test_in_process_task_type_is_what_get_task_returns(in_process):
+def test_in_process_task_type_is_what_get_task_returns(forget_in_process):
     import zslbench
     from zslbench.tasks import get_task
     from zslbench.tasks.single_label import SingleLabelTask
@@ -145,7 +134,7 @@ def test_in_process_task_type_is_what_get_task_returns(in_process):
         get_task("few-shot")
 
 
-def test_registering_an_unknown_object_is_a_usage_error(in_process):
+def test_registering_an_unknown_object_is_a_usage_error(forget_in_process):
     import zslbench
 
     with pytest.raises(UsageError, match="cannot register a dict"):

@@ -104,7 +104,7 @@ def test_the_report_draws_the_selection_curve(tmp_path):
 
 
 def test_plot_selection_curves_returns_what_it_drew(tmp_path):
-    from zslbench.results.plots import plot_selection_curves
+    from zslbench.results.selection_plots import plot_selection_curves
 
     curve = [{"epoch": 1, "step": 5, "selection_auroc": 0.55, "consistency_over_classification_grad": 0.002},
              {"epoch": 2, "step": 10, "selection_auroc": 0.65}]

@@ -18,9 +18,9 @@ below the axes, off the data.
   the ones it contextualizes (hatched), as in Fig. 6a of the SVIP paper, and/or
   the maps of its top predicted attributes (Fig. 5), with the object mask
   outlined when the dataset has masks.
-* :func:`plot_selection_curves`: per epoch, the selection AUROC against the
-  masks and the consistency/classification gradient ratio
-  (``metrics["selection_curve"]``, SVIP runs).
+
+The selection learning curve of SVIP runs is drawn by
+:mod:`zslbench.results.selection_plots`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ _DPI = 150
 FIGURE_FORMATS = ("png", "pdf", "svg")
 
 
-def _new_figure(width_in: float, height_in: float):
+def new_figure(width_in: float, height_in: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
@@ -175,7 +175,7 @@ def plot_seen_unseen_curves(series: Sequence[CurveSeries], out: str | Path, titl
     if not series:
         raise UsageError("no seen-unseen curves to plot")
     labels = list(dict.fromkeys(item.label for item in series))
-    fig = _new_figure(5.4, 4.6 + 0.25 * ((len(labels) + 3) // 2))  # room for the legend below
+    fig = new_figure(5.4, 4.6 + 0.25 * ((len(labels) + 3) // 2))  # room for the legend below
     ax = fig.add_subplot(1, 1, 1)
     drawn, groups = [], []
     xs, ys = [], []
@@ -328,9 +328,9 @@ def plot_per_class_accuracy(per_method: Mapping[str, Mapping[int, float]], out: 
     legend_columns = 1 if max(len(m) for m in methods) > 18 else 2  # a column is narrow: long labels one per line
     legend_rows = -(-len(methods) // legend_columns)
     if named:
-        fig = _new_figure(COLUMN_WIDTH_IN, 1.3 + 0.16 * len(classes) + 0.2 * legend_rows)
+        fig = new_figure(COLUMN_WIDTH_IN, 1.3 + 0.16 * len(classes) + 0.2 * legend_rows)
     else:
-        fig = _new_figure(COLUMN_WIDTH_IN, 2.6 + 0.2 * legend_rows)
+        fig = new_figure(COLUMN_WIDTH_IN, 2.6 + 0.2 * legend_rows)
     ax = fig.add_subplot(1, 1, 1)
     positions = np.arange(len(classes))
     tops = []
@@ -425,7 +425,7 @@ def plot_explanation(image: np.ndarray, out: str | Path, kept: np.ndarray | None
     panels = 1 + (1 if kept is not None else 0) + (0 if maps is None else len(maps))
     cols = min(panels, 4)
     rows = -(-panels // cols)
-    fig = _new_figure(2.6 * cols + (0.6 if maps is not None else 0.0), 2.8 * rows + (0.5 if title else 0.0))
+    fig = new_figure(2.6 * cols + (0.6 if maps is not None else 0.0), 2.8 * rows + (0.5 if title else 0.0))
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes:
         ax.axis("off")
@@ -481,49 +481,3 @@ def plot_explanation(image: np.ndarray, out: str | Path, kept: np.ndarray | None
     return {"path": str(paths[0]), "paths": [str(p) for p in paths], "kept": None if kept is None else kept.tolist(),
             "hatched_patches": hatched, "attributes": names, "scores": scores,
             "map_shape": None if maps is None else list(maps.shape[1:]), "colorbar": colour_range, "panels": titles}
-
-
-def plot_selection_curves(curves: Mapping[str, Sequence[Sequence[Mapping]]], out: str | Path, title: str = "",
-                          formats: Sequence[str] = ()) -> dict:
-    """The selection's learning curve (``metrics["selection_curve"]``) of each run, one colour per label.
-
-    Left: the selection AUROC against the object masks by optimiser step (0.5 is chance). Right: the gradient
-    of the consistency term over that of the classification loss (log scale). Returns ``{"path", "paths",
-    "labels": [per label: "label", "runs", "steps", "auroc", "gradient"]}`` with one list per run.
-    """
-    if not any(curves.values()):
-        raise UsageError("no selection curves to plot")
-    fig = _new_figure(9.0, 3.8)
-    ax_auroc, ax_grad = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    drawn = []
-    for i, (label, runs) in enumerate(item for item in curves.items() if item[1]):
-        colour = f"C{i % 10}"
-        entry: dict = {"label": label, "runs": len(runs), "steps": [], "auroc": [], "gradient": []}
-        for j, run in enumerate(runs):
-            steps = [p["step"] for p in run]
-            auroc = [p.get("selection_auroc", np.nan) for p in run]
-            gradient = [p.get("consistency_over_classification_grad", np.nan) for p in run]
-            name = f"{label} ({len(runs)} run{'s' if len(runs) > 1 else ''})" if j == 0 else None
-            ax_auroc.plot(steps, auroc, color=colour, marker=".", linewidth=1.2, alpha=0.8, label=name)
-            positive = [(s, g) for s, g in zip(steps, gradient) if g > 0]
-            if positive:
-                ax_grad.plot(*zip(*positive), color=colour, marker=".", linewidth=1.2, alpha=0.8, label=name)
-            entry["steps"].append(steps)
-            entry["auroc"].append(auroc)
-            entry["gradient"].append(gradient)
-        drawn.append(entry)
-    ax_auroc.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="chance")
-    ax_auroc.set_ylim(0.0, 1.02)
-    ax_auroc.set_ylabel("selection AUROC vs object masks")
-    ax_auroc.set_title("selection scores vs masks (held-out images)", fontsize=9)
-    if ax_grad.has_data():
-        ax_grad.set_yscale("log")
-    ax_grad.set_ylabel("|grad consistency| / |grad classification|")
-    ax_grad.set_title("consistency term's pull (training batch)", fontsize=9)
-    for ax in (ax_auroc, ax_grad):
-        ax.set_xlabel("optimiser steps")
-        ax.grid(alpha=0.3)
-    ax_auroc.legend(fontsize=7)
-    fig.suptitle(title or "selection learning curve, per epoch", fontsize=10)
-    paths = save_figure(fig, out, formats)
-    return {"path": str(paths[0]), "paths": [str(p) for p in paths], "labels": drawn}

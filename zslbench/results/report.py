@@ -24,7 +24,7 @@ import numpy as np
 
 from zslbench.version import __version__
 from zslbench import registry
-from zslbench.results import plots
+from zslbench.results import plots, selection_plots
 from zslbench import results
 from zslbench.data.dataset import SINGLE_LABEL
 from zslbench.config import toml_literal  # noqa: F401  (reproduce commands; also imported from here)
@@ -147,7 +147,7 @@ def _selection_curve_lines(dataset: str, methods: Sequence[str], aggregates: Seq
     if not curves:
         return []
     path = out_dir / f"{_slug(dataset)}-selection-curve.png"
-    plots.plot_selection_curves(curves, path, title=f"selection learning curve on {dataset}", formats=("pdf",))
+    selection_plots.plot_selection_curves(curves, path, title=f"selection learning curve on {dataset}", formats=("pdf",))
     outcome.pictures.append(path)
     return [f"![Selection learning curve on {dataset}]({path.name})",
             "_Per epoch of the final training: the selection scores' AUROC against the object masks on held-out "
