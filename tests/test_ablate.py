@@ -106,3 +106,17 @@ def test_config_matching_ignores_store_root_and_tags():
     stored = {"method": "m", "seed": 0, "out": "/a", "tags": ["x"], "train": {"epochs": 1}}
     assert config_matches(stored, {**stored, "out": "/b", "tags": []})
     assert not config_matches(stored, {**stored, "train": {"epochs": 2}})
+
+
+def test_no_run_never_averages_runs_of_other_settings_into_one_row(tmp_path, family):
+    root = tmp_path / "runs"
+    for seed, epochs in ((0, 1), (1, 2)):  # seed 1 stored later, with other settings
+        CliRunner().invoke(main, ["run", "full-m", "--dataset", "example-bars", "--epochs", str(epochs), "--seed",
+                                  str(seed), "--out", str(root), "-q"], catch_exceptions=False)
+    result = ablate("full-m", "--dataset", "example-bars", "--seeds", "0,1", "--runs", str(root), "--no-run",
+                    "--format", "json")
+    assert result.exit_code == 0, result.output
+    table = json.loads(result.stdout)["tables"][0]
+    full = [r for r in table["rows"] if r["kind"] == "ours" and r["method"] == "full-m"]
+    assert len(full) == 1 and full[0]["n"] == 1 and full[0]["seeds"] == [1]  # the latest run's group only
+    assert any(note.startswith("not averaged in: full-m on example-bars, seed 0") for note in table["notes"])

@@ -123,9 +123,37 @@ def plan_ablation(method: str, datasets: Sequence[str], seeds: Sequence[int], ro
     return plan
 
 
+def one_group_per_row(runs: Sequence[RunRecord]) -> tuple[list[RunRecord], list[tuple[RunRecord, RunRecord]]]:
+    """Per (method, dataset), the runs comparable with its latest one (same protocol and settings, any seed).
+
+    A row of the ablation table is a mean over seeds; runs stored with other
+    settings (possible with ``--no-run``) are never averaged into it. Returns
+    the kept runs and ``(passed over, the latest run it differs from)``.
+    """
+    from zslbench.results.aggregation import group_key
+
+    latest: dict[tuple[str, str], RunRecord] = {}
+    for record in runs:
+        key = (record.method, record.dataset)
+        if key not in latest or record.run_id > latest[key].run_id:
+            latest[key] = record
+    kept, passed_over = [], []
+    for record in runs:
+        reference = latest[(record.method, record.dataset)]
+        if group_key(record) == group_key(reference):
+            kept.append(record)
+        else:
+            passed_over.append((record, reference))
+    return kept, passed_over
+
+
 def build_ablation(plan: AblationPlan, runs: Sequence[RunRecord], explicit_root: Path | None = None) -> ResultTable:
     """The ablation table of ``runs`` (reused + new), with notes naming what is missing."""
+    runs, passed_over = one_group_per_row(runs)
     table = results.ablation_table(results.aggregate(runs), plan.roles, plan.datasets)
+    for record, kept in passed_over:
+        table.notes.append(f"not averaged in: {record.method} on {record.dataset}, seed {record.seed} "
+                           f"({record.run_id}) has other settings than run {kept.run_id}")
     missing_seeds: dict[tuple[str, str], list[int]] = {}
     for m, dataset, seed in plan.missing:
         missing_seeds.setdefault((m, dataset), []).append(seed)
