@@ -257,14 +257,89 @@ def test_clip_zeroshot_on_the_cub_split_files_names_and_attributes(hub, tmp_path
     assert len(_runs(tmp_path / "runs")) == 2
 
 
-def test_a_feature_only_root_is_a_clear_error_for_clip_zeroshot(hub, tmp_path):
+def _without_images(layout, copy: Path) -> Path:
+    """A copy of ``layout``'s root without its image folder (file times kept: the split files are the same)."""
+    import shutil
+
+    shutil.copytree(layout.root, copy)
+    shutil.rmtree(copy / layout.image_dir.relative_to(layout.root))
+    return copy
+
+
+def test_clip_zeroshot_scores_cached_image_embeddings_on_a_root_without_images_with_the_same_metrics(hub, tmp_path):
+    layout = build_xlsa17_layout(tmp_path / "cub", "cub", n_classes=6, n_unseen=2, images_per_class=3)
+    cache_open_clip(hub, tiny_open_clip(seed=12))
+    built = _run("cache", "build", "--dataset", "cub", "--backbone", BACKBONE, "--image-embeddings",
+                 "--root", layout.root, "--device", "cpu")
+    assert built.exit_code == 0, built.output
+    entry_name = Path(built.output.split(" (")[0].strip()).name
+    bare = _without_images(layout, tmp_path / "bare")
+    metrics = {}
+    for where, root in (("images", layout.root), ("cached", bare)):
+        for protocol in ("standard", "gbu"):
+            out = tmp_path / f"runs-{where}-{protocol}"
+            result = _run("run", "clip-zeroshot", "--dataset", "cub", "--data-root", root, "--out", out,
+                          "--protocol", protocol, "--quiet")
+            assert result.exit_code == 0, result.output
+            (run,) = _runs(out)
+            metrics[where, protocol] = store.read_run(run).metrics
+    for protocol in ("standard", "gbu"):
+        with_images, cached = metrics["images", protocol], metrics["cached", protocol]
+        assert cached["test"] == with_images["test"]  # the same embeddings through the same ops
+        assert "image_embeddings" not in with_images
+        assert cached["image_embeddings"]["source"] == "feature-cache"
+        assert cached["image_embeddings"]["file"] == entry_name
+        assert entry_name.endswith(cached["image_embeddings"]["cache_key"][:12] + ".h5")
+    gbu_images, gbu_cached = metrics["images", "gbu"]["validation"], metrics["cached", "gbu"]["validation"]
+    assert {k: gbu_cached[k] for k in gbu_images} == gbu_images
+
+
+def test_cached_image_embeddings_are_the_model_s_own_image_embeddings(hub, tmp_path):
+    import numpy as np
+
+    from zslbench.config import DataConfig
+    from zslbench.data.transforms import build_transform
+    from zslbench.data.xlsa17 import load_dataset
+    from zslbench.features.cache import FeatureCache
+    from zslbench.models.backbones import expected_mean_std
+    from zslbench.models.clip_image_cache import ImageEmbeddingRequest, ensure_image_embeddings, read_image_embeddings
+
+    layout = build_xlsa17_layout(tmp_path / "awa2", "awa2", n_classes=4, n_unseen=1, images_per_class=2)
+    weights = save_open_clip(tiny_open_clip(seed=13), tmp_path / "w")
+    dataset = load_dataset("awa2", DataConfig(root=str(layout.root)))
+    clip = load_clip(BACKBONE, str(weights))
+    mean_std = expected_mean_std(BACKBONE)
+    request = ImageEmbeddingRequest(dataset, BACKBONE, clip, 224, mean_std)
+    cache = FeatureCache(tmp_path / "features")
+    ensure_image_embeddings(request, cache, batch_size=3)
+    feats, key = read_image_embeddings(request, ("test_unseen",), str(weights), cache)
+    assert key.weights_checksum == clip.weights_digest and key.dtype == "float32"
+    ids = feats["test_unseen"].image_ids
+    transform = build_transform("awa2", 224, train=False, mean_std=mean_std)
+    images = torch.stack([transform(dataset.images.load(int(i))) for i in ids])
+    with torch.no_grad():
+        direct = clip.model.double().encode_image(images.double()).numpy()
+    stored = feats["test_unseen"].features.astype(np.float64)
+    # float32 forward (stored) against the float64 forward: agreement to float32 rounding, relative to the norm
+    assert np.max(np.abs(stored - direct)) <= 1e-4 * np.max(np.linalg.norm(direct, axis=1))
+    other = load_clip(BACKBONE, str(save_open_clip(tiny_open_clip(seed=14), tmp_path / "w2")))
+    assert ImageEmbeddingRequest(dataset, BACKBONE, other, 224, mean_std).key() != key  # keyed by the weights
+
+
+def test_a_feature_only_root_without_cached_embeddings_is_one_line_with_the_build_command(hub, tmp_path):
     layout = build_xlsa17_layout(tmp_path / "awa2", "awa2", with_images=False, n_classes=6, n_unseen=2)
     cache_open_clip(hub, tiny_open_clip(seed=11))
     result = _run("run", "clip-zeroshot", "--dataset", "awa2", "--data-root", layout.root, "--out", tmp_path / "runs",
                   "--quiet")
-    assert result.exit_code != 0
-    assert "Traceback" not in result.output and "image" in result.output.lower()
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.output
+    assert f"`zslbench cache build --dataset awa2 --backbone {BACKBONE} --image-embeddings`" in lines[0]
+    assert "awa2-clip-vit-b16-openai_image-embedding-" in lines[0]  # the missing entry
     assert not _runs(tmp_path / "runs")
+    refused = _run("cache", "build", "--dataset", "awa2", "--backbone", BACKBONE, "--image-embeddings", "--patches",
+                   "--root", layout.root)
+    assert refused.exit_code == 2 and "--image-embeddings" in refused.output
 
 
 # ----------------------------------------------------------------------------- CLIP features for feature methods

@@ -263,6 +263,29 @@ def load_dataset(cfg: RunConfig, require_images: bool = True) -> ZSLDataset:
     return dataset
 
 
+def _load_for_method(cfg: RunConfig, kind: str, file_features: bool) -> tuple[ZSLDataset, bool]:
+    """(the dataset, whether its images are absent): a training-free method may run on a root without images
+    (from cached image embeddings), so its dataset is loaded without the image check first."""
+    if kind != "training-free":
+        return load_dataset(cfg, require_images=not file_features), False
+    dataset = load_dataset(cfg, require_images=False)
+    if dataset.meta.get("images_checked") is not False:  # the loader checked the images (it has no such option)
+        return dataset, False
+    image_dir = dataset.meta.get("image_dir")
+    if image_dir and not Path(image_dir).is_dir():
+        return dataset, True
+    return load_dataset(cfg), False  # the images are there: loaded and checked as for any image method
+
+
+def _inputs_without_images(cfg: RunConfig, model: Any, dataset: ZSLDataset, splits: tuple[str, ...]) -> tuple[dict, dict]:
+    """The cached inputs a training-free ``model`` scores where the images are absent (``inputs_without_images``),
+    or the loader's own error about the missing images if the method cannot do without them."""
+    if not hasattr(model, "inputs_without_images"):
+        load_dataset(cfg)  # raises the loader's one-line error naming the missing image folder
+        raise DataError(f"{cfg.method} needs the images of {cfg.dataset}")  # pragma: no cover - the loader raised
+    return model.inputs_without_images(dataset, splits, input_normalisation(cfg))
+
+
 def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress: bool = True) -> RunOutcome:
     """Carry out a run and store it; returns where it was stored and its metrics."""
     from zslbench.training import distributed, engine
@@ -279,7 +302,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
 
     check_loggers(cfg.loggers)  # a missing tracker package stops here, before anything is stored
     file_features = spec.kind == "feature" and cfg.backbone in FILE_BACKBONES
-    dataset = load_dataset(cfg, require_images=not file_features)
+    dataset, images_absent = _load_for_method(cfg, spec.kind, file_features)
     task = get_task(dataset.task)
     check_supported(task, spec, cfg.protocol, cfg.dataset)
     # Features read from the dataset's own files (res101.mat, the authors' HDF5) are read, and so checked (sizes,
@@ -289,12 +312,15 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     if progress and distributed.is_main():
         print(status_line(plan), file=sys.stderr, flush=True)
     prebuilt = None  # a training-free model is used as built here (an image method is rebuilt per phase)
+    cached_inputs = None  # a training-free method's cached image embeddings where the images are absent
     if spec.kind in ("image", "training-free"):
         # Build once before anything is stored: missing weights, bad option combinations
         # or missing word vectors stop here with nothing written to the run store.
         built = spec.build(task.method_context(method_context(cfg, dataset, device), dataset), resolved.options)
         prebuilt = built if spec.kind == "training-free" else None
         del built
+        if images_absent:  # cached image inputs, read (and checked) before anything is stored
+            cached_inputs = _inputs_without_images(cfg, prebuilt, dataset, task.feature_splits)
         engine.seed_everything(cfg.seed)
     resume_states = None
     if resume_dir is not None and spec.kind == "image":  # the whole checkpoint and side files, before any write
@@ -319,7 +345,7 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
                 metrics, timings = _run_image_method(resolved, task, dataset, device, run_dir,
                                                      resume_states or ResumeStates(), progress)
             elif spec.kind == "training-free":
-                metrics, timings = _run_training_free_method(resolved, task, dataset, device, prebuilt)
+                metrics, timings = _run_training_free_method(resolved, task, dataset, device, prebuilt, cached_inputs)
             else:
                 metrics, timings = _run_feature_method(resolved, task, dataset, device, run_dir, progress, features)
             live.end_eval()
@@ -554,9 +580,13 @@ def _validation_scores(model, val_ds: ZSLDataset, eval_sets: dict, cfg: RunConfi
 
 
 def _run_training_free_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device,
-                              model: Any = None) -> tuple[dict, dict]:
+                              model: Any = None, cached_inputs: tuple[dict, dict] | None = None) -> tuple[dict, dict]:
     """Evaluate a method that needs no training (``model``: as already built, else built here); under ``gbu`` the
-    calibration gamma is chosen on the validation benchmark (derived from trainval only), as for every method."""
+    calibration gamma is chosen on the validation benchmark (derived from trainval only), as for every method.
+
+    ``cached_inputs``: (inputs by split, their ``metrics`` entries) that ``model`` scores instead of the images,
+    where the images are absent (see :func:`_inputs_without_images`).
+    """
     cfg = resolved.config
     metrics: dict = {"protocol": cfg.protocol, "task": task.name}
     timings: dict = {}
@@ -565,6 +595,8 @@ def _run_training_free_method(resolved: ResolvedRun, task: Task, dataset: ZSLDat
         model = resolved.method.build(task.method_context(method_context(cfg, dataset, device), dataset),
                                       resolved.options)
         timings["build_seconds"] = time.perf_counter() - t0
+    if cached_inputs is not None:
+        return _score_cached_inputs(model, task, dataset, cfg, cached_inputs, metrics, timings)
     size, workers, mean_std = int(cfg.data.image_size), cfg.data.num_workers, input_normalisation(cfg)
     gamma = None
     if cfg.protocol == "gbu":
@@ -582,6 +614,27 @@ def _run_training_free_method(resolved: ResolvedRun, task: Task, dataset: ZSLDat
     evaluated = task.evaluate_model(model, dataset, eval_sets, cfg, device, gamma)
     timings["eval_seconds"] = time.perf_counter() - t_eval
     metrics.update({k: v for k, v in evaluated.items() if k != "patch_selection"})
+    return metrics, timings
+
+
+def _score_cached_inputs(model: Any, task: Task, dataset: ZSLDataset, cfg: RunConfig, cached_inputs: tuple[dict, dict],
+                         metrics: dict, timings: dict) -> tuple[dict, dict]:
+    """A training-free method scored on cached inputs (e.g. image embeddings), evaluated as feature methods are."""
+    feats, described = cached_inputs
+    metrics.update(described)
+    gamma = None
+    if cfg.protocol == "gbu":
+        t_val = time.perf_counter()
+        val_ds, val_features = _validation_features(cfg, dataset, feats)
+        gamma, m = _calibrate_on_features(model, val_ds, val_features)
+        metrics["validation"] = {"train_classes": np.asarray(val_ds.seen_classes).tolist(),
+                                 "val_classes": np.asarray(val_ds.unseen_classes).tolist(), "counts": val_ds.counts(),
+                                 "chosen_gamma": gamma, "val_gamma": gamma, "val_cs_h": float(m.cs_h),
+                                 "val_h": float(m.h), "val_t1": float(m.t1)}
+        timings["validation_seconds"] = time.perf_counter() - t_val
+    t_eval = time.perf_counter()
+    metrics.update(task.evaluate_features(model, dataset, feats, gamma))
+    timings["eval_seconds"] = time.perf_counter() - t_eval
     return metrics, timings
 
 
@@ -632,24 +685,13 @@ def _read_features(cfg: RunConfig, dataset: ZSLDataset, splits: tuple[str, ...],
 
 def _validate_feature_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, feats: dict, device):
     """GBU for feature methods: gamma (and the ``tune`` grid, if any) chosen on validation data only."""
-    from zslbench.evaluation import choose_calibration, evaluate
-
     cfg = resolved.config
-    from zslbench.features import select_images
-
-    val_ds = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
-    # The validation benchmark is drawn from trainval only: gather its rows once for every trial.
-    val_features = {split: select_images({"trainval": feats["trainval"]}, val_ds.splits[split])
-                    for split in ("trainval", "test_seen", "test_unseen")}
-    sl, ul = val_ds.split_labels("test_seen"), val_ds.split_labels("test_unseen")
+    val_ds, val_features = _validation_features(cfg, dataset, feats)
     trials = []
     for changes in tune_grid(cfg.tune):
         options = with_option(resolved.method, resolved.options, changes)
         model = _fit_feature_model(resolved, task, val_ds, val_features["trainval"], device, options)
-        ss = model.class_scores(val_features["test_seen"].features, val_ds.class_attributes)
-        us = model.class_scores(val_features["test_unseen"].features, val_ds.class_attributes)
-        g = float(choose_calibration(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes))
-        m = evaluate(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes, gamma=g)
+        g, m = _calibrate_on_features(model, val_ds, val_features)
         trials.append({"options": changes, "gamma": g, "val_cs_h": m.cs_h, "val_t1": m.t1})
     best = max(range(len(trials)), key=lambda i: (trials[i]["val_cs_h"], -i))  # first of the best
     chosen = trials[best]
@@ -658,6 +700,26 @@ def _validate_feature_method(resolved: ResolvedRun, task: Task, dataset: ZSLData
     if cfg.tune:
         validation.update(chosen_options=chosen["options"], trials=trials)
     return validation, chosen["gamma"], with_option(resolved.method, resolved.options, chosen["options"])
+
+
+def _validation_features(cfg: RunConfig, dataset: ZSLDataset, feats: dict) -> tuple[ZSLDataset, dict]:
+    """The validation benchmark (drawn from trainval only) and its splits' rows of ``feats``, gathered once."""
+    from zslbench.features import select_images
+
+    val_ds = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
+    return val_ds, {split: select_images({"trainval": feats["trainval"]}, val_ds.splits[split])
+                    for split in ("trainval", "test_seen", "test_unseen")}
+
+
+def _calibrate_on_features(model: Any, val_ds: ZSLDataset, val_features: dict) -> tuple[float, Any]:
+    """(the calibration gamma chosen on the validation features, the validation metrics at that gamma)."""
+    from zslbench.evaluation import choose_calibration, evaluate
+
+    sl, ul = val_ds.split_labels("test_seen"), val_ds.split_labels("test_unseen")
+    ss = model.class_scores(val_features["test_seen"].features, val_ds.class_attributes)
+    us = model.class_scores(val_features["test_unseen"].features, val_ds.class_attributes)
+    g = float(choose_calibration(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes))
+    return g, evaluate(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes, gamma=g)
 
 
 def _fit_feature_model(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, split: Any, device, options=None):

@@ -43,8 +43,12 @@ def cache() -> None:
 @click.option("--image-size", type=int, default=None, help="Input size (default: the dataset's).")
 @click.option("--batch-size", type=int, default=64, show_default=True, help="Images per encoded chunk.")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda")
+@click.option("--image-embeddings", is_flag=True,
+              help="Store the CLIP model's projected image embeddings (what clip-zeroshot scores on roots without "
+                   "images) instead of the tower's class tokens.")
 def build_command(dataset_name: str, backbone_name: str, pretrained: str | None, dtype: str | None, patches: bool,
-                  root: str | None, image_size: int | None, batch_size: int, device: str) -> None:
+                  root: str | None, image_size: int | None, batch_size: int, device: str,
+                  image_embeddings: bool) -> None:
     """Encode a dataset once and store its features (resumes an interrupted build)."""
     from zslbench import registry
     from zslbench.config import DataConfig
@@ -54,12 +58,21 @@ def build_command(dataset_name: str, backbone_name: str, pretrained: str | None,
     with _user_errors():
         if batch_size < 1:
             raise UsageError(f"--batch-size must be positive, got {batch_size}")
+        if image_embeddings and (patches or dtype == "float16" or image_size is not None):
+            raise UsageError("--image-embeddings stores float32 embeddings at the model's own image size",
+                             "drop --patches, --dtype and --image-size")
         ensure_loaded()
         spec = registry.datasets.get(dataset_name)
         data_cfg = DataConfig(root=root, image_size=image_size or spec.default_image_size)
         loader_kwargs = {"require_images": False} if backbone_name == RES101_BACKBONE else {}
         dataset = _load_dataset(spec, data_cfg, loader_kwargs)
         cache = FeatureCache()
+        if image_embeddings:
+            entry = _build_image_embeddings(dataset, backbone_name, pretrained, cache, device, batch_size,
+                                            data_cfg.num_workers)
+            click.echo(f"{entry.path} ({_megabytes(entry.path.stat().st_size)}; "
+                       + ", ".join(f"{name} {n}" for name, n in entry.split_sizes.items()) + ")")
+            return
 
         def ensure():
             return ensure_features(dataset, backbone_name, data_cfg, pretrained, device, with_patches=patches,
@@ -73,6 +86,21 @@ def build_command(dataset_name: str, backbone_name: str, pretrained: str | None,
             entry = ensure()
         sizes = ", ".join(f"{name} {n}" for name, n in entry.split_sizes.items())
         click.echo(f"{entry.path} ({_megabytes(entry.path.stat().st_size)}; {sizes})")
+
+
+def _build_image_embeddings(dataset, backbone_name: str, pretrained: str | None, cache, device: str,
+                            batch_size: int, num_workers: int):
+    """The entry of the CLIP model's image embeddings of ``dataset`` (see :mod:`zslbench.models.clip_image_cache`)."""
+    from zslbench.features.extract import _resolve_device, _rich_progress
+    from zslbench.models.backbones import expected_mean_std
+    from zslbench.models.clip_image_cache import ImageEmbeddingRequest, ensure_image_embeddings
+    from zslbench.models.vision_language import load_clip
+
+    clip = load_clip(backbone_name, pretrained)
+    request = ImageEmbeddingRequest(dataset, backbone_name, clip, clip.tower.image_size, expected_mean_std(backbone_name))
+    bar, update = _rich_progress(f"image embeddings {dataset.name}/{backbone_name}")
+    with bar:
+        return ensure_image_embeddings(request, cache, _resolve_device(device), batch_size, num_workers, update)
 
 
 def _load_dataset(spec, data_cfg, loader_kwargs: dict):

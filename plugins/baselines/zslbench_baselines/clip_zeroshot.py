@@ -119,7 +119,8 @@ def build_clip_zeroshot(context: MethodContext, options: ClipZeroShotOptions) ->
     else:
         words = [clean_attribute_name(n) for n in context.attribute_names]
         templates = ATTRIBUTE_TEMPLATES
-    return ClipZeroShot(clip, words, templates, options.classes_from, options.text_batch_size, options.cache_text)
+    return ClipZeroShot(clip, words, templates, options.classes_from, options.text_batch_size, options.cache_text,
+                        backbone=context.backbone or DEFAULT_BACKBONE, pretrained=context.pretrained)
 
 
 def method_specs() -> list[MethodSpec]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -34,9 +35,10 @@ class ClipZeroShot(nn.Module):
     """
 
     def __init__(self, clip: ClipModel, words: Sequence[str], templates: Sequence[str], classes_from: str = "names",
-                 text_batch_size: int = 256, cache_text: bool = True):
+                 text_batch_size: int = 256, cache_text: bool = True, backbone: str = "", pretrained: str | None = None):
         super().__init__()
         self.clip_model = clip.model
+        self.clip, self.backbone, self.pretrained = clip, backbone, pretrained  # to find cached image embeddings
         self.classes_from = classes_from
         self.templates = tuple(templates)
         self.words = list(words)
@@ -63,9 +65,36 @@ class ClipZeroShot(nn.Module):
         weights = full_precision(class_attributes).to(words.dtype).clamp_min(0)
         return F.normalize(weights @ words, dim=-1)
 
-    def class_scores(self, images: torch.Tensor, class_attributes: torch.Tensor) -> torch.Tensor:
-        """``logit_scale * cos(image, class)`` (B, C), plus the model's logit bias where it has one (SigLIP)."""
-        image = self.image_embeddings(images)
+    def inputs_without_images(self, dataset: Any, splits: Sequence[str],
+                              mean_std: tuple | None) -> tuple[dict[str, Any], dict]:
+        """Where the dataset's images are absent: the cached image-tower embeddings of ``splits`` (what
+        :meth:`class_scores` takes as numpy arrays) and the ``metrics.json`` entry naming their cache key.
+
+        A missing entry is one DataError with the ``zslbench cache build`` command that makes it.
+        """
+        from zslbench.models.clip_image_cache import ImageEmbeddingRequest, read_image_embeddings
+
+        request = ImageEmbeddingRequest(dataset, self.backbone, self.clip, self.clip.tower.image_size, mean_std)
+        features, key = read_image_embeddings(request, tuple(splits), self.pretrained)
+        return features, {"image_embeddings": {"source": "feature-cache", "backbone": self.backbone,
+                                               "cache_key": key.fingerprint, "file": key.filename,
+                                               "weights": key.weights_checksum}}
+
+    def class_scores(self, images: torch.Tensor | np.ndarray, class_attributes: torch.Tensor | np.ndarray
+                     ) -> torch.Tensor | np.ndarray:
+        """``logit_scale * cos(image, class)`` (B, C), plus the model's logit bias where it has one (SigLIP).
+
+        ``images``: normalised images (B, 3, H, W), or, as a numpy array, their cached image-tower embeddings
+        (B, D); then the scores are a numpy array too (what feature-level evaluation takes).
+        """
+        if isinstance(images, np.ndarray):
+            with torch.no_grad():
+                embeddings = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+                image = F.normalize(embeddings.to(self.word_embeddings.device), dim=-1)
+                return self._scores(image, torch.as_tensor(class_attributes)).cpu().numpy()
+        return self._scores(self.image_embeddings(images), torch.as_tensor(class_attributes))
+
+    def _scores(self, image: torch.Tensor, class_attributes: torch.Tensor) -> torch.Tensor:
         classes = self.class_embeddings(class_attributes.to(image.device)).to(image.dtype)
         scores = self.logit_scale().to(image.dtype) * image @ classes.T
         bias = getattr(self.clip_model, "logit_bias", None)
