@@ -357,3 +357,29 @@ def ablate(method: str, datasets: Sequence[str], *, seeds: Sequence[int] = (0,),
     store_root, explicit_root = _store_roots(root)
     return run_ablation(method, datasets, list(seeds), store_root, set_items, run=run, jobs=jobs,
                         explicit_root=explicit_root)
+
+
+def evaluate_model(model: Any, dataset: "str | ZSLDataset", protocol: str = "standard", *, seed: int = 0,
+                   device: str = "cpu", backbone: str | None = None, data_root: str | Path | None = None,
+                   set: Sequence[str] = ()) -> dict:
+    """Evaluate a model already in memory on ``dataset``'s test splits; writes no run directory.
+
+    ``model``: an :class:`~zslbench.image_model.ImageZSLModel`, or any object
+    with ``class_scores(images, class_attributes)`` returning (N, C) scores.
+    ``dataset``: a registered name or a ``ZSLDataset``. It is scored as a run of
+    a training-free method scores it (same image transforms, same task
+    evaluation): ``protocol="gbu"`` first scores the validation benchmark
+    derived from trainval with ``seed`` (:func:`zslbench.data.dataset.validation_split`)
+    to choose the calibration gamma. ``backbone`` names the image normalisation
+    the model expects (``data.normalize = "auto"``); ``set`` takes ``"key=value"``
+    overrides of the run config (``"data.image_size=64"``, ``"train.eval_batch_size=32"``).
+    Returns the metrics a run stores: ``test`` (fractions), ``curve``,
+    ``validation`` under gbu, ``counts``, ``protocol``, ``task``.
+    """
+    from zslbench.data.dataset import ZSLDataset
+    from zslbench.model_evaluation import evaluate_in_memory
+
+    dataset_spec = _spec_of_dataset(dataset) if isinstance(dataset, ZSLDataset) else get_dataset(dataset)
+    layer = option_layer(seed=seed, device=device, backbone=backbone,
+                         data_root=str(data_root) if data_root is not None else None)
+    return evaluate_in_memory(model, dataset_spec, protocol, list(set), layer)
