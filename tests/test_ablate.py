@@ -120,3 +120,19 @@ def test_no_run_never_averages_runs_of_other_settings_into_one_row(tmp_path, fam
     full = [r for r in table["rows"] if r["kind"] == "ours" and r["method"] == "full-m"]
     assert len(full) == 1 and full[0]["n"] == 1 and full[0]["seeds"] == [1]  # the latest run's group only
     assert any(note.startswith("not averaged in: full-m on example-bars, seed 0") for note in table["notes"])
+
+
+def test_ablate_in_python_returns_the_table_the_command_prints(tmp_path, family):
+    import zslbench
+    from test_compare import single_label_test, write_run
+
+    for method, h in (("full-m", 0.6), ("base-m", 0.4)):
+        write_run(tmp_path, method, "example-bars", 0, single_label_test(0.5, 0.5, 0.5, h), "20260101-000000")
+    ablation = zslbench.ablate("full-m", ["example-bars"], root=tmp_path, run=False)
+    command = ablate("full-m", "--dataset", "example-bars", "--runs", str(tmp_path), "--no-run", "--format", "json")
+    assert ablation.render("json") == command.stdout
+    measured = {r.method: r.n for r in ablation.table.rows if r.kind == "ours" and r.n}
+    assert measured == {"full-m": 1, "base-m": 1} and len(ablation.runs) == 2 and ablation.plan.jobs == []
+    assert any(note.startswith("missing: full-m-no-a on example-bars, seed 0") for note in ablation.table.notes)
+    with pytest.raises(UsageError, match="--no-run starts none"):
+        zslbench.ablate("full-m", ["example-bars"], root=tmp_path, run=False, set_items=["train.epochs=1"])

@@ -200,3 +200,36 @@ def test_load_results_gives_the_rows_compare_shows_in_fractions_or_percent(tmp_p
         assert percent[label]["n"] == row["n"] and percent[label]["run_ids"] == row["run_ids"]
         assert percent[label]["metrics"]["h"]["mean"] == pytest.approx(row["cells"]["h"]["value"])
         assert fractions[label]["metrics"]["h"]["mean"] == pytest.approx(row["cells"]["h"]["value"] / 100)
+
+
+def test_compare_returns_the_rows_notes_and_warnings_the_command_prints(tmp_path):
+    from click.testing import CliRunner
+
+    from zslbench.cli import main
+    from test_compare import single_label_test, two_methods, write_run
+
+    two_methods(tmp_path)
+    corrupt = write_run(tmp_path, "alpha", "toy", 5, single_label_test(0.9, 0.9, 0.9, 0.9), "20260101-000099")
+    (corrupt / "metrics.json").write_text("{truncated")
+    comparison = zslbench.compare(["alpha", "beta"], root=tmp_path, metrics=["h", "t1"])
+    command = CliRunner().invoke(main, ["compare", "alpha", "beta", "--runs", str(tmp_path), "--metric", "h",
+                                        "--metric", "t1", "--format", "json"], catch_exceptions=False)
+    assert comparison.render("json") == command.stdout
+    assert comparison.warnings == command.stderr.splitlines() and str(corrupt) in comparison.warnings[0]
+    assert comparison.rows(percent=True) == zslbench.load_results(tmp_path, ["alpha", "beta"], percent=True)
+    rows = {row["method"]: row for row in comparison.rows()}
+    assert rows["alpha"]["n"] == 3 and rows["beta"]["metrics"]["h"]["mean"] == pytest.approx(0.61)
+    assert [table.dataset for table in comparison.tables] == ["toy"]
+    with pytest.raises(UsageError, match="--set only applies"):
+        zslbench.compare(["alpha"], root=tmp_path, set_items=["train.lr=1"])
+
+
+def test_report_writes_the_report_and_returns_its_paths(tmp_path):
+    from test_compare import two_methods
+
+    two_methods(tmp_path / "runs")
+    outcome = zslbench.report(tmp_path / "out", ["alpha", "beta"], root=tmp_path / "runs")
+    assert outcome.path == tmp_path / "out" / "README.md" and outcome.path.is_file()
+    assert outcome.pictures and all(p.is_file() and p.parent == tmp_path / "out" for p in outcome.pictures)
+    assert len(outcome.runs) == 6 and outcome.skipped == []
+    assert all(p.name in outcome.path.read_text() for p in outcome.pictures)

@@ -113,3 +113,30 @@ def test_no_module_over_500_lines_without_a_reason(name):
     docstring = ast.get_docstring(ast.parse(source)) or ""
     assert LONG_REASON in docstring, (f"{path.relative_to(ROOT)} has {lines} lines: split it, or say in its "
                                       f"top docstring why it is {LONG_REASON} ...")
+
+
+def _imported_packages(tree: ast.AST) -> set[str]:
+    """Top-level package names of a module's absolute imports, at any depth (function-level imports included)."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_the_package_walk_sees_click_in_the_result_commands():
+    path = module_files()["zslbench.cli_results"]
+    assert "click" in _imported_packages(ast.parse(path.read_text()))
+    assert _imported_packages(ast.parse("def f():\n    from click.testing import CliRunner\n")) == {"click"}
+
+
+def test_no_results_module_imports_click():
+    """results/ returns data (the Python front door uses it); the click commands over it live in cli_results."""
+    modules = {name: path for name, path in module_files().items()
+               if name == "zslbench.results" or name.startswith("zslbench.results.")}
+    assert len(modules) > 10
+    importing = [name for name, path in sorted(modules.items())
+                 if "click" in _imported_packages(ast.parse(path.read_text(), filename=str(path)))]
+    assert importing == []

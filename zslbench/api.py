@@ -20,6 +20,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from zslbench.data.dataset import ZSLDataset
     from zslbench.methods import MethodSpec
     from zslbench.registry import DatasetSpec
+    from zslbench.results.ablate import Ablation
+    from zslbench.results.compare import Comparison
+    from zslbench.results.report import ReportOutcome
     from zslbench.store import RunRecord
 
 #: Keyword options of :func:`run` (the ``zslbench run`` flags) and where each goes in the config.
@@ -291,12 +294,92 @@ def load_results(root: str | Path | None = None, methods: Sequence[str] = (), da
     accuracies; the sample std has ddof=1).
     """
     from zslbench.paths import runs_dir
+    from zslbench.results.compare import group_row
     from zslbench.results.selection import select_runs
 
     selection = select_runs(runs_dir(str(root) if root is not None else None), list(methods) or None,
                             list(datasets) or None, tags=tags, where=where, group_by=group_by, latest=latest)
-    scale = 100.0 if percent else 1.0
-    return [{"label": g.label, "method": g.method, "dataset": g.dataset, "protocols": g.protocols,
-             "settings": dict(g.settings or {}), "n": g.n, "seeds": g.seeds, "run_ids": [r.run_id for r in g.runs],
-             "metrics": {k: {"mean": v.mean * scale, "std": v.std * scale, "n": v.n} for k, v in g.metrics.items()}}
-            for g in selection.groups()]
+    return [group_row(g, percent) for g in selection.groups()]
+
+
+def _store_roots(root: str | Path | None) -> tuple[Path, Path | None]:
+    from zslbench.paths import runs_dir
+
+    return runs_dir(str(root) if root is not None else None), Path(root) if root is not None else None
+
+
+def compare(methods: Sequence[str] = (), datasets: Sequence[str] = (), *, root: str | Path | None = None,
+            run_ids: Sequence[str] = (), tags: Sequence[str] = (), where: Sequence[str] = (),
+            group_by: Sequence[str] = (), latest: bool = True, metrics: Sequence[str] = (), oracle: bool = False,
+            published: bool = False, run_missing: bool = False, set_items: Sequence[str] = (),
+            jobs: int = 1) -> "Comparison":
+    """``zslbench compare`` as data: the tables, their rows and the notes the command prints.
+
+    Same options as the command (``root`` is ``--runs``, default ``$ZSLBENCH_RUNS`` or ``./runs``).
+    Returns a :class:`~zslbench.results.compare.Comparison`: ``.tables`` (one per dataset, each with its
+    ``.notes``), ``.rows(percent=...)`` (the rows as dicts, as :func:`load_results`), ``.groups``,
+    ``.warnings`` (what the command prints to stderr) and ``.render(fmt)`` (what it prints).
+    :class:`~zslbench.results.NoRunsError` when no run matches.
+    """
+    from zslbench.results.compare import compare_runs
+
+    store_root, explicit_root = _store_roots(root)
+    return compare_runs(store_root, methods, datasets, run_ids, tags, oracle, metrics, explicit_root, published,
+                        where, group_by, latest, run_missing, set_items, jobs)
+
+
+def report(out: str | Path, methods: Sequence[str] = (), datasets: Sequence[str] = (), *,
+           root: str | Path | None = None, run_ids: Sequence[str] = (), tags: Sequence[str] = (),
+           oracle: bool = False, where: Sequence[str] = (), group_by: Sequence[str] = (),
+           latest: bool = True) -> "ReportOutcome":
+    """``zslbench report`` as data: writes ``out/README.md`` and its figures, returns what it wrote.
+
+    A :class:`~zslbench.results.report.ReportOutcome`: ``.path`` (the README), ``.pictures`` (figure paths),
+    ``.figures`` (what each figure drew), ``.runs`` and ``.skipped`` (run directories passed over).
+    """
+    from zslbench.results.report import write_report
+
+    store_root, explicit_root = _store_roots(root)
+    return write_report(store_root, Path(out), methods, datasets, run_ids, tags, oracle, explicit_root, where,
+                        group_by, latest)
+
+
+def ablate(method: str, datasets: Sequence[str], *, seeds: Sequence[int] = (0,), root: str | Path | None = None,
+           run: bool = True, set_items: Sequence[str] = (), jobs: int = 1) -> "Ablation":
+    """``zslbench ablate`` as data: METHOD, its registered variants and its baseline, reused or trained.
+
+    ``run=False`` is ``--no-run`` (only stored runs). Returns an :class:`~zslbench.results.ablate.Ablation`:
+    ``.table`` (its ``.notes`` name missing runs), ``.runs``, ``.plan`` (reused / trained / missing),
+    ``.warnings`` and ``.render(fmt)``.
+    """
+    from zslbench.results.ablate import run_ablation
+
+    store_root, explicit_root = _store_roots(root)
+    return run_ablation(method, datasets, list(seeds), store_root, set_items, run=run, jobs=jobs,
+                        explicit_root=explicit_root)
+
+
+def evaluate_model(model: Any, dataset: "str | ZSLDataset", protocol: str = "standard", *, seed: int = 0,
+                   device: str = "cpu", backbone: str | None = None, data_root: str | Path | None = None,
+                   set: Sequence[str] = ()) -> dict:
+    """Evaluate a model already in memory on ``dataset``'s test splits; writes no run directory.
+
+    ``model``: an :class:`~zslbench.image_model.ImageZSLModel`, or any object
+    with ``class_scores(images, class_attributes)`` returning (N, C) scores.
+    ``dataset``: a registered name or a ``ZSLDataset``. It is scored as a run of
+    a training-free method scores it (same image transforms, same task
+    evaluation): ``protocol="gbu"`` first scores the validation benchmark
+    derived from trainval with ``seed`` (:func:`zslbench.data.dataset.validation_split`)
+    to choose the calibration gamma. ``backbone`` names the image normalisation
+    the model expects (``data.normalize = "auto"``); ``set`` takes ``"key=value"``
+    overrides of the run config (``"data.image_size=64"``, ``"train.eval_batch_size=32"``).
+    Returns the metrics a run stores: ``test`` (fractions), ``curve``,
+    ``validation`` under gbu, ``counts``, ``protocol``, ``task``.
+    """
+    from zslbench.data.dataset import ZSLDataset
+    from zslbench.model_evaluation import evaluate_in_memory
+
+    dataset_spec = _spec_of_dataset(dataset) if isinstance(dataset, ZSLDataset) else get_dataset(dataset)
+    layer = option_layer(seed=seed, device=device, backbone=backbone,
+                         data_root=str(data_root) if data_root is not None else None)
+    return evaluate_in_memory(model, dataset_spec, protocol, list(set), layer)

@@ -382,11 +382,11 @@ def data_show(name: str, out: str, root: str | None, per_class: int, max_classes
 def _mount_optional_commands() -> None:
     """Commands that live in their own modules (one job each), imported when used."""
     for name, module, attr in (("cache", "zslbench.features.cli", "cache"),
-                               ("compare", "zslbench.results.compare", "compare_command"),
-                               ("ablate", "zslbench.results.ablate", "ablate_command"),
-                               ("report", "zslbench.results.report", "report_command"),
-                               ("runs", "zslbench.results.runs", "runs_group"),
-                               ("explain", "zslbench.results.explain", "explain_command"),
+                               ("compare", "zslbench.cli_results", "compare_command"),
+                               ("ablate", "zslbench.cli_results", "ablate_command"),
+                               ("report", "zslbench.cli_results", "report_command"),
+                               ("runs", "zslbench.cli_results", "runs_group"),
+                               ("explain", "zslbench.cli_results", "explain_command"),
                                ("pretrain", "zslbench.training.pretrain_cli", "pretrain_command"),
                                ("sweep", "zslbench.sweep.cli", "sweep_command"),
                                ("score", "zslbench.scoring.cli", "score_command")):

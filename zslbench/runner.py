@@ -110,12 +110,17 @@ def resolve_run(method: str | None = None, dataset: str | None = None, config_fi
     if cfg.pretrained is None:  # synthetic v2 on its own ViT: the pretrained tiny backbone
         from zslbench.training.pretrain_recipes import default_pretrained
         cfg.pretrained = default_pretrained(dataset_spec.name, cfg.backbone)
-    if cfg.data.image_size is None:  # a foundation backbone's own size (its patch grid), else the dataset's
-        from zslbench.models.catalog import PRETRAINED_VITS
-
-        tower = PRETRAINED_VITS.get(cfg.backbone or "")
-        cfg.data.image_size = tower.image_size if tower is not None else dataset_spec.default_image_size
+    if cfg.data.image_size is None:
+        cfg.data.image_size = default_image_size(cfg.backbone, dataset_spec)
     return ResolvedRun(cfg, spec, options)
+
+
+def default_image_size(backbone: str | None, dataset_spec: registry.DatasetSpec) -> int:
+    """A foundation backbone's own image size (its patch grid), else the dataset's."""
+    from zslbench.models.catalog import PRETRAINED_VITS
+
+    tower = PRETRAINED_VITS.get(backbone or "")
+    return tower.image_size if tower is not None else dataset_spec.default_image_size
 
 
 def read_run_dir(run_dir: str | Path, not_found_hint: str, action: str = "read run",
@@ -243,15 +248,16 @@ def load_resume_states(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, d
     return states
 
 
-def load_dataset(cfg: RunConfig, require_images: bool = True) -> ZSLDataset:
-    """Load and validate the run's dataset.
+def load_dataset(cfg: RunConfig, require_images: bool = True,
+                 dataset_spec: registry.DatasetSpec | None = None) -> ZSLDataset:
+    """Load and validate the run's dataset (``dataset_spec``: the registered ``cfg.dataset`` unless given).
 
     ``require_images=False`` is passed to loaders that accept it, for methods
     that read precomputed features (e.g. the published res101 features).
     """
     import inspect
 
-    dataset_spec = registry.datasets.get(cfg.dataset)
+    dataset_spec = dataset_spec or registry.datasets.get(cfg.dataset)
     if not require_images and "require_images" in inspect.signature(dataset_spec.load).parameters:
         dataset = dataset_spec.load(cfg.data, require_images=False)
     else:
@@ -581,14 +587,12 @@ def _validation_scores(model, val_ds: ZSLDataset, eval_sets: dict, cfg: RunConfi
 
 def _run_training_free_method(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device,
                               model: Any = None, cached_inputs: tuple[dict, dict] | None = None) -> tuple[dict, dict]:
-    """Evaluate a method that needs no training (``model``: as already built, else built here); under ``gbu`` the
-    calibration gamma is chosen on the validation benchmark (derived from trainval only), as for every method.
+    """Evaluate a method that needs no training (``model``: as already built, else built here).
 
     ``cached_inputs``: (inputs by split, their ``metrics`` entries) that ``model`` scores instead of the images,
     where the images are absent (see :func:`_inputs_without_images`).
     """
     cfg = resolved.config
-    metrics: dict = {"protocol": cfg.protocol, "task": task.name}
     timings: dict = {}
     if model is None:
         t0 = time.perf_counter()
@@ -596,7 +600,19 @@ def _run_training_free_method(resolved: ResolvedRun, task: Task, dataset: ZSLDat
                                       resolved.options)
         timings["build_seconds"] = time.perf_counter() - t0
     if cached_inputs is not None:
-        return _score_cached_inputs(model, task, dataset, cfg, cached_inputs, metrics, timings)
+        return _score_cached_inputs(model, task, dataset, cfg, cached_inputs,
+                                    {"protocol": cfg.protocol, "task": task.name}, timings)
+    metrics, scored_timings = score_built_model(model, task, dataset, cfg, device)
+    timings.update(scored_timings)
+    return metrics, timings
+
+
+def score_built_model(model: Any, task: Task, dataset: ZSLDataset, cfg: RunConfig, device) -> tuple[dict, dict]:
+    """The metrics (and timings) of ``model`` as it is, on ``dataset``'s test splits: a training-free run's
+    evaluation, also :func:`zslbench.evaluate_model`'s. Under ``gbu`` the calibration gamma is chosen on the
+    validation benchmark (derived from trainval only), as for every method."""
+    metrics: dict = {"protocol": cfg.protocol, "task": task.name}
+    timings: dict = {}
     size, workers, mean_std = int(cfg.data.image_size), cfg.data.num_workers, input_normalisation(cfg)
     gamma = None
     if cfg.protocol == "gbu":

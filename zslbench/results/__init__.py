@@ -8,7 +8,8 @@
 * :mod:`~zslbench.results.runs` - `zslbench runs ls/rm`;
 * :mod:`~zslbench.results.rendering` - result tables as terminal table, Markdown, CSV, JSON, LaTeX;
 * :mod:`~zslbench.results.compare`, :mod:`~zslbench.results.ablate`, :mod:`~zslbench.results.report`,
-  :mod:`~zslbench.results.explain` - the commands; :mod:`~zslbench.results.plots` - their figures.
+  :mod:`~zslbench.results.explain` - the commands as functions returning data (their click wrappers live in
+  :mod:`zslbench.cli_results`: no module here imports click); :mod:`~zslbench.results.plots` - their figures.
 
 The names of selection, aggregation and rendering are re-exported here (``results.select_runs``, ...).
 """

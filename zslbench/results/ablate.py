@@ -17,9 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
-
-import click
+from typing import Callable, Sequence
 
 from zslbench import registry, results, store
 from zslbench.errors import UsageError
@@ -166,37 +164,45 @@ def build_ablation(plan: AblationPlan, runs: Sequence[RunRecord], explicit_root:
     return table
 
 
-@click.command("ablate")
-@click.argument("method")
-@click.option("--dataset", "-d", "datasets", multiple=True, required=True, help="Dataset(s): one column group each.")
-@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds, e.g. 0,1,2.")
-@click.option("--runs", "runs_root", type=click.Path(file_okay=False), help="Run store root (default $ZSLBENCH_RUNS or ./runs).")
-@click.option("--format", "fmt", type=click.Choice(results.FORMATS), default="table", show_default=True)
-@click.option("--no-run", is_flag=True, help="Only read stored runs; never train.")
-@click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE",
-              help="Config overrides for every run, e.g. --set train.epochs=1.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Runs at a time (more than 1: one `zslbench run` subprocess each, one GPU or CPU share each).")
-def ablate_command(method: str, datasets: tuple[str, ...], seeds: str, runs_root: str | None, fmt: str,
-                   no_run: bool, set_items: tuple[str, ...], jobs: int) -> None:
-    """Run (or reuse) METHOD, its registered variants and its baseline; print the ablation table."""
-    from zslbench.results.compare import run_queue
-    from zslbench.paths import runs_dir
+@dataclass
+class Ablation:
+    """What ``ablate`` shows: the table (its notes name what is missing), the plan and the runs behind it."""
 
-    if no_run and set_items:
+    table: ResultTable
+    plan: AblationPlan
+    runs: list[RunRecord]
+    warnings: list[str] = field(default_factory=list)  # lines for stderr: run directories passed over
+
+    def render(self, fmt: str = "table") -> str:
+        """The table as ``ablate --format fmt`` prints it."""
+        return results.render([self.table], fmt, self.plan.skipped)
+
+
+def run_ablation(method: str, datasets: Sequence[str], seeds: Sequence[int], root: Path,
+                 set_items: Sequence[str] = (), run: bool = True, jobs: int = 1,
+                 explicit_root: Path | None = None, echo: Callable[[str], None] | None = None) -> Ablation:
+    """``zslbench ablate`` as data: reuse or train (``run``) METHOD, its variants and baseline; the ablation table.
+
+    ``echo`` receives the progress line said before runs are trained (the command prints it to stderr).
+    """
+    from zslbench.results.compare import run_queue
+
+    if not run and set_items:
         raise UsageError("--set configures new runs; --no-run starts none", "drop one of them")
-    root = runs_dir(runs_root)
-    explicit_root = Path(runs_root) if runs_root else None
-    plan = plan_ablation(method, datasets, parse_seeds(seeds), root, set_items, run=not no_run)
-    results.warn_skipped(plan.skipped, lambda line: click.echo(line, err=True))
+    plan = plan_ablation(method, datasets, seeds, root, set_items, run=run)
+    warnings: list[str] = []
+    results.warn_skipped(plan.skipped, warnings.append)
     runs = list(plan.reused)
     if plan.jobs:
-        click.echo(f"ablate: reusing {len(plan.reused)} stored runs, running {len(plan.jobs)}", err=True)
+        if echo is not None:
+            for line in warnings:
+                echo(line)
+            warnings = []
+            echo(f"ablate: reusing {len(plan.reused)} stored runs, running {len(plan.jobs)}")
         for run_dir in run_queue(plan.jobs, set_items, description="ablation runs", parallel=jobs):
             runs.append(store.read_run(run_dir))
     if not runs:
         commands = "; ".join(f"`{results.run_command(m, d, explicit_root, s)}`" for m, d, s in plan.missing[:6])
         raise NoRunsError(f"no complete runs for the ablation of {method} on {', '.join(plan.datasets)}",
                           f"drop --no-run, or run them first: {commands}")
-    table = build_ablation(plan, runs, explicit_root)
-    click.echo(results.render([table], fmt, plan.skipped), nl=False)
+    return Ablation(build_ablation(plan, runs, explicit_root), plan, runs, warnings)

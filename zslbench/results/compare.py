@@ -11,11 +11,9 @@ first one named (marked ``≈`` when within one standard deviation). With
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
-
-import click
 
 from zslbench import results
 from zslbench.config import RunConfig
@@ -33,6 +31,25 @@ class Comparison:
     methods: list[str]
     datasets: list[str]
     empty_datasets: list[str]
+    warnings: list[str] = field(default_factory=list)  # lines for stderr: run directories passed over, empty datasets
+
+    def rows(self, percent: bool = False) -> list[dict]:
+        """The tables' rows as plain dicts (see :func:`group_row`)."""
+        return [group_row(group, percent) for group in self.groups]
+
+    def render(self, fmt: str = "table") -> str:
+        """The tables as ``compare --format fmt`` prints them (terminal table, markdown, csv, json, latex)."""
+        return results.render(self.tables, fmt, self.selection.skipped)
+
+
+def group_row(group: MethodResult, percent: bool = False) -> dict:
+    """One row of comparable runs as a dict: ``label``, ``method``, ``dataset``, ``protocols``, ``settings``,
+    ``n``, ``seeds``, ``run_ids`` and ``metrics`` ``{key: {"mean", "std", "n"}}`` in fractions (or percent)."""
+    scale = 100.0 if percent else 1.0
+    return {"label": group.label, "method": group.method, "dataset": group.dataset, "protocols": group.protocols,
+            "settings": dict(group.settings or {}), "n": group.n, "seeds": group.seeds,
+            "run_ids": [r.run_id for r in group.runs],
+            "metrics": {k: {"mean": v.mean * scale, "std": v.std * scale, "n": v.n} for k, v in group.metrics.items()}}
 
 
 def run_queue(jobs: Sequence[tuple[str, str, dict]], set_items: Sequence[str] = (),
@@ -90,16 +107,6 @@ def build_comparison(root: Path, methods: Sequence[str] = (), datasets: Sequence
     return Comparison(tables, selection, groups, shown_methods, shown_datasets, empty)
 
 
-def selection_options(command):
-    """``--where``, ``--group-by`` and ``--latest/--all-runs``: how compare and report choose and split runs."""
-    command = click.option("--latest/--all-runs", default=True, show_default=True,
-                           help="Latest run per seed within each row, or every run.")(command)
-    command = click.option("--group-by", "group_by", multiple=True, metavar="KEY",
-                           help="Split rows by these settings only (default: by every setting), e.g. train.lr.")(command)
-    return click.option("--where", "where", multiple=True, metavar="KEY=VALUE",
-                        help="Only runs with this setting (repeat: all), e.g. --where train.lr=1e-4.")(command)
-
-
 def missing_pairs(root: Path, methods: Sequence[str], datasets: Sequence[str], tags: Sequence[str]) -> list[tuple[str, str]]:
     """(method, dataset) pairs without a complete run (carrying ``tags``)."""
     selection = results.select_runs(root, methods, datasets, tags=tags)
@@ -107,32 +114,15 @@ def missing_pairs(root: Path, methods: Sequence[str], datasets: Sequence[str], t
     return [(m, d) for d in datasets for m in methods if (m, d) not in have]
 
 
-@click.command("compare")
-@click.argument("methods", nargs=-1)
-@click.option("--dataset", "-d", "datasets", multiple=True, help="Dataset(s) to compare on (default: all with runs).")
-@click.option("--runs", "runs_root", type=click.Path(file_okay=False), help="Run store root (default $ZSLBENCH_RUNS or ./runs).")
-@click.option("--format", "fmt", type=click.Choice(results.FORMATS), default="table", show_default=True)
-@click.option("--metric", "metrics", multiple=True, help="Only these metrics (e.g. --metric h --metric cs_h).")
-@click.option("--oracle", is_flag=True, help="Also show oracle U/S/H (gamma tuned on test: analysis only).")
-@click.option("--published", is_flag=True,
-              help="T1 / H beside the as-published numbers of --protocol published runs (chosen on test data).")
-@click.option("--run-missing", is_flag=True, help="First run every method x dataset that has no complete run.")
-@click.option("--run-id", "run_ids", multiple=True, help="Use exactly these runs (directory names or unique prefixes).")
-@click.option("--tag", "tags", multiple=True, help="Only runs carrying this tag (repeat: all of them).")
-@selection_options
-@click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE", help="Config overrides for --run-missing runs.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
-              help="--run-missing: runs at a time (more than 1: one `zslbench run` subprocess each).")
-def compare_command(methods: tuple[str, ...], datasets: tuple[str, ...], runs_root: str | None, fmt: str,
-                    metrics: tuple[str, ...], oracle: bool, published: bool, run_missing: bool, run_ids: tuple[str, ...],
-                    tags: tuple[str, ...], where: tuple[str, ...], group_by: tuple[str, ...], latest: bool,
-                    set_items: tuple[str, ...], jobs: int) -> None:
-    """Compare METHODS (default: all stored) from their stored runs."""
+def compare_runs(root: Path, methods: Sequence[str] = (), datasets: Sequence[str] = (),
+                 run_ids: Sequence[str] = (), tags: Sequence[str] = (), oracle: bool = False,
+                 metrics: Sequence[str] = (), explicit_root: Path | None = None, published: bool = False,
+                 where: Sequence[str] = (), group_by: Sequence[str] = (), latest: bool = True,
+                 run_missing: bool = False, set_items: Sequence[str] = (), jobs: int = 1) -> Comparison:
+    """``zslbench compare`` as data: with ``run_missing`` first train every method x dataset without a complete
+    run (``set_items``: their ``--set`` overrides; ``jobs``: runs at a time), then :func:`build_comparison`."""
     from zslbench.errors import UsageError
-    from zslbench.paths import runs_dir
 
-    root = runs_dir(runs_root)
-    explicit_root = Path(runs_root) if runs_root else None
     if run_missing:
         if run_ids:
             raise UsageError("--run-missing cannot be combined with --run-id", "select by --tag instead")
@@ -149,8 +139,8 @@ def compare_command(methods: tuple[str, ...], datasets: tuple[str, ...], runs_ro
         raise UsageError("--set only applies to runs started by --run-missing")
     comparison = build_comparison(root, methods, datasets, run_ids, tags, oracle, metrics, explicit_root, published,
                                   where, group_by, latest)
-    results.warn_skipped(comparison.selection.skipped, lambda line: click.echo(line, err=True))
+    results.warn_skipped(comparison.selection.skipped, comparison.warnings.append)
     for dataset in comparison.empty_datasets:
         commands = "; ".join(f"`{results.run_command(m, dataset, explicit_root)}`" for m in comparison.methods)
-        click.echo(f"warning: no complete runs on {dataset} (run: {commands})", err=True)
-    click.echo(results.render(comparison.tables, fmt, comparison.selection.skipped), nl=False)
+        comparison.warnings.append(f"warning: no complete runs on {dataset} (run: {commands})")
+    return comparison

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 
 from zslbench import store
@@ -235,22 +234,3 @@ def _explain(loaded: LoadedRun, image: PreparedImage, out: str | Path, top_k: in
     data["predicted"] = predicted
     data["top_attributes"] = None if top is None else [int(i) for i in top]
     return data
-
-
-@click.command("explain")
-@click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--index", type=int, help="Image index of the run's dataset (default: its first unseen test image).")
-@click.option("--image", "image_path", type=click.Path(dir_okay=False), help="An image file instead.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Figure to write (.png, .pdf or .svg).")
-@click.option("--top", "top_k", default=6, show_default=True, help="Attribute maps to show (highest first).")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or auto.")
-def explain_command(run_dir: str, index: int | None, image_path: str | None, out: str, top_k: int, device: str) -> None:
-    """Draw the kept patches and/or attribute maps of RUN_DIR's model on one (test) image."""
-    if index is not None and image_path is not None:
-        raise UsageError("pass at most one of --index N and --image PATH")
-    if top_k < 1:
-        raise UsageError(f"--top must be at least 1, got {top_k}")
-    loaded = load_trained_model(run_dir, device)
-    image = prepare_image(loaded, index=index, image_path=image_path)
-    data = explain(loaded, image, out, top_k=top_k)
-    click.echo(f"wrote {data['path']}")

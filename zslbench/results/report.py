@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import click
 import numpy as np
 
 from zslbench.version import __version__
@@ -30,7 +29,6 @@ from zslbench.data.dataset import SINGLE_LABEL
 from zslbench.config import toml_literal  # noqa: F401  (reproduce commands; also imported from here)
 from zslbench.errors import DataError
 from zslbench.results import MethodResult
-from zslbench.results.compare import selection_options
 from zslbench.results.settings import non_default_settings, non_default_values  # noqa: F401 (also imported from here)
 from zslbench.store import RunRecord
 
@@ -291,26 +289,3 @@ def write_report(root: Path, out_dir: Path, methods: Sequence[str] = (), dataset
                   *[f"- `{path}`: {reason}" for path, reason in comparison.selection.skipped], ""]
     outcome.path.write_text("\n".join(lines))
     return outcome
-
-
-@click.command("report")
-@click.argument("methods", nargs=-1)
-@click.option("--dataset", "-d", "datasets", multiple=True, help="Dataset(s) (default: all with runs).")
-@click.option("--runs", "runs_root", type=click.Path(file_okay=False), help="Run store root (default $ZSLBENCH_RUNS or ./runs).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for README.md and pictures.")
-@click.option("--run-id", "run_ids", multiple=True, help="Use exactly these runs.")
-@click.option("--tag", "tags", multiple=True, help="Only runs carrying this tag (repeat: all of them).")
-@click.option("--oracle", is_flag=True, help="Also show oracle U/S/H (gamma tuned on test: analysis only).")
-@selection_options
-def report_command(methods: tuple[str, ...], datasets: tuple[str, ...], runs_root: str | None, out_dir: str,
-                   run_ids: tuple[str, ...], tags: tuple[str, ...], oracle: bool, where: tuple[str, ...],
-                   group_by: tuple[str, ...], latest: bool) -> None:
-    """Write a Markdown report (tables, pictures, environments, reproduce commands) of METHODS' runs."""
-    from zslbench.paths import runs_dir
-
-    root = runs_dir(runs_root)
-    outcome = write_report(root, Path(out_dir), methods, datasets, run_ids, tags, oracle,
-                           Path(runs_root) if runs_root else None, where, group_by, latest)
-    results.warn_skipped(outcome.skipped, lambda line: click.echo(line, err=True))
-    click.echo(f"wrote {outcome.path} ({len(outcome.runs)} runs, {len(outcome.pictures)} pictures)")
-

@@ -1,4 +1,4 @@
-"""``zslbench runs ls`` and ``zslbench runs rm``: list the run store and remove runs from it.
+"""What ``zslbench runs ls`` and ``zslbench runs rm`` do: list the run store and remove runs from it.
 
 Runs are chosen by id (a directory name or a unique prefix), ``--tag``,
 ``--state`` (complete, running, failed, interrupted, ``unreadable`` for a
@@ -16,9 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import click
-
-from zslbench.errors import UsageError
 from zslbench.results.selection import match_run_ids
 from zslbench.store import RunRecord, scan_runs
 
@@ -103,7 +100,7 @@ def _metric_text(run: StoredRun) -> str:
     return ""
 
 
-def _line(run: StoredRun) -> str:
+def run_line(run: StoredRun) -> str:
     if run.record is None:
         return f"{run.run_id}  {run.path.parent.parent.name}/{run.path.parent.name}  {UNREADABLE}: {run.reason}"
     config = run.record.config
@@ -111,66 +108,3 @@ def _line(run: StoredRun) -> str:
     return "  ".join(part for part in (
         run.run_id, f"{run.record.dataset}/{run.record.method}", f"seed {run.record.seed}",
         str(config.get("protocol", "?")), run.state, _metric_text(run), f"tags {tags}" if tags else "") if part)
-
-
-def _selector_options(command):
-    for option in reversed((
-        click.option("--runs", "runs_root", type=click.Path(file_okay=False),
-                     help="Run store root (default $ZSLBENCH_RUNS or ./runs)."),
-        click.option("--method", "-m", "methods", multiple=True, help="Only runs of this method (repeatable)."),
-        click.option("--dataset", "-d", "datasets", multiple=True, help="Only runs on this dataset (repeatable)."),
-        click.option("--tag", "tags", multiple=True, help="Only runs carrying this tag (repeat: all of them)."),
-        click.option("--state", "states", multiple=True,
-                     type=click.Choice(["complete", "running", "failed", "interrupted", UNREADABLE]),
-                     help="Only runs in this state (repeatable)."),
-        click.option("--failed", is_flag=True, help="Only runs that did not complete (any state but complete)."),
-    )):
-        command = option(command)
-    return command
-
-
-@click.group("runs")
-def runs_group() -> None:
-    """List or remove stored runs."""
-
-
-@runs_group.command("ls")
-@click.argument("run_ids", nargs=-1)
-@_selector_options
-def runs_ls(run_ids: tuple[str, ...], runs_root: str | None, methods: tuple[str, ...], datasets: tuple[str, ...],
-            tags: tuple[str, ...], states: tuple[str, ...], failed: bool) -> None:
-    """List stored runs (RUN_IDS: only these), oldest first: id, dataset/method, seed, protocol, state, H."""
-    from zslbench.paths import runs_dir
-
-    root = runs_dir(runs_root)
-    chosen = choose_runs(stored_runs(root, methods, datasets), run_ids, tags, states, failed)
-    for run in chosen:
-        click.echo(_line(run))
-    click.echo(f"{len(chosen)} runs in {root}", err=True)
-
-
-@runs_group.command("rm")
-@click.argument("run_ids", nargs=-1)
-@_selector_options
-@click.option("--dry-run", "-n", is_flag=True, help="Only list what would be removed.")
-def runs_rm(run_ids: tuple[str, ...], runs_root: str | None, methods: tuple[str, ...], datasets: tuple[str, ...],
-            tags: tuple[str, ...], states: tuple[str, ...], failed: bool, dry_run: bool) -> None:
-    """Remove stored runs chosen by RUN_IDS, --tag, --state or --failed (at least one of them)."""
-    from zslbench.paths import runs_dir
-
-    if not (run_ids or tags or states or failed):
-        raise UsageError("runs rm needs RUN_IDS, --tag, --state or --failed",
-                         "e.g. `zslbench runs rm --failed --dry-run`; `zslbench runs ls` lists the runs")
-    root = runs_dir(runs_root)
-    chosen = choose_runs(stored_runs(root, methods, datasets), run_ids, tags, states, failed)
-    if dry_run:
-        for run in chosen:
-            click.echo(f"would remove {run.path}  ({_line(run)})")
-        click.echo(f"{len(chosen)} runs would be removed (dry run: nothing removed)", err=True)
-        return
-    removed, kept = remove_runs(root, chosen)
-    for run in removed:
-        click.echo(f"removed {run.path}")
-    for run, why in kept:
-        click.echo(f"warning: kept {run.path}: {why}", err=True)
-    click.echo(f"{len(removed)} runs removed", err=True)
