@@ -18,6 +18,7 @@ NUMERICS_MODULES = frozenset({
     "test_svip_reference", "test_svip", "test_svip_selection", "test_backbones", "test_engine", "test_evaluation",
     "test_epsilon", "test_multilabel_metrics", "test_classic_baselines", "test_generative_baselines",
     "test_published_protocol", "test_vit_baseline", "test_diagnostics", "test_transforms", "test_text_encoders",
+    "test_clip", "test_model_evaluation", "test_score", "test_selection_curve",
 })
 
 
