@@ -74,6 +74,8 @@ def test_pretrain_builds_a_cached_checkpoint_that_the_backbone_loads():
     recipe = dataclasses.replace(TINY, num_images=32)
     path = pretrain.pretrain(recipe, progress=False)
     assert path.exists() and path.with_suffix(".json").exists()
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_process_umask()  # as the run store's files, not 0600
+    assert not list(path.parent.glob("*.tmp"))  # the temporary file was renamed into place
     mtime = path.stat().st_mtime_ns
     assert pretrain.pretrain(recipe, progress=False) == path and path.stat().st_mtime_ns == mtime  # cached
     loaded = create_backbone(recipe.backbone, str(path))
@@ -89,3 +91,11 @@ def test_default_pretrained_only_for_v3_and_v2_on_their_own_backbone():
     assert pretrain.default_pretrained("synthetic-v1", "vit-synthetic") is None
     with pytest.raises(UsageError):
         pretrain.recipe_for("cub")
+
+
+def _process_umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

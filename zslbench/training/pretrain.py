@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,13 @@ class FamilyHeads(ImageZSLModel):
         return torch.stack([head(cls).argmax(-1) for head in self.heads], dim=1)
 
 
+def _umask() -> int:
+    """The process umask (there is no getter: set and restore it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def pretrain(recipe: PretrainRecipe, progress: bool = True) -> Path:
     """Pretrain the backbone of ``recipe`` and cache it; returns the checkpoint path (kept if already there)."""
     from safetensors.torch import save_file
@@ -161,8 +169,12 @@ def pretrain(recipe: PretrainRecipe, progress: bool = True) -> Path:
     result = train(model, train_set, torch.zeros(preset.num_classes, 1), cfg, torch.device("cpu"),
                    recipe.torch_seed, progress=progress, label=f"pretrain {recipe.backbone}")
     state = {k: v.contiguous() for k, v in backbone.vit.state_dict().items()}
-    save_file(state, str(path.with_suffix(".tmp")), metadata={"fingerprint": fingerprint(recipe)})
-    path.with_suffix(".tmp").replace(path)
+    # a temporary name of this process's own (two runs may pretrain at once), readable as the umask says
+    # (safetensors writes 0600), then renamed into place whole
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    save_file(state, str(temporary), metadata={"fingerprint": fingerprint(recipe)})
+    os.chmod(temporary, 0o666 & ~_umask())
+    temporary.replace(path)
     record = {"fingerprint": fingerprint(recipe), "recipe": dataclasses.asdict(recipe),
               "classes": data.classes.tolist(), "data_seconds": seconds_data, "train_seconds": result.train_seconds,
               "history": [dataclasses.asdict(h) for h in result.history]}
