@@ -140,3 +140,35 @@ def test_no_results_module_imports_click():
     importing = [name for name, path in sorted(modules.items())
                  if "click" in _imported_packages(ast.parse(path.read_text(), filename=str(path)))]
     assert importing == []
+
+
+def _documented_public_modules() -> set[str]:
+    """The modules docs/architecture.md's rules allow a plugin to import (the list after "public modules")."""
+    import re
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    listed = text.split("public\nmodules (", 1)[1].split("), never another plugin", 1)[0]
+    return set(re.findall(r"`(zslbench[a-z_.]*)`", listed))
+
+
+def _plugin_imports_of_the_core() -> dict[str, set[str]]:
+    """Per plugin file (the repository's plugins and the example), the ``zslbench.*`` modules it imports."""
+    files = [*ROOT.glob("plugins/*/zslbench_*/*.py"), *ROOT.glob("examples/third_party_plugin/zslbench_example/*.py")]
+    found: dict[str, set[str]] = {}
+    for path in files:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        names = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        names |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        core = {n for n in names if n == "zslbench" or n.startswith("zslbench.")}
+        if core:
+            found[str(path.relative_to(ROOT))] = core
+    return found
+
+
+def test_plugins_import_only_the_documented_public_modules():
+    public = _documented_public_modules()
+    assert {"zslbench.methods", "zslbench.errors", "zslbench.registry"} <= public  # the list was read
+    imports = _plugin_imports_of_the_core()
+    assert imports, "no plugin file was read"
+    undocumented = {path: sorted(names - public) for path, names in imports.items() if names - public}
+    assert not undocumented, f"plugins import core modules docs/architecture.md does not list: {undocumented}"
