@@ -271,11 +271,19 @@ def labels_from_lines(lines: Sequence[str], n_rows: int, num_classes: int, what:
         labels = np.array([int(line) for line in lines], dtype=np.int64)
     except ValueError:
         raise DataError(f"{what} holds a line that is not an integer class id", "one 0-based class id per line") from None
-    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
-    if bad.size:
-        one_based = labels.min() >= 1 and labels.max() == num_classes
-        raise DataError(f"{what}: label {labels[bad[0]]} (line {bad[0] + 1}) is not a class id 0..{num_classes - 1}"
-                        + (": 1-based labels?" if one_based else ""),
-                        "labels are 0-based class ids in the split file's class order"
-                        + (" (res101.mat's are 1-based: subtract 1)" if one_based else ""))
+    require_class_ids(labels, num_classes, f"{what}: label", "line", 1,
+                      "labels are 0-based class ids in the split file's class order", "res101.mat's")
     return labels
+
+
+def require_class_ids(ids: np.ndarray, limit: int, what: str, position: str, first_position: int, hint: str,
+                      one_based_source: str) -> None:
+    """A one-line DataError naming the first id outside ``0..limit-1`` (e.g. ``label 7 (line 3)``); when every id
+    fits ``1..limit`` the message asks "1-based labels?" and the hint says ``one_based_source`` are 1-based."""
+    bad = np.flatnonzero((ids < 0) | (ids >= limit))
+    if not bad.size:
+        return
+    one_based = ids.min() >= 1 and ids.max() == limit
+    raise DataError(f"{what} {ids[bad[0]]} ({position} {bad[0] + first_position}) is not a class id 0..{limit - 1}"
+                    + (": 1-based labels?" if one_based else ""),
+                    hint + (f" ({one_based_source} are 1-based: subtract 1)" if one_based else ""))

@@ -127,13 +127,8 @@ def _read_matrix(path: Path, key: str | None, dataset: Any, columns: Sequence[st
             values = values[:, alignment.column_permutation(columns, dataset.class_names, f"{what} --columns")]
     else:
         limit = len(columns) if columns is not None else num_classes
-        bad = np.flatnonzero((values < 0) | (values >= limit))
-        if bad.size:
-            one_based = values.min() >= 1 and values.max() == limit
-            raise DataError(f"{what}: predicted label {values[bad[0]]} (row {bad[0]}) is not a class id 0..{limit - 1}"
-                            + (": 1-based labels?" if one_based else ""),
-                            "predicted labels are 0-based class ids in the column order"
-                            + (" (MATLAB's are 1-based: subtract 1)" if one_based else ""))
+        alignment.require_class_ids(values, limit, f"{what}: predicted label", "row", 0,
+                                    "predicted labels are 0-based class ids in the column order", "MATLAB's")
         if columns is not None:
             perm = alignment.column_permutation(columns, dataset.class_names, f"{what} --columns")
             values = np.argsort(perm)[values]  # file column j is dataset class argsort(perm)[j]
