@@ -359,8 +359,9 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
         metrics["counts"] = dataset.counts()
         from zslbench.models.catalog import describe_pretrained_vit
 
-        if describe_pretrained_vit(cfg.backbone) is not None:  # a foundation tower: its grid and normalisation
-            metrics["backbone"] = describe_pretrained_vit(cfg.backbone)
+        tower = describe_pretrained_vit(cfg.backbone)
+        if tower is not None:  # a foundation tower: its grid and normalisation
+            metrics["backbone"] = tower
         metrics["skipped_images"] = int(dataset.meta.get("skipped_images", 0))
         if dataset.meta.get("generator_version") is not None:  # generated data: its version (results compare like with like)
             metrics["data_version"] = int(dataset.meta["generator_version"])
@@ -554,9 +555,7 @@ def _validate_image_method(resolved: ResolvedRun, task: Task, dataset: ZSLDatase
     first = min(cfg.train.min_epochs, len(scores)) - 1  # epochs before train.min_epochs are not candidates
     best = first + int(np.argmax(scores[first:]))  # first epoch reaching the best validated H
     validation = {
-        "train_classes": np.asarray(val_ds.seen_classes).tolist(),
-        "val_classes": np.asarray(val_ds.unseen_classes).tolist(),
-        "counts": val_ds.counts(),
+        **_validation_benchmark(val_ds),
         "per_epoch": [h.extra for h in result.history],
         "chosen_epochs": best + 1,
         "chosen_gamma": result.history[best].extra["val_gamma"],
@@ -578,8 +577,23 @@ def _validation_scores(model, val_ds: ZSLDataset, eval_sets: dict, cfg: RunConfi
     ss, sl = score_images(model, eval_sets["test_seen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
     us, ul = score_images(model, eval_sets["test_unseen"], attrs, cfg.train.eval_batch_size, device, cfg.train.amp)
     g = choose_calibration(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes)
-    m = evaluate(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes, gamma=g)
-    return {"val_gamma": float(g), "val_cs_h": float(m.cs_h), "val_h": float(m.h), "val_t1": float(m.t1)}
+    return _chosen(g, evaluate(ss, sl, us, ul, val_ds.seen_classes, val_ds.unseen_classes, gamma=g))
+
+
+def _chosen(gamma: float, m: Any) -> dict:
+    """What a validation chose: its gamma, and the validated CS-H, H and T1 at that gamma."""
+    return {"val_gamma": float(gamma), "val_cs_h": float(m.cs_h), "val_h": float(m.h), "val_t1": float(m.t1)}
+
+
+def _validation_benchmark(val_ds: ZSLDataset) -> dict:
+    """The validation benchmark's classes and counts, as ``metrics["validation"]`` records them."""
+    return {"train_classes": np.asarray(val_ds.seen_classes).tolist(),
+            "val_classes": np.asarray(val_ds.unseen_classes).tolist(), "counts": val_ds.counts()}
+
+
+def _gamma_only_validation(val_ds: ZSLDataset, chosen: dict) -> dict:
+    """``metrics["validation"]`` of a run that chose only the calibration gamma (no epochs): a training-free one."""
+    return {**_validation_benchmark(val_ds), "chosen_gamma": chosen["val_gamma"], **chosen}
 
 
 # --------------------------------------------------------------------------- training-free methods
@@ -621,9 +635,7 @@ def score_built_model(model: Any, task: Task, dataset: ZSLDataset, cfg: RunConfi
         _, val_sets = task.image_sets(val_ds, size, workers, mean_std=mean_std, augment=False)
         chosen = _validation_scores(model, val_ds, val_sets, cfg, device)
         gamma = chosen["val_gamma"]
-        metrics["validation"] = {"train_classes": np.asarray(val_ds.seen_classes).tolist(),
-                                 "val_classes": np.asarray(val_ds.unseen_classes).tolist(), "counts": val_ds.counts(),
-                                 "chosen_gamma": gamma, **chosen}
+        metrics["validation"] = _gamma_only_validation(val_ds, chosen)
         timings["validation_seconds"] = time.perf_counter() - t_val
     _, eval_sets = task.image_sets(dataset, size, workers, mean_std=mean_std, augment=False)
     t_eval = time.perf_counter()
@@ -643,10 +655,7 @@ def _score_cached_inputs(model: Any, task: Task, dataset: ZSLDataset, cfg: RunCo
         t_val = time.perf_counter()
         val_ds, val_features = _validation_features(cfg, dataset, feats)
         gamma, m = _calibrate_on_features(model, val_ds, val_features)
-        metrics["validation"] = {"train_classes": np.asarray(val_ds.seen_classes).tolist(),
-                                 "val_classes": np.asarray(val_ds.unseen_classes).tolist(), "counts": val_ds.counts(),
-                                 "chosen_gamma": gamma, "val_gamma": gamma, "val_cs_h": float(m.cs_h),
-                                 "val_h": float(m.h), "val_t1": float(m.t1)}
+        metrics["validation"] = _gamma_only_validation(val_ds, _chosen(gamma, m))
         timings["validation_seconds"] = time.perf_counter() - t_val
     t_eval = time.perf_counter()
     metrics.update(task.evaluate_features(model, dataset, feats, gamma))
