@@ -266,12 +266,10 @@ def load_runs(root: str | Path | None = None, method: str | None = None, dataset
     """
     import warnings
 
-    from zslbench.paths import runs_dir
     from zslbench.results.selection import unusable_reason
     from zslbench.store import scan_runs
 
-    store_root = runs_dir(str(root) if root is not None else None)
-    records, unreadable = scan_runs(store_root, dataset=dataset, method=method)
+    records, unreadable = scan_runs(_store_roots(root)[0], dataset=dataset, method=method)
     for path, reason in unreadable:  # one line each, naming the run and what is wrong (see zslbench.stored_files)
         warnings.warn(f"skipped {path}: {reason}", RuntimeWarning, stacklevel=2)
     if complete:
@@ -293,16 +291,16 @@ def load_results(root: str | Path | None = None, methods: Sequence[str] = (), da
     or in percent with ``percent=True`` (as ``compare`` shows single-label
     accuracies; the sample std has ddof=1).
     """
-    from zslbench.paths import runs_dir
     from zslbench.results.compare import group_row
     from zslbench.results.selection import select_runs
 
-    selection = select_runs(runs_dir(str(root) if root is not None else None), list(methods) or None,
+    selection = select_runs(_store_roots(root)[0], list(methods) or None,
                             list(datasets) or None, tags=tags, where=where, group_by=group_by, latest=latest)
     return [group_row(g, percent) for g in selection.groups()]
 
 
 def _store_roots(root: str | Path | None) -> tuple[Path, Path | None]:
+    """(the run store root: ``root``, else ``$ZSLBENCH_RUNS`` or ``./runs``; ``root`` as given, or None)."""
     from zslbench.paths import runs_dir
 
     return runs_dir(str(root) if root is not None else None), Path(root) if root is not None else None
