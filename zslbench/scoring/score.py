@@ -77,10 +77,8 @@ class _Matrix:
 
 def file_provenance(path: Path) -> dict:
     """Absolute path, size in bytes and sha256 of a file."""
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
+        digest = hashlib.file_digest(fh, "sha256")
     return {"path": str(Path(path).resolve()), "size_bytes": int(Path(path).stat().st_size),
             "sha256": digest.hexdigest()}
 
@@ -370,15 +368,13 @@ def validation_image_ids(dataset: Any, seed: int = 0) -> list[str]:
 
 
 def split_provenance(dataset: Any) -> dict:
-    """The split file (path, sha256) where there is one, and a digest of the labels and splits used."""
-    digest = hashlib.sha256()
-    digest.update(np.ascontiguousarray(dataset.labels, dtype=np.int64).tobytes())
-    for split in ("trainval", "test_seen", "test_unseen"):
-        digest.update(split.encode())
-        digest.update(np.ascontiguousarray(dataset.splits[split], dtype=np.int64).tobytes())
+    """The split file (path, sha256) where there is one, and the digest of the labels and splits used (the feature
+    cache's ``split_fingerprint``, so a scored run and a cache entry of the same split carry the same digest)."""
+    from zslbench.features.fingerprints import split_fingerprint
+
     split_file = dataset.meta.get("split_file")
     return {"file": file_provenance(Path(split_file)) if split_file else None,
-            "labels_and_splits_sha256": digest.hexdigest()}
+            "labels_and_splits_sha256": split_fingerprint(dataset)}
 
 
 def _run_name(name: str | None, predictions: Path) -> str:
