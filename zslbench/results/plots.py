@@ -84,10 +84,6 @@ def save_figure(fig, out: str | Path, formats: Sequence[str] = ()) -> list[Path]
     return written
 
 
-def _save(fig, out: str | Path, formats: Sequence[str] = ()) -> Path:
-    return save_figure(fig, out, formats)[0]
-
-
 def padded_limit(values: Sequence[float] | np.ndarray, floor: float = 1.0, ceiling: float = 100.0) -> float:
     """An upper axis limit just above the largest value (5 % headroom), at least ``floor``, at most ``ceiling``."""
     finite = np.asarray([v for v in np.ravel(values) if v is not None and np.isfinite(v)], dtype=np.float64)
