@@ -205,12 +205,14 @@ class ResumeStates:
     train: dict | None = None  # checkpoint.safetensors
 
 
-def load_resume_states(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path) -> ResumeStates:
+def load_resume_states(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, device, run_dir: Path,
+                       built: Any = None) -> ResumeStates:
     """Read and check every file ``--resume`` continues an image run from; CheckpointError / UsageError in one line.
 
     Each checkpoint is checked against a model built as its phase builds it
     (weights, optimizer, RNG states, history; see ``engine.check_resume_state``),
     ``validation.json`` against the config, so a refused resume writes nothing.
+    ``built``: a model already built on ``dataset`` (checks the training checkpoint without building another).
     """
     from zslbench.checkpoints import CheckpointError, load_resume_state
     from zslbench.training.engine import ResumeStateError, check_resume_state
@@ -218,12 +220,14 @@ def load_resume_states(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, d
     cfg = resolved.config
     states = ResumeStates()
 
-    def checked(path: Path, phase_dataset: ZSLDataset, history_extra: tuple[str, ...] = ()) -> dict | None:
+    def checked(path: Path, phase_dataset: ZSLDataset, history_extra: tuple[str, ...] = (),
+                model: Any = None) -> dict | None:
         state = load_resume_state(path)
         if state is None:
             return None
-        model = resolved.method.build(task.method_context(method_context(cfg, phase_dataset, device), phase_dataset),
-                                      resolved.options)
+        if model is None:
+            model = resolved.method.build(
+                task.method_context(method_context(cfg, phase_dataset, device), phase_dataset), resolved.options)
         try:
             check_resume_state(model, state, cfg.train, history_extra)
         except ResumeStateError as exc:
@@ -244,7 +248,7 @@ def load_resume_states(resolved: ResolvedRun, task: Task, dataset: ZSLDataset, d
         else:
             val_ds = validation_split(dataset, seed=cfg.seed, heldout_fraction=cfg.validation_fraction)
             states.validation = checked(run_dir / store.VALIDATION_CHECKPOINT_FILE, val_ds, ("val_cs_h", "val_gamma"))
-    states.train = checked(run_dir / store.CHECKPOINT_FILE, dataset)
+    states.train = checked(run_dir / store.CHECKPOINT_FILE, dataset, model=built)
     return states
 
 
@@ -317,21 +321,21 @@ def execute_run(resolved: ResolvedRun, resume_dir: Path | None = None, progress:
     plan = plan_run(cfg, spec.kind, dataset, str(device), distributed.world_size(), _pending_pretraining(cfg))
     if progress and distributed.is_main():
         print(status_line(plan), file=sys.stderr, flush=True)
-    prebuilt = None  # a training-free model is used as built here (an image method is rebuilt per phase)
+    built = prebuilt = None  # a training-free model is used as built here (an image method is rebuilt per phase)
     cached_inputs = None  # a training-free method's cached image embeddings where the images are absent
     if spec.kind in ("image", "training-free"):
         # Build once before anything is stored: missing weights, bad option combinations
         # or missing word vectors stop here with nothing written to the run store.
         built = spec.build(task.method_context(method_context(cfg, dataset, device), dataset), resolved.options)
         prebuilt = built if spec.kind == "training-free" else None
-        del built
         if images_absent:  # cached image inputs, read (and checked) before anything is stored
             cached_inputs = _inputs_without_images(cfg, prebuilt, dataset, task.feature_splits)
         engine.seed_everything(cfg.seed)
     resume_states = None
     if resume_dir is not None and spec.kind == "image":  # the whole checkpoint and side files, before any write
-        resume_states = load_resume_states(resolved, task, dataset, device, Path(resume_dir))
+        resume_states = load_resume_states(resolved, task, dataset, device, Path(resume_dir), built)
         engine.seed_everything(cfg.seed)
+    del built  # an image method is built again by each phase
     if resume_dir is None:
         run_id = distributed.broadcast_object(store.new_run_id(cfg.seed))
         run_dir = store.run_dir_for(store_root(cfg), cfg.dataset, cfg.method, run_id)
