@@ -18,7 +18,6 @@ up to rounding.
 from __future__ import annotations
 
 import difflib
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator
 
 import numpy as np
@@ -231,22 +230,3 @@ def batches_from_arrays(image_dataset: ImageDataset, batch_size: int, shuffle: b
         pos = order[start:start + batch_size]
         images = image_dataset._transform_batch(image_dataset.indices[pos])
         yield (images, torch.from_numpy(image_dataset.targets[pos]), torch.from_numpy(image_dataset.indices[pos]))
-
-
-def _is_readable(source: ImageSource, index: int) -> bool:
-    try:
-        image = source.load(index)
-    except (RuntimeError, OSError, ValueError):
-        return False
-    return image.dim() == 3 and image.shape[0] == 3 and image.shape[1] > 0 and image.shape[2] > 0
-
-
-def scan_images(source: ImageSource, indices: np.ndarray, num_threads: int = 2) -> list[int]:
-    """Indices (of ``indices``) whose image cannot be read or decoded, in order.
-
-    Decoding releases the GIL, so a small thread pool overlaps file reads and decodes.
-    """
-    todo = np.asarray(indices, dtype=np.int64).tolist()
-    with ThreadPoolExecutor(max_workers=max(1, num_threads)) as pool:
-        readable = list(pool.map(lambda i: _is_readable(source, i), todo, chunksize=64))
-    return [i for i, ok in zip(todo, readable) if not ok]

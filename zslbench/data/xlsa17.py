@@ -681,17 +681,14 @@ def _find_bad_images(name: str, images: FileImages, rel_paths: np.ndarray, image
                      used: np.ndarray, decode: bool) -> np.ndarray:
     """Indices (among ``used``) of missing images, and of unreadable ones: every image decoded when ``decode``,
     else the suspects of a look at each file's first and last bytes (empty, foreign, truncated JPEG) decoded."""
+    from zslbench.data.image_files import unreadable_images
+
     missing = used[~existing_files_mask(image_dir, rel_paths[used])]
     present = np.setdiff1d(used, missing)
-    if not decode:
-        from zslbench.data.image_files import unreadable_images
-
-        broken = unreadable_images([images.paths[int(i)] for i in present])
-        return np.union1d(missing, present[sorted(broken)].astype(np.int64))
-    from zslbench.data.transforms import scan_images
-
-    log.info("%s: decoding %d images to find unreadable ones (data.skip_bad_images)", name, len(present))
-    return np.union1d(missing, np.asarray(scan_images(images, present), dtype=np.int64))
+    if decode:
+        log.info("%s: decoding %d images to find unreadable ones (data.skip_bad_images)", name, len(present))
+    broken = unreadable_images([images.paths[int(i)] for i in present], decode_all=decode)
+    return np.union1d(missing, present[sorted(broken)].astype(np.int64))
 
 
 def _drop_bad(name: str, split_locs: dict[str, np.ndarray], bad: np.ndarray, images: FileImages,
